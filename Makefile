@@ -1,0 +1,120 @@
+# luisa: build, install, test, demo.
+#   make            libraries in build/
+#   make test       install missing packages, build, run the TAP suite
+#   make demo       install missing packages, build, run Gray-Scott on 4 ranks
+#   make test SANITIZE=1   the suite under AddressSanitizer and UBSan (build/san)
+#   make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       := mpicc
+SANITIZE ?=
+B        := build$(if $(SANITIZE),/san)
+
+DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev \
+                libzstd-dev pkg-config perl gcc make
+
+LUAJIT_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
+LUAJIT_LIBS   := $(shell pkg-config --libs luajit 2>/dev/null)
+comma := ,
+SAN_FLAGS     := $(if $(SANITIZE),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(SAN_FLAGS)
+LIB_CFLAGS := $(CFLAGS) -fPIC -fvisibility=hidden -DLUISA_BUILDING -Iengine $(LUAJIT_CFLAGS)
+LDLIBS  := $(LUAJIT_LIBS) -lm
+
+ENGINE_SRC := $(wildcard engine/*.c)
+LUA_SRC    := lua/luisa.lua $(wildcard lua/luisa/*.lua)
+OBJ        := $(ENGINE_SRC:engine/%.c=$(B)/obj/%.o) $(B)/obj/lua_embed.o
+
+TEST_SRC  := $(wildcard t/*.c)
+TEST_BIN  := $(TEST_SRC:t/%.c=$(B)/t/%)
+EXAMPLES  := $(B)/examples/gray_scott
+
+MPIRUN := mpirun --allow-run-as-root --oversubscribe
+
+.PHONY: all deps test demo install clean
+all: $(B)/libluisa.so $(B)/libluisa.a
+
+# Missing Debian packages are installed when root, otherwise named.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing packages; run as root:  apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(B)/obj/%.o: engine/%.c engine/luisa.h engine/context.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+# The Lua modules become LuaJIT bytecode inside the library (debug info kept
+# for file:line messages), so a simulation never looks for them at run time.
+$(B)/lua_embed.c: $(LUA_SRC)
+	@mkdir -p $(@D)
+	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
+	   echo '#include "context.h"'; \
+	   for f in $(LUA_SRC:lua/%=%); do \
+	     m=$$(echo $$f | sed 's|\.lua$$||; s|/|.|g'); \
+	     (cd lua && luajit -bg -n $$m -t c $$f -) | grep -v -e '^#' -e '^extern' -e '^__declspec' \
+	       | sed 's/^const unsigned char/static const unsigned char/'; \
+	   done; \
+	   echo 'const lu_lua_module lu_lua_modules[] = {'; \
+	   for f in $(LUA_SRC:lua/%=%); do \
+	     m=$$(echo $$f | sed 's|\.lua$$||; s|/|.|g'); s=$$(echo $$m | tr . _); \
+	     echo "  { \"$$m\", luaJIT_BC_$$s, sizeof luaJIT_BC_$$s },"; \
+	   done; \
+	   echo '  { NULL, NULL, 0 }'; echo '};'; } > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/lua_embed.o: $(B)/lua_embed.c engine/context.h
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(B)/libluisa.so: $(OBJ)
+	$(CC) -shared $(SAN_FLAGS) -Wl,-soname,libluisa.so.0 -o $@.0 $(OBJ) $(LDLIBS)
+	ln -sf libluisa.so.0 $@
+
+$(B)/libluisa.a: $(OBJ)
+	rm -f $@
+	ar rcs $@ $(OBJ)
+
+# Tests and examples link the shared library, as a simulation would.
+LINK_LUISA = -L$(B) -Wl,-rpath,$(CURDIR)/$(B) -lluisa $(LDLIBS)
+
+$(B)/t/%: t/%.c t/tap.h engine/luisa.h $(B)/libluisa.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine -It $< -o $@ $(LINK_LUISA)
+
+$(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/libluisa.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES)
+	LUISA_BUILD=$(B) prove t/
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(EXAMPLES)
+	$(MPIRUN) -np 4 $(B)/examples/gray_scott --size 256 --steps 300 \
+	    --script examples/gray-scott/stats.lua
+
+luisa.pc: Makefile
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: luisa\nDescription: Lua In Situ Analytics for MPI simulations\nVersion: 0.1.0\nRequires.private: luajit\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lluisa\nLibs.private: -lm\n' $(PREFIX) > $(B)/luisa.pc
+
+install: all luisa.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/luisa/lua/luisa
+	install -m 644 engine/luisa.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(B)/libluisa.so.0 $(DESTDIR)$(PREFIX)/lib/libluisa.so.0
+	ln -sf libluisa.so.0 $(DESTDIR)$(PREFIX)/lib/libluisa.so
+	install -m 644 $(B)/libluisa.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(B)/luisa.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 lua/luisa.lua $(DESTDIR)$(PREFIX)/share/luisa/lua/
+	install -m 644 lua/luisa/*.lua $(DESTDIR)$(PREFIX)/share/luisa/lua/luisa/
+
+clean:
+	rm -rf build

@@ -1,0 +1,212 @@
+/* array.c: declarations of distributed arrays and of the chunks this rank
+ * owns, and the per-step table of published data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+#define VOLUME_LIMIT ((int64_t)1 << 62)
+
+static int name_is_valid(const char *name)
+{
+  size_t n = strlen(name);
+  if (n == 0 || n >= LU_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+/* "[a, b, c]" into buf, for messages. */
+const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v)
+{
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int d = 0; d < ndim && n < cap; d++)
+    n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "[", (long long)v[d]);
+  if (n < cap)
+    snprintf(buf + n, cap - n, "]");
+  return buf;
+}
+
+const char *array_dtype_name(luisa_dtype dtype)
+{
+  switch (dtype) {
+  case LUISA_F64: return "f64";
+  case LUISA_F32: return "f32";
+  case LUISA_I64: return "i64";
+  case LUISA_I32: return "i32";
+  }
+  return NULL;
+}
+
+/* Product of extents, or -1 past VOLUME_LIMIT. */
+int64_t array_volume(int ndim, const int64_t *shape)
+{
+  int64_t v = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] > 0 && v > VOLUME_LIMIT / shape[d])
+      return -1;
+    v *= shape[d];
+  }
+  return v;
+}
+
+lu_array *array_find(luisa *lz, const char *name)
+{
+  for (int i = 0; i < lz->narrays; i++)
+    if (strcmp(lz->arrays[i].name, name) == 0)
+      return &lz->arrays[i];
+  return NULL;
+}
+
+int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim, const int64_t *shape)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name || !name_is_valid(name), lz, LUISA_ERR_ARG,
+            "luisa_array: name \"%s\" is not valid: expected 1 to %d characters "
+            "[A-Za-z0-9_], not starting with a digit", name ? name : "(null)", LU_NAME_MAX - 1);
+  RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
+            "luisa_array(\"%s\"): arrays must be declared before the first luisa_step", name);
+  RETURN_IF(array_find(lz, name), lz, LUISA_ERR_NAME,
+            "luisa_array: array \"%s\" is already declared", name);
+  RETURN_IF(!array_dtype_name(dtype), lz, LUISA_ERR_ARG,
+            "luisa_array(\"%s\"): dtype %d is not one of LUISA_F64, LUISA_F32, LUISA_I64, LUISA_I32",
+            name, (int)dtype);
+  RETURN_IF(ndim < 1 || ndim > LUISA_MAX_DIMS, lz, LUISA_ERR_ARG,
+            "luisa_array(\"%s\"): ndim is %d, expected 1 to %d", name, ndim, LUISA_MAX_DIMS);
+  RETURN_IF(!shape, lz, LUISA_ERR_ARG, "luisa_array(\"%s\"): shape is NULL", name);
+  for (int d = 0; d < ndim; d++)
+    RETURN_IF(shape[d] < 1, lz, LUISA_ERR_ARG,
+              "luisa_array(\"%s\"): shape[%d] is %lld, expected >= 1", name, d, (long long)shape[d]);
+  RETURN_IF(array_volume(ndim, shape) < 0, lz, LUISA_ERR_ARG,
+            "luisa_array(\"%s\"): the global shape has more than 2^62 elements", name);
+
+  if (lz->narrays == lz->arrays_cap) {
+    int cap = lz->arrays_cap ? 2 * lz->arrays_cap : 8;
+    lu_array *grown = realloc(lz->arrays, (size_t)cap * sizeof *grown);
+    RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "luisa_array(\"%s\"): out of memory", name);
+    lz->arrays = grown;
+    lz->arrays_cap = cap;
+  }
+  lu_array *a = &lz->arrays[lz->narrays++];
+  memset(a, 0, sizeof *a);
+  strcpy(a->name, name);
+  a->dtype = dtype;
+  a->ndim = ndim;
+  for (int d = 0; d < LUISA_MAX_DIMS; d++)
+    a->shape[d] = d < ndim ? shape[d] : 1;
+  return LUISA_OK;
+}
+
+/* Strides and first element of `c` inside the buffer that `layout` describes. */
+static int chunk_place(luisa *lz, const lu_array *a, lu_chunk *c, const luisa_layout *layout)
+{
+  int64_t alloc[LUISA_MAX_DIMS], start[LUISA_MAX_DIMS];
+  luisa_order order = layout ? layout->order : LUISA_ORDER_C;
+  RETURN_IF(order != LUISA_ORDER_C && order != LUISA_ORDER_F, lz, LUISA_ERR_ARG,
+            "luisa_chunk(\"%s\"): layout order is %d, expected LUISA_ORDER_C or LUISA_ORDER_F",
+            a->name, (int)order);
+  for (int d = 0; d < a->ndim; d++) {
+    alloc[d] = layout && layout->alloc_shape[d] ? layout->alloc_shape[d] : c->shape[d];
+    start[d] = layout ? layout->start[d] : 0;
+    RETURN_IF(start[d] < 0 || alloc[d] < 1 || start[d] + c->shape[d] > alloc[d], lz, LUISA_ERR_ARG,
+              "luisa_chunk(\"%s\"): layout axis %d: start %lld + chunk extent %lld does not fit "
+              "in alloc_shape %lld", a->name, d, (long long)start[d], (long long)c->shape[d],
+              (long long)alloc[d]);
+  }
+  RETURN_IF(array_volume(a->ndim, alloc) < 0, lz, LUISA_ERR_ARG,
+            "luisa_chunk(\"%s\"): layout alloc_shape has more than 2^62 elements", a->name);
+  int64_t s = 1;
+  c->first = 0;
+  for (int k = 0; k < a->ndim; k++) {
+    int d = order == LUISA_ORDER_C ? a->ndim - 1 - k : k;
+    c->stride[d] = s;
+    c->first += start[d] * s;
+    s *= alloc[d];
+  }
+  for (int d = a->ndim; d < LUISA_MAX_DIMS; d++)
+    c->stride[d] = 0;
+  return LUISA_OK;
+}
+
+int luisa_chunk(luisa *lz, const char *name, const int64_t *offset, const int64_t *shape,
+                const luisa_layout *layout)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_chunk: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_chunk: no array \"%s\" is declared", name);
+  RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
+            "luisa_chunk(\"%s\"): chunks must be declared before the first luisa_step", name);
+  RETURN_IF(!offset || !shape, lz, LUISA_ERR_ARG, "luisa_chunk(\"%s\"): %s is NULL", name,
+            offset ? "shape" : "offset");
+  char b1[128], b2[128], b3[128];
+  for (int d = 0; d < a->ndim; d++)
+    RETURN_IF(offset[d] < 0 || shape[d] < 1 || shape[d] > a->shape[d] - offset[d], lz, LUISA_ERR_ARG,
+              "luisa_chunk(\"%s\"): chunk at offset %s with shape %s is %s on axis %d "
+              "(global shape %s)", name, array_format_index(b1, sizeof b1, a->ndim, offset),
+              array_format_index(b2, sizeof b2, a->ndim, shape), shape[d] < 1 ? "empty" : "outside the array",
+              d, array_format_index(b3, sizeof b3, a->ndim, a->shape));
+
+  lu_chunk c;
+  memset(&c, 0, sizeof c);
+  for (int d = 0; d < LUISA_MAX_DIMS; d++) {
+    c.offset[d] = d < a->ndim ? offset[d] : 0;
+    c.shape[d] = d < a->ndim ? shape[d] : 1;
+  }
+  FORWARD_IF_ERROR(chunk_place(lz, a, &c, layout));
+
+  if (a->nchunks == a->chunks_cap) {
+    int cap = a->chunks_cap ? 2 * a->chunks_cap : 4;
+    lu_chunk *chunks = realloc(a->chunks, (size_t)cap * sizeof *chunks);
+    RETURN_IF(!chunks, lz, LUISA_ERR_NOMEM, "luisa_chunk(\"%s\"): out of memory", name);
+    a->chunks = chunks;
+    const void **published = realloc(a->published, (size_t)cap * sizeof *published);
+    RETURN_IF(!published, lz, LUISA_ERR_NOMEM, "luisa_chunk(\"%s\"): out of memory", name);
+    a->published = published;
+    a->chunks_cap = cap;
+  }
+  a->published[a->nchunks] = NULL;
+  a->chunks[a->nchunks++] = c;
+  return LUISA_OK;
+}
+
+int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_publish: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_publish: no array \"%s\" is declared", name);
+  RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
+            "luisa_publish(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d",
+            name, chunk, lz->rank, a->nchunks - 1);
+  RETURN_IF(!data, lz, LUISA_ERR_ARG, "luisa_publish(\"%s\", chunk %d): data is NULL", name, chunk);
+  a->published[chunk] = data;
+  return LUISA_OK;
+}
+
+void array_forget_published(luisa *lz)
+{
+  for (int i = 0; i < lz->narrays; i++)
+    for (int c = 0; c < lz->arrays[i].nchunks; c++)
+      lz->arrays[i].published[c] = NULL;
+}
+
+void array_free_all(luisa *lz)
+{
+  for (int i = 0; i < lz->narrays; i++) {
+    free(lz->arrays[i].chunks);
+    free(lz->arrays[i].published);
+    free(lz->arrays[i].boxes);
+  }
+  free(lz->arrays);
+  lz->arrays = NULL;
+  lz->narrays = lz->arrays_cap = 0;
+}

@@ -1,0 +1,134 @@
+/* context.c: the life of a luisa context: init, the step boundary, finalize.
+ * The other engine files do the work; this one orders it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+luisa_options luisa_options_default(void)
+{
+  luisa_options o;
+  memset(&o, 0, sizeof o);
+  o.script = NULL;
+  o.mode = LUISA_MODE_INLINE;
+  o.log_level = LUISA_LOG_WARN;
+  return o;
+}
+
+/* Refusals before a context exists can only be told on stderr. */
+static int refuse(int status, const char *what)
+{
+  fprintf(stderr, "luisa_init: %s\n", what);
+  return status;
+}
+
+int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
+{
+  if (!out)
+    return refuse(LUISA_ERR_ARG, "out is NULL: expected the address of a luisa pointer");
+  *out = NULL;
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized)
+    return refuse(LUISA_ERR_ORDER, "MPI is not initialised: call MPI_Init first");
+  if (comm == MPI_COMM_NULL)
+    return refuse(LUISA_ERR_ARG, "comm is MPI_COMM_NULL: expected the simulation's communicator");
+  luisa_options o = opts ? *opts : luisa_options_default();
+  if (o.mode != LUISA_MODE_INLINE)
+    return refuse(LUISA_ERR_ARG, "opts->mode is not a known mode: expected LUISA_MODE_INLINE");
+  if (o.log_level < LUISA_LOG_ERROR || o.log_level > LUISA_LOG_DEBUG)
+    return refuse(LUISA_ERR_ARG, "opts->log_level: expected LUISA_LOG_ERROR to LUISA_LOG_DEBUG");
+
+  luisa *lz = calloc(1, sizeof *lz);
+  char *path = o.script ? strdup(o.script) : NULL;
+  if (!lz || (o.script && !path)) {
+    free(lz);
+    free(path);
+    return refuse(LUISA_ERR_NOMEM, "out of memory");
+  }
+  lz->opts = o;
+  lz->script_path = path;
+  lz->opts.script = path;
+  lz->reduce_op = MPI_OP_NULL;
+  if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
+    free(path);
+    free(lz);
+    return refuse(LUISA_ERR_MPI, "MPI_Comm_dup failed");
+  }
+  MPI_Comm_set_errhandler(lz->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(lz->comm, &lz->rank);
+  MPI_Comm_size(lz->comm, &lz->size);
+  int status = transport_open(lz);
+  if (status != LUISA_OK) {
+    luisa_finalize(lz);
+    return refuse(status, "MPI_Op_create failed");
+  }
+  *out = lz;
+  if (!path)
+    return LUISA_OK;
+
+  char msg[LU_ERR_MAX];
+  status = script_open(lz, path, msg, sizeof msg);
+  if (status == LUISA_WARN_SCRIPT) {
+    if (lz->rank == 0)
+      log_write(lz, LUISA_LOG_ERROR, "script not loaded, analytics are off: %s", msg);
+    return error_set(lz, status, "luisa_init: the script %s did not load, analytics are off: %s", path, msg);
+  }
+  return status;
+}
+
+void luisa_finalize(luisa *lz)
+{
+  if (!lz)
+    return;
+  script_summary(lz);
+  script_close(lz);
+  transport_close(lz);
+  if (lz->comm != MPI_COMM_NULL)
+    MPI_Comm_free(&lz->comm);
+  array_free_all(lz);
+  free(lz->script_path);
+  free(lz);
+}
+
+/* The first step: check declarations everywhere, then compile the plan. */
+static int first_step(luisa *lz)
+{
+  int status = decomp_check(lz);
+  if (status != LUISA_OK) {
+    if (lz->script && lz->rank == 0)
+      log_write(lz, LUISA_LOG_ERROR, "analytics are off: %s", lz->err);
+    script_close(lz);
+    return status;
+  }
+  lz->declarations_ok = 1;
+  return lz->script ? script_compile(lz) : LUISA_OK;
+}
+
+int luisa_step(luisa *lz, int64_t step)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(lz->stepped && step <= lz->last_step, lz, LUISA_ERR_STEP,
+            "luisa_step: step %lld does not follow step %lld: step numbers must increase",
+            (long long)step, (long long)lz->last_step);
+  int status = LUISA_OK;
+  if (!lz->stepped) {
+    lz->stepped = 1;
+    status = first_step(lz);
+  }
+  lz->last_step = step;
+  lz->steps++;
+  if (lz->script && status < LUISA_ERR_FIRST) {
+    char compile_msg[LU_ERR_MAX];
+    memcpy(compile_msg, lz->err, sizeof compile_msg);
+    int step_status = script_step(lz, step);
+    if (step_status == LUISA_OK && status == LUISA_WARN_SCRIPT)
+      memcpy(lz->err, compile_msg, sizeof compile_msg);   /* keep the compile warning */
+    else
+      status = step_status;
+  }
+  array_forget_published(lz);
+  return status;
+}

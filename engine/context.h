@@ -1,0 +1,111 @@
+/* context.h: the luisa context and the internal interfaces between engine
+ * files. Not installed: nothing here is API. */
+#ifndef LUISA_CONTEXT_H
+#define LUISA_CONTEXT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include "luisa.h"
+
+#define LU_NAME_MAX 64
+#define LU_ERR_MAX 4096
+
+/* A block of an array: global box plus where its elements sit in memory. */
+typedef struct lu_chunk {
+  int64_t offset[LUISA_MAX_DIMS];
+  int64_t shape[LUISA_MAX_DIMS];
+  int64_t stride[LUISA_MAX_DIMS]; /* elements between neighbours on each axis */
+  int64_t first;                  /* element index of the chunk's first element */
+} lu_chunk;
+
+/* Every chunk of an array on every rank, known after the first step. */
+typedef struct lu_box {
+  int owner;
+  int local;                      /* index on the owner */
+  int64_t offset[LUISA_MAX_DIMS];
+  int64_t shape[LUISA_MAX_DIMS];
+} lu_box;
+
+typedef struct lu_array {
+  char name[LU_NAME_MAX];
+  luisa_dtype dtype;
+  int ndim;
+  int64_t shape[LUISA_MAX_DIMS];
+  int nchunks, chunks_cap;
+  lu_chunk *chunks;
+  const void **published;         /* per local chunk, this step's data or NULL */
+  int nboxes;
+  lu_box *boxes;                  /* global chunk map, sorted by owner */
+} lu_array;
+
+typedef struct lu_script lu_script;
+typedef struct lu_reduction lu_reduction;
+
+struct luisa {
+  MPI_Comm comm;
+  int rank, size;
+  luisa_options opts;
+  char *script_path;
+  lu_array *arrays;
+  int narrays, arrays_cap;
+  int stepped;                    /* luisa_step ran at least once */
+  int64_t last_step;
+  int declarations_ok;            /* the first step's collective check passed */
+  lu_script *script;              /* NULL when analytics are off */
+  MPI_Op reduce_op;               /* combines lu_reduction buffers */
+  int64_t steps, analysed_steps, script_failures;
+  char err[LU_ERR_MAX];
+};
+
+/* error.c: a status with its sentence, the early-return macro. */
+int error_set(luisa *lz, int status, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+#define RETURN_IF(cond, lz, status, ...) \
+  do { if (cond) return error_set((lz), (status), __VA_ARGS__); } while (0)
+#define FORWARD_IF_ERROR(expr) \
+  do { int fwd_ = (expr); if (fwd_ >= LUISA_ERR_FIRST) return fwd_; } while (0)
+
+/* log.c */
+void log_write(const luisa *lz, luisa_log_level level, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+/* array.c */
+lu_array *array_find(luisa *lz, const char *name);
+const char *array_dtype_name(luisa_dtype dtype);
+const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v);
+int64_t array_volume(int ndim, const int64_t *shape);
+void array_forget_published(luisa *lz);
+void array_free_all(luisa *lz);
+
+/* decomp.c: collective check of every declaration, builds the chunk map. */
+int decomp_check(luisa *lz);
+
+/* transport.c: the MPI traffic of the engine. */
+int transport_open(luisa *lz);
+void transport_close(luisa *lz);
+int transport_agree(luisa *lz, int failed, char *msg, size_t cap);
+int transport_share(luisa *lz, int owner, char *msg, size_t cap);
+lu_reduction *transport_reduction_new(luisa *lz, int nmin, int nsum, int nmax);
+double *transport_reduction_input(lu_reduction *r);
+const double *transport_reduction_result(lu_reduction *r);
+int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
+void transport_reduction_free(lu_reduction *r);
+int transport_bcast_ints(luisa *lz, int *v, int n);
+
+/* The lua/ modules, compiled into the library at build time (lua_embed.c,
+ * generated) so a simulation never depends on finding them at run time. */
+typedef struct lu_lua_module {
+  const char *name;
+  const unsigned char *code;
+  size_t size;
+} lu_lua_module;
+extern const lu_lua_module lu_lua_modules[];
+
+/* script.c: the Lua side of a context. */
+int script_open(luisa *lz, const char *path, char *msg, size_t cap);
+int script_compile(luisa *lz);
+int script_step(luisa *lz, int64_t step);
+void script_summary(luisa *lz);
+void script_close(luisa *lz);
+
+#endif

@@ -1,0 +1,299 @@
+/* decomp.c: the collective check of every declaration at the first step.
+ * Every rank gathers the whole chunk map, so every rank reaches the same
+ * verdict and the same message without a further round of messages. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+/* One line per array: what every rank must agree on. */
+static int declarations_text(luisa *lz, char *buf, size_t cap)
+{
+  size_t n = 0;
+  char shape[128];
+  buf[0] = '\0';
+  for (int i = 0; i < lz->narrays && n < cap; i++) {
+    lu_array *a = &lz->arrays[i];
+    n += (size_t)snprintf(buf + n, cap - n, "%s%s %s %s", i ? "; " : "", a->name,
+                          array_dtype_name(a->dtype),
+                          array_format_index(shape, sizeof shape, a->ndim, a->shape));
+  }
+  return n < cap ? (int)n + 1 : -1;
+}
+
+static int check_same_arrays(luisa *lz)
+{
+  enum { CAP = 1 << 16 };
+  char *mine = malloc(CAP), *root = malloc(CAP), msg[LU_ERR_MAX];
+  int status = LUISA_OK, failed = 0;
+  msg[0] = '\0';
+  if (!mine || !root) {
+    failed = 1;
+    snprintf(msg, sizeof msg, "out of memory while checking declarations on rank %d", lz->rank);
+  } else if (declarations_text(lz, mine, CAP) < 0) {
+    failed = 1;
+    snprintf(msg, sizeof msg, "rank %d declares too many arrays to check (text over %d bytes)",
+             lz->rank, CAP);
+  } else {
+    memcpy(root, mine, CAP);
+    if (MPI_Bcast(root, CAP, MPI_CHAR, 0, lz->comm) != MPI_SUCCESS)
+      status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Bcast of the declarations failed");
+    else if (strcmp(root, mine) != 0) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "rank %d declares arrays {%.1500s} but rank 0 declares {%.1500s}: "
+               "every rank must declare the same arrays in the same order", lz->rank, mine, root);
+    }
+  }
+  free(mine);
+  free(root);
+  if (status != LUISA_OK)
+    return status;
+  int who = transport_agree(lz, failed, msg, sizeof msg);
+  if (who == -2)
+    return LUISA_ERR_MPI;
+  RETURN_IF(who >= 0, lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
+  return LUISA_OK;
+}
+
+static int boxes_intersect(int ndim, const lu_box *a, const lu_box *b)
+{
+  for (int d = 0; d < ndim; d++)
+    if (a->offset[d] >= b->offset[d] + b->shape[d] || b->offset[d] >= a->offset[d] + a->shape[d])
+      return 0;
+  return 1;
+}
+
+static int box_contains(int ndim, const lu_box *b, const int64_t *p)
+{
+  for (int d = 0; d < ndim; d++)
+    if (p[d] < b->offset[d] || p[d] >= b->offset[d] + b->shape[d])
+      return 0;
+  return 1;
+}
+
+static int sort_axis;
+static int compare_offsets(const void *x, const void *y)
+{
+  int64_t a = ((const lu_box *)x)->offset[sort_axis], b = ((const lu_box *)y)->offset[sort_axis];
+  return (a > b) - (a < b);
+}
+
+static int compare_int64(const void *x, const void *y)
+{
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return (a > b) - (a < b);
+}
+
+/* Number of distinct values of the sorted v[0..n). */
+static int distinct(int64_t *v, int n)
+{
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (i == 0 || v[i] != v[k - 1])
+      v[k++] = v[i];
+  return k;
+}
+
+/* First overlapping pair, by a sweep along the axis with the most distinct
+ * offsets (so a slab decomposition along any axis stays near n log n). */
+static int find_overlap(const lu_array *a, lu_box *sorted, const lu_box **x, const lu_box **y)
+{
+  int n = a->nboxes, best = 0, best_count = -1;
+  int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  if (!v)
+    return -1;
+  for (int d = 0; d < a->ndim; d++) {
+    for (int i = 0; i < n; i++)
+      v[i] = a->boxes[i].offset[d];
+    qsort(v, (size_t)n, sizeof *v, compare_int64);
+    int k = distinct(v, n);
+    if (k > best_count)
+      best_count = k, best = d;
+  }
+  free(v);
+  memcpy(sorted, a->boxes, (size_t)n * sizeof *sorted);
+  sort_axis = best;
+  qsort(sorted, (size_t)n, sizeof *sorted, compare_offsets);
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n && sorted[j].offset[best] < sorted[i].offset[best] + sorted[i].shape[best]; j++)
+      if (boxes_intersect(a->ndim, &sorted[i], &sorted[j])) {
+        *x = &sorted[i];
+        *y = &sorted[j];
+        return 1;
+      }
+  return 0;
+}
+
+/* The lexicographically first element no chunk holds. Each of its coordinates
+ * is 0 or the end of some chunk on that axis, so only those are tried.
+ * Returns 0 when the search would be too long for an error message. */
+static int find_hole(const lu_array *a, int64_t *hole)
+{
+  int n = a->nboxes, ok = 0;
+  int64_t *cand[LUISA_MAX_DIMS] = { 0 };
+  int count[LUISA_MAX_DIMS];
+  double work = n;
+  for (int d = 0; d < a->ndim; d++) {
+    cand[d] = malloc((size_t)(n + 1) * sizeof *cand[d]);
+    if (!cand[d])
+      goto done;
+    cand[d][0] = 0;
+    for (int i = 0; i < n; i++)
+      cand[d][i + 1] = a->boxes[i].offset[d] + a->boxes[i].shape[d];
+    qsort(cand[d], (size_t)n + 1, sizeof *cand[d], compare_int64);
+    count[d] = distinct(cand[d], n + 1);
+    work *= count[d];
+  }
+  if (work > 1e8)
+    goto done;
+  int idx[LUISA_MAX_DIMS] = { 0 };
+  for (;;) {
+    int inside = 1, covered = 0;
+    for (int d = 0; d < a->ndim; d++) {
+      hole[d] = cand[d][idx[d]];
+      inside &= hole[d] < a->shape[d];
+    }
+    for (int i = 0; inside && i < n && !covered; i++)
+      covered = box_contains(a->ndim, &a->boxes[i], hole);
+    if (inside && !covered) {
+      ok = 1;
+      goto done;
+    }
+    int d = a->ndim - 1;
+    while (d >= 0 && ++idx[d] == count[d])
+      idx[d--] = 0;
+    if (d < 0)
+      goto done;
+  }
+done:
+  for (int d = 0; d < a->ndim; d++)
+    free(cand[d]);
+  return ok;
+}
+
+static int gather_boxes(luisa *lz, lu_array *a)
+{
+  int nd = a->ndim, per = 2 * nd;
+  int *counts = malloc((size_t)lz->size * sizeof *counts);
+  int *displs = malloc((size_t)lz->size * sizeof *displs);
+  int64_t *mine = malloc((size_t)(a->nchunks ? a->nchunks : 1) * (size_t)per * sizeof *mine);
+  int64_t *all = NULL;
+  int status = LUISA_OK;
+  if (!counts || !displs || !mine) {
+    status = error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory gathering chunks of \"%s\"", a->name);
+    goto done;
+  }
+  for (int c = 0; c < a->nchunks; c++)
+    for (int d = 0; d < nd; d++) {
+      mine[c * per + d] = a->chunks[c].offset[d];
+      mine[c * per + nd + d] = a->chunks[c].shape[d];
+    }
+  int sendcount = a->nchunks * per;
+  if (MPI_Allgather(&sendcount, 1, MPI_INT, counts, 1, MPI_INT, lz->comm) != MPI_SUCCESS) {
+    status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgather of chunk counts failed");
+    goto done;
+  }
+  long long total = 0;
+  for (int r = 0; r < lz->size; r++) {
+    displs[r] = (int)total;
+    total += counts[r];
+  }
+  if (total > 0x7fffffff) {
+    status = error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\" has too many chunks (%lld) to check",
+                       a->name, total / per);
+    goto done;
+  }
+  all = malloc((size_t)(total ? total : 1) * sizeof *all);
+  free(a->boxes);
+  a->boxes = malloc((size_t)(total / per + 1) * sizeof *a->boxes);
+  if (!all || !a->boxes) {
+    status = error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory gathering chunks of \"%s\"", a->name);
+    goto done;
+  }
+  if (MPI_Allgatherv(mine, sendcount, MPI_INT64_T, all, counts, displs, MPI_INT64_T, lz->comm) != MPI_SUCCESS) {
+    status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgatherv of chunks failed");
+    goto done;
+  }
+  a->nboxes = 0;
+  for (int r = 0; r < lz->size; r++)
+    for (int c = 0; c < counts[r] / per; c++) {
+      lu_box *b = &a->boxes[a->nboxes++];
+      const int64_t *src = all + displs[r] + c * per;
+      b->owner = r;
+      b->local = c;
+      for (int d = 0; d < LUISA_MAX_DIMS; d++) {
+        b->offset[d] = d < nd ? src[d] : 0;
+        b->shape[d] = d < nd ? src[nd + d] : 1;
+      }
+    }
+done:
+  free(counts);
+  free(displs);
+  free(mine);
+  free(all);
+  return status;
+}
+
+static int check_tiling(luisa *lz, lu_array *a)
+{
+  char o1[128], s1[128], o2[128], s2[128], g[128];
+  const lu_box *x = NULL, *y = NULL;
+  lu_box *sorted = malloc((size_t)(a->nboxes + 1) * sizeof *sorted);
+  int overlap = sorted ? find_overlap(a, sorted, &x, &y) : -1;
+  if (overlap > 0) {
+    if (x->owner > y->owner || (x->owner == y->owner && x->local > y->local)) {
+      const lu_box *t = x;
+      x = y, y = t;
+    }
+    error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\": chunk %d of rank %d (offset %s, shape %s) "
+              "overlaps chunk %d of rank %d (offset %s, shape %s)", a->name, x->local, x->owner,
+              array_format_index(o1, sizeof o1, a->ndim, x->offset),
+              array_format_index(s1, sizeof s1, a->ndim, x->shape), y->local, y->owner,
+              array_format_index(o2, sizeof o2, a->ndim, y->offset),
+              array_format_index(s2, sizeof s2, a->ndim, y->shape));
+  }
+  free(sorted);
+  if (overlap)
+    return overlap > 0 ? LUISA_ERR_CHUNK
+                       : error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking \"%s\"", a->name);
+
+  int64_t held = 0, hole[LUISA_MAX_DIMS];
+  for (int i = 0; i < a->nboxes; i++)
+    held += array_volume(a->ndim, a->boxes[i].shape);
+  int64_t total = array_volume(a->ndim, a->shape);
+  if (held == total)
+    return LUISA_OK;
+  if (find_hole(a, hole))
+    return error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\" (global shape %s) is not fully covered: "
+                     "the chunks of all ranks hold %lld of %lld elements; no chunk holds element %s",
+                     a->name, array_format_index(g, sizeof g, a->ndim, a->shape), (long long)held,
+                     (long long)total, array_format_index(o1, sizeof o1, a->ndim, hole));
+  return error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\" (global shape %s) is not fully covered: "
+                   "the chunks of all ranks hold %lld of %lld elements", a->name,
+                   array_format_index(g, sizeof g, a->ndim, a->shape), (long long)held, (long long)total);
+}
+
+int decomp_check(luisa *lz)
+{
+  FORWARD_IF_ERROR(check_same_arrays(lz));
+  int first = LUISA_OK;
+  char first_msg[LU_ERR_MAX];
+  for (int i = 0; i < lz->narrays; i++) {
+    int status = gather_boxes(lz, &lz->arrays[i]);
+    if (status == LUISA_OK)
+      status = check_tiling(lz, &lz->arrays[i]);
+    if (status == LUISA_ERR_MPI)
+      return status;
+    if (status != LUISA_OK) {
+      if (lz->rank == 0)
+        log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+      if (first == LUISA_OK) {
+        first = status;
+        memcpy(first_msg, lz->err, sizeof first_msg);
+      }
+    }
+  }
+  if (first != LUISA_OK)
+    memcpy(lz->err, first_msg, sizeof first_msg);
+  return first;
+}

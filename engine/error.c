@@ -1,0 +1,30 @@
+/* error.c: status texts and the per-context last-error sentence.
+ * Every refused call goes through error_set so luisa_error() explains it. */
+#include <stdio.h>
+#include "context.h"
+
+int error_set(luisa *lz, int status, const char *fmt, ...)
+{
+  if (lz) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lz->err, sizeof lz->err, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+const char *luisa_error(const luisa *lz)
+{
+  return lz ? lz->err : "no luisa context (NULL handle)";
+}
+
+const char *luisa_status_string(int status)
+{
+  switch (status) {
+#define STATUS_CASE(name, num, text) case num: return text;
+    LUISA_STATUS_LIST(STATUS_CASE)
+#undef STATUS_CASE
+  }
+  return "unknown status code";
+}

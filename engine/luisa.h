@@ -1,0 +1,175 @@
+/* luisa.h: Lua In Situ Analytics, the public C API.
+ * This header is the specification: what is not here is not API. */
+#ifndef LUISA_H
+#define LUISA_H
+
+#include <stdint.h>
+#include <mpi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LUISA_VERSION "0.1.0"
+
+#if defined(__GNUC__) && defined(LUISA_BUILDING)
+#  define LUISA_API __attribute__((visibility("default")))
+#else
+#  define LUISA_API
+#endif
+#define LUISA_MAX_DIMS 4
+
+/* Status codes. Numbers are stable and never reused.
+ * Codes below LUISA_ERR_FIRST are not errors: the call did its job (treat a
+ * code you do not know below it as success). From LUISA_ERR_FIRST on, the
+ * call was refused and changed nothing; the simulation may go on regardless.
+ * Warnings and errors are also logged on stderr (LUISA_LOG_WARN and up), so
+ * a caller need not print luisa_error() itself. */
+#define LUISA_STATUS_LIST(_) \
+  _(OK,            0, "success") \
+  _(WARN_SCRIPT,   1, "the analysis script failed; the simulation goes on") \
+  _(ERR_ARG,      16, "invalid argument") \
+  _(ERR_NOMEM,    17, "out of memory") \
+  _(ERR_MPI,      18, "MPI call failed") \
+  _(ERR_ORDER,    19, "call not allowed at this point of the run") \
+  _(ERR_NAME,     20, "unknown or duplicate name") \
+  _(ERR_CHUNK,    21, "chunk declarations are inconsistent") \
+  _(ERR_STEP,     22, "step number does not increase") \
+  _(ERR_LUA,      23, "the Lua runtime could not be created")
+
+typedef enum luisa_status {
+#define LUISA_STATUS_ENUM(name, num, text) LUISA_##name = num,
+  LUISA_STATUS_LIST(LUISA_STATUS_ENUM)
+#undef LUISA_STATUS_ENUM
+  LUISA_ERR_FIRST = 16
+} luisa_status;
+
+typedef enum luisa_dtype {
+  LUISA_F64 = 1,
+  LUISA_F32 = 2,
+  LUISA_I64 = 3,
+  LUISA_I32 = 4
+} luisa_dtype;
+
+typedef enum luisa_mode {
+  LUISA_MODE_INLINE = 0   /* analytics run inside luisa_step, zero copy */
+} luisa_mode;
+
+typedef enum luisa_log_level {
+  LUISA_LOG_ERROR = 0,
+  LUISA_LOG_WARN  = 1,
+  LUISA_LOG_INFO  = 2,
+  LUISA_LOG_DEBUG = 3
+} luisa_log_level;
+
+typedef enum luisa_order {
+  LUISA_ORDER_C = 0,      /* last axis varies fastest */
+  LUISA_ORDER_F = 1       /* first axis varies fastest (Fortran) */
+} luisa_order;
+
+/* Options for luisa_init. Start from luisa_options_default() and set the
+ * fields you need, so that fields added later keep their defaults. */
+typedef struct luisa_options {
+  const char *script;          /* analysis script path; NULL: no analytics */
+  luisa_mode mode;             /* default LUISA_MODE_INLINE */
+  luisa_log_level log_level;   /* default LUISA_LOG_WARN; messages go to stderr */
+} luisa_options;
+
+/* Where a chunk's elements sit in the simulation's memory. The chunk may be
+ * the interior of a larger buffer (ghost cells, padding).
+ * alloc_shape: extent of the buffer per axis, always in the array's axis
+ *              order (axis 0 first, whatever `order` says);
+ *              0 on an axis means "same as the chunk's shape".
+ * start:       index in the buffer of the chunk's first element per axis
+ *              (the ghost width, typically).
+ * order:       which axis varies fastest in the buffer.
+ * A NULL layout means a contiguous C-order buffer of exactly the chunk shape. */
+typedef struct luisa_layout {
+  luisa_order order;
+  int64_t alloc_shape[LUISA_MAX_DIMS];
+  int64_t start[LUISA_MAX_DIMS];
+} luisa_layout;
+
+/* Opaque per-communicator context. */
+typedef struct luisa luisa;
+
+/* luisa_options_default() :
+ * @return : options with every field at its default. */
+LUISA_API luisa_options luisa_options_default(void);
+
+/* luisa_init() : create a context on `comm`. MPI collective over `comm`.
+ * MPI must be initialised. The communicator is duplicated: luisa's traffic
+ * never mixes with the simulation's. When opts->script is set, every rank
+ * loads it (the same file, SPMD).
+ * @opts : may be NULL for defaults; borrowed for the duration of the call.
+ * @out  : receives the context, owned by the caller until luisa_finalize().
+ *         Set even when the script failed to load, so the run can go on.
+ * @return : LUISA_OK; LUISA_WARN_SCRIPT if the script failed to load on
+ *           any rank (analytics stay off on all, luisa_error says file:line
+ *           and why); an error code if no context could be made (*out is
+ *           then NULL, the reason is printed on stderr). Given the same
+ *           options on every rank, every rank returns the same status. */
+LUISA_API int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out);
+
+/* luisa_finalize() : free the context and its duplicated communicator.
+ * MPI collective. Prints a summary at LUISA_LOG_INFO. NULL is a no-op. */
+LUISA_API void luisa_finalize(luisa *lz);
+
+/* luisa_array() : declare a distributed array. Local, like luisa_chunk and
+ * luisa_publish: a refusal on one rank needs no agreement, the first
+ * luisa_step finds any mismatch and reports it on every rank. Every rank
+ * must declare the same arrays in the same order.
+ * @name  : 1 to 63 characters [A-Za-z0-9_]; copied.
+ * @shape : ndim global extents, each >= 1; copied.
+ * @return : LUISA_OK, LUISA_ERR_ARG (bad name, dtype, ndim or shape),
+ *           LUISA_ERR_NAME (already declared), LUISA_ERR_ORDER (after the
+ *           first luisa_step). */
+LUISA_API int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim,
+                const int64_t *shape);
+
+/* luisa_chunk() : declare a block of `name` owned by this rank. May be
+ * called several times per rank; chunks get local indices 0, 1, ... in the
+ * order of the calls. A rank may own no chunk. Together the chunks of all
+ * ranks must tile the global array exactly: checked collectively at the
+ * first luisa_step.
+ * @offset, @shape : the block's global position and extent; copied.
+ * @layout : may be NULL (contiguous, C order); copied.
+ * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (block outside the
+ *           array, empty, or a layout that cannot hold it), LUISA_ERR_ORDER. */
+LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
+                const int64_t *shape, const luisa_layout *layout);
+
+/* luisa_publish() : hand the current data of local chunk `chunk` of `name`
+ * to the engine for the coming luisa_step. Zero copy in inline mode.
+ * @data : the buffer described by the chunk's layout; borrowed: must stay
+ *         valid and unchanged until the next luisa_step() returns.
+ * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (no such local chunk,
+ *           NULL data). A chunk not published before a step that needs it
+ *           makes that step's analytics fail with a message naming it. */
+LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *data);
+
+/* luisa_step() : iteration boundary. MPI collective. The first call checks
+ * every declaration collectively and compiles the script's plan; every
+ * call runs the analytics due at `step`. Published data is forgotten when
+ * the call returns.
+ * @step : must be greater than the previous call's.
+ * @return : LUISA_OK; LUISA_WARN_SCRIPT if analytics failed at this step
+ *           (the failing callback is disabled, the others go on);
+ *           LUISA_ERR_STEP (step not increasing, nothing ran);
+ *           LUISA_ERR_CHUNK, LUISA_ERR_NAME (declarations inconsistent across
+ *           ranks: returned on every rank, analytics stay off); LUISA_ERR_MPI.
+ *           Every rank returns the same status. */
+LUISA_API int luisa_step(luisa *lz, int64_t step);
+
+/* luisa_error() : the last failure on this context in one sentence naming
+ * the argument and what was expected; "" if none. Owned by the context,
+ * valid until the next call on it. NULL context gives a fixed message. */
+LUISA_API const char *luisa_error(const luisa *lz);
+
+/* luisa_status_string() : the fixed text of a status code. */
+LUISA_API const char *luisa_status_string(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,478 @@
+/* script.c: the Lua side of a context: one LuaJIT state per rank running the
+ * same script. Lua is entered only through lua_pcall, never across MPI calls. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "context.h"
+
+typedef struct lu_callback {
+  int every;
+  int enabled;
+  lu_reduction *reduction;
+  char *failure;               /* this rank's message for the current step */
+} lu_callback;
+
+struct lu_script {
+  lua_State *L;
+  int plan;                    /* registry reference to the luisa.plan table */
+  int ncallbacks;
+  lu_callback *callbacks;
+  lu_reduction **reductions;   /* every one made, freed with the script */
+  int nreductions, reductions_cap;
+  lu_reduction **due;
+  int *control;                /* root's verdict per step, see script_step */
+};
+
+enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
+
+static int panic(lua_State *L)
+{
+  fprintf(stderr, "luisa: unprotected Lua error (engine bug): %s\n", lua_tostring(L, -1));
+  abort();
+}
+
+static int traceback(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+/* Call the function under nargs arguments; on error copy the message (with
+ * traceback) to msg and return 1. Leaves nresults on the stack on success. */
+static int protected_call(lua_State *L, int nargs, int nresults, char *msg, size_t cap)
+{
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, traceback);
+  lua_insert(L, base);
+  int rc = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  if (rc == 0)
+    return 0;
+  const char *err = lua_tostring(L, -1);
+  snprintf(msg, cap, "%s", rc == LUA_ERRMEM ? "Lua ran out of memory" : err ? err : "unknown Lua error");
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int load_embedded(lua_State *L)
+{
+  const lu_lua_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbuffer(L, (const char *)m->code, m->size, m->name) != 0)
+    return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* core.reduction(nmin, nsum, nmax) -> id, input slots, result slots. */
+static int core_reduction(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_script *s = lz->script;
+  int nmin = (int)luaL_checkinteger(L, 1), nsum = (int)luaL_checkinteger(L, 2);
+  int nmax = (int)luaL_checkinteger(L, 3);
+  if (s->nreductions == s->reductions_cap) {
+    int cap = s->reductions_cap ? 2 * s->reductions_cap : 8;
+    lu_reduction **grown = realloc(s->reductions, (size_t)cap * sizeof *grown);
+    if (!grown)
+      return luaL_error(L, "out of memory for reduction buffers");
+    s->reductions = grown;
+    s->reductions_cap = cap;
+  }
+  lu_reduction *r = transport_reduction_new(lz, 1 + nmin, nsum, nmax);  /* + failure slot */
+  if (!r)
+    return luaL_error(L, "cannot make a reduction buffer of %d slots", 1 + nmin + nsum + nmax);
+  s->reductions[s->nreductions] = r;
+  lua_pushinteger(L, s->nreductions++);
+  lua_pushlightuserdata(L, transport_reduction_input(r) + 1);
+  lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + 1));
+  return 3;
+}
+
+static void install_core(luisa *lz, lua_State *L)
+{
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  for (const lu_lua_module *m = lu_lua_modules; m->name; m++) {
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "loaded");
+  lua_newtable(L);
+  lua_pushinteger(L, lz->rank);
+  lua_setfield(L, -2, "rank");
+  lua_pushinteger(L, lz->size);
+  lua_setfield(L, -2, "size");
+  lua_pushlightuserdata(L, lz);
+  lua_pushcclosure(L, core_reduction, 1);
+  lua_setfield(L, -2, "reduction");
+  lua_setfield(L, -2, "luisa.core");
+  lua_pop(L, 2);
+}
+
+/* Scripts may require modules that sit beside them. */
+static void prepend_script_dir(lua_State *L, const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  lua_getglobal(L, "package");
+  if (slash)
+    lua_pushlstring(L, path, (size_t)(slash - path));
+  else
+    lua_pushliteral(L, ".");
+  lua_pushliteral(L, "/?.lua;");
+  lua_getfield(L, -3, "path");
+  lua_concat(L, 3);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+}
+
+static int script_load(luisa *lz, const char *path, char *msg, size_t cap)
+{
+  lu_script *s = lz->script;
+  lua_State *L = s->L = luaL_newstate();
+  if (!L) {
+    snprintf(msg, cap, "cannot create a Lua state for %s (out of memory)", path);
+    return 1;
+  }
+  lua_atpanic(L, panic);
+  luaL_openlibs(L);
+  install_core(lz, L);
+  prepend_script_dir(L, path);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luisa.plan");
+  if (protected_call(L, 1, 1, msg, cap))
+    return 1;
+  s->plan = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (luaL_loadfile(L, path) != 0) {
+    snprintf(msg, cap, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 1;
+  }
+  return protected_call(L, 0, 0, msg, cap);
+}
+
+/* Load the script on every rank; all keep it or all drop it. Collective. */
+int script_open(luisa *lz, const char *path, char *msg, size_t cap)
+{
+  msg[0] = '\0';
+  lz->script = calloc(1, sizeof *lz->script);
+  int failed = !lz->script;
+  if (failed)
+    snprintf(msg, cap, "out of memory loading %s", path);
+  else
+    failed = script_load(lz, path, msg, cap);
+  int who = transport_agree(lz, failed, msg, cap);
+  if (who == -1)
+    return LUISA_OK;
+  script_close(lz);
+  if (who == -2)
+    return LUISA_ERR_MPI;
+  if (lz->size > 1 && who != 0) {
+    char tmp[LU_ERR_MAX];
+    snprintf(tmp, sizeof tmp, "on rank %d: %s", who, msg);
+    snprintf(msg, cap, "%s", tmp);
+  }
+  return LUISA_WARN_SCRIPT;
+}
+
+static void push_int_list(lua_State *L, int n, const int64_t *v)
+{
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushnumber(L, (lua_Number)v[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* arrays[name] = { dtype, ndim, shape, chunks = {{offset, shape, stride, first}}, published } */
+static void push_arrays(luisa *lz, lua_State *L)
+{
+  lua_createtable(L, 0, lz->narrays);
+  for (int i = 0; i < lz->narrays; i++) {
+    lu_array *a = &lz->arrays[i];
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, array_dtype_name(a->dtype));
+    lua_setfield(L, -2, "dtype");
+    lua_pushinteger(L, a->ndim);
+    lua_setfield(L, -2, "ndim");
+    push_int_list(L, a->ndim, a->shape);
+    lua_setfield(L, -2, "shape");
+    lua_pushlightuserdata(L, (void *)a->published);
+    lua_setfield(L, -2, "published");
+    lua_createtable(L, a->nchunks, 0);
+    for (int c = 0; c < a->nchunks; c++) {
+      lu_chunk *ch = &a->chunks[c];
+      lua_createtable(L, 0, 4);
+      push_int_list(L, a->ndim, ch->offset);
+      lua_setfield(L, -2, "offset");
+      push_int_list(L, a->ndim, ch->shape);
+      lua_setfield(L, -2, "shape");
+      push_int_list(L, a->ndim, ch->stride);
+      lua_setfield(L, -2, "stride");
+      lua_pushnumber(L, (lua_Number)ch->first);
+      lua_setfield(L, -2, "first");
+      lua_rawseti(L, -2, c + 1);
+    }
+    lua_setfield(L, -2, "chunks");
+    lua_setfield(L, -2, a->name);
+  }
+}
+
+static void set_failure(lu_callback *cb, const char *msg)
+{
+  free(cb->failure);
+  cb->failure = strdup(msg);
+}
+
+/* Local compile: fills callbacks[] and their failures. */
+static int compile_here(luisa *lz, char *msg, size_t cap)
+{
+  lu_script *s = lz->script;
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, -1, "compile");
+  lua_remove(L, -2);
+  push_arrays(lz, L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "luisa.core");
+  lua_remove(L, -2);
+  lua_remove(L, -2);
+  if (protected_call(L, 2, 1, msg, cap))
+    return 1;
+  int n = (int)lua_objlen(L, -1);
+  s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
+  s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
+  s->control = calloc((size_t)(1 + 3 * n), sizeof *s->control);
+  if (!s->callbacks || !s->due || !s->control) {
+    lua_pop(L, 1);
+    snprintf(msg, cap, "out of memory compiling the plan");
+    return 1;
+  }
+  s->ncallbacks = n;
+  for (int i = 0; i < n; i++) {
+    lu_callback *cb = &s->callbacks[i];
+    lua_rawgeti(L, -1, i + 1);
+    lua_getfield(L, -1, "error");
+    if (lua_isstring(L, -1)) {
+      set_failure(cb, lua_tostring(L, -1));
+    } else {
+      lua_getfield(L, -2, "every");
+      lua_getfield(L, -3, "reduction");
+      cb->every = (int)lua_tointeger(L, -2);
+      cb->reduction = s->reductions[lua_tointeger(L, -1)];
+      cb->enabled = 1;
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Compile the plan on every rank at the first step. A callback that fails
+ * to compile on any rank is disabled on all. Collective. */
+int script_compile(luisa *lz)
+{
+  lu_script *s = lz->script;
+  char msg[LU_ERR_MAX] = "";
+  int failed = compile_here(lz, msg, sizeof msg);
+  int n = failed ? -1 : s->ncallbacks, root_n = n;
+  FORWARD_IF_ERROR(transport_bcast_ints(lz, &root_n, 1));
+  if (!failed && n != root_n) {
+    failed = 1;
+    snprintf(msg, sizeof msg, "rank %d registers %d callbacks but rank 0 registers %d: "
+             "a script must register the same callbacks on every rank", lz->rank, n, root_n);
+  }
+  int who = transport_agree(lz, failed, msg, sizeof msg);
+  if (who == -2)
+    return LUISA_ERR_MPI;
+  if (who >= 0) {
+    script_close(lz);
+    log_write(lz, lz->rank == 0 ? LUISA_LOG_ERROR : LUISA_LOG_DEBUG, "plan not compiled: %s", msg);
+    return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step: the analysis plan could not be compiled%s%.0d: %s",
+                     who ? " on rank " : "", who, msg);
+  }
+
+  int *first = malloc((size_t)(n ? n : 1) * sizeof *first);
+  int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
+  RETURN_IF(!first || !mine, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory compiling the plan");
+  for (int i = 0; i < n; i++)
+    mine[i] = s->callbacks[i].failure ? lz->rank : lz->size;
+  int status = LUISA_OK;
+  if (MPI_Allreduce(mine, first, n, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
+    status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce of compile results failed");
+  for (int i = 0; i < n && status != LUISA_ERR_MPI; i++) {
+    lu_callback *cb = &s->callbacks[i];
+    if (first[i] == lz->size)
+      continue;
+    snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
+    if (transport_share(lz, first[i], msg, sizeof msg) != LUISA_OK) {
+      status = LUISA_ERR_MPI;
+      break;
+    }
+    cb->enabled = 0;
+    if (lz->rank == 0)
+      log_write(lz, LUISA_LOG_ERROR, "callback %d disabled, it does not compile%s%.0d: %s", i + 1,
+                first[i] ? " on rank " : "", first[i], msg);
+    if (status == LUISA_OK)
+      status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step: analysis callback %d does not compile%s%.0d: %s",
+                         i + 1, first[i] ? " on rank " : "", first[i], msg);
+  }
+  for (int i = 0; i < n; i++) {
+    free(s->callbacks[i].failure);
+    s->callbacks[i].failure = NULL;
+  }
+  free(first);
+  free(mine);
+  return status;
+}
+
+/* Calls plan[fn](step, due list, rank) and records the failures it returns
+ * on the callbacks. */
+static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, int n)
+{
+  lu_script *s = lz->script;
+  lua_State *L = s->L;
+  char msg[LU_ERR_MAX];
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_pushnumber(L, (lua_Number)step);
+  lua_createtable(L, n, 0);
+  for (int k = 0; k < n; k++) {
+    lua_pushinteger(L, ids[k] + 1);
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_pushinteger(L, lz->rank);
+  if (protected_call(L, 3, 1, msg, sizeof msg)) {
+    for (int k = 0; k < n; k++)
+      set_failure(&s->callbacks[ids[k]], msg);
+    return;
+  }
+  if (lua_istable(L, -1))
+    for (int k = 0; k < n; k++) {
+      lua_rawgeti(L, -1, ids[k] + 1);
+      if (lua_isstring(L, -1))
+        set_failure(&s->callbacks[ids[k]], lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  lua_pop(L, 1);
+}
+
+/* One step of analytics: local kernels, reductions to the root, callbacks
+ * on the root, then the root's verdict to all so every rank returns the same
+ * status and disables the same callbacks. Collective. */
+int script_step(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script;
+  int ndue = 0, *ids = s->control + 1;   /* ids[] is scratch until the verdict */
+  for (int i = 0; i < s->ncallbacks; i++)
+    if (s->callbacks[i].enabled && step % s->callbacks[i].every == 0) {
+      s->due[ndue] = s->callbacks[i].reduction;
+      ids[ndue++] = i;
+    }
+  if (ndue == 0)
+    return LUISA_OK;
+  lz->analysed_steps++;
+  int *due_ids = malloc((size_t)ndue * sizeof *due_ids);
+  RETURN_IF(!due_ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
+  memcpy(due_ids, ids, (size_t)ndue * sizeof *due_ids);
+
+  run_phase(lz, "run_local", step, due_ids, ndue);
+  for (int k = 0; k < ndue; k++)
+    transport_reduction_input(s->due[k])[0] = s->callbacks[due_ids[k]].failure ? lz->rank : HUGE_VAL;
+  int status = transport_reduce(lz, s->due, ndue);
+  if (status != LUISA_OK) {
+    free(due_ids);
+    return status;
+  }
+
+  /* control = [nfail, (callback, how, rank) ...] */
+  int nfail = 0, *v = s->control + 1;
+  if (lz->rank == 0) {
+    int nok = 0;
+    for (int k = 0; k < ndue; k++) {
+      double failed_on = transport_reduction_result(s->due[k])[0];
+      if (failed_on < HUGE_VAL) {
+        v[3 * nfail] = due_ids[k], v[3 * nfail + 1] = FAILED_HERE, v[3 * nfail + 2] = (int)failed_on;
+        nfail++;
+      } else {
+        due_ids[nok++] = due_ids[k];
+      }
+    }
+    run_phase(lz, "deliver", step, due_ids, nok);
+    for (int k = 0; k < nok; k++)
+      if (s->callbacks[due_ids[k]].failure) {
+        v[3 * nfail] = due_ids[k], v[3 * nfail + 1] = FAILED_CALLBACK, v[3 * nfail + 2] = 0;
+        nfail++;
+      }
+    s->control[0] = nfail;
+  }
+  free(due_ids);
+  FORWARD_IF_ERROR(transport_bcast_ints(lz, s->control, 1 + 3 * ndue));
+  nfail = s->control[0];
+
+  char msg[LU_ERR_MAX] = "";
+  for (int f = 0; f < nfail; f++) {
+    lu_callback *cb = &s->callbacks[v[3 * f]];
+    int how = v[3 * f + 1], owner = v[3 * f + 2];
+    if (how == FAILED_CALLBACK)
+      cb->enabled = 0;
+    if (f == 0) {   /* the first failure is told on every rank */
+      snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
+      FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
+      error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step, msg,
+                how == FAILED_CALLBACK ? " [callback disabled]" : "");
+    }
+    if (lz->rank == owner)
+      log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step,
+                cb->failure ? cb->failure : "", how == FAILED_CALLBACK ? " [callback disabled]" : "");
+  }
+  for (int k = 0; k < s->ncallbacks; k++) {
+    free(s->callbacks[k].failure);
+    s->callbacks[k].failure = NULL;
+  }
+  if (nfail)
+    lz->script_failures++;
+  return nfail ? LUISA_WARN_SCRIPT : LUISA_OK;
+}
+
+void script_summary(luisa *lz)
+{
+  if (lz->rank != 0)
+    return;
+  int enabled = 0;
+  lu_script *s = lz->script;
+  for (int i = 0; s && i < s->ncallbacks; i++)
+    enabled += s->callbacks[i].enabled;
+  log_write(lz, LUISA_LOG_INFO, "summary: %lld steps, %lld with analytics, %lld with script failures; "
+            "%d of %d callbacks enabled", (long long)lz->steps, (long long)lz->analysed_steps,
+            (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0);
+}
+
+void script_close(luisa *lz)
+{
+  lu_script *s = lz->script;
+  if (!s)
+    return;
+  if (s->L)
+    lua_close(s->L);
+  for (int i = 0; i < s->nreductions; i++)
+    transport_reduction_free(s->reductions[i]);
+  for (int i = 0; i < s->ncallbacks; i++)
+    free(s->callbacks[i].failure);
+  free(s->reductions);
+  free(s->callbacks);
+  free(s->due);
+  free(s->control);
+  free(s);
+  lz->script = NULL;
+}

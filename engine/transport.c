@@ -1,0 +1,142 @@
+/* transport.c: every MPI exchange the engine makes on its own communicator:
+ * agreement on failures, message sharing, and the reductions of partials. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+/* A reduction buffer is one MPI element: a header of three counts, then the
+ * min, sum and max slots. Being one element, MPI never splits it, so the
+ * combining function always sees the header. */
+enum { HEADER = 3 };
+
+struct lu_reduction {
+  int n;
+  double *in, *out;
+  MPI_Datatype type;
+};
+
+static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
+{
+  (void)type;
+  const double *in = invec;
+  double *io = inoutvec;
+  for (int e = 0; e < *len; e++) {
+    int nmin = (int)in[0], nsum = (int)in[1], nmax = (int)in[2];
+    int i = HEADER, end = HEADER + nmin;
+    for (; i < end; i++)
+      io[i] = fmin(io[i], in[i]);
+    for (end += nsum; i < end; i++)
+      io[i] += in[i];
+    for (end += nmax; i < end; i++)
+      io[i] = fmax(io[i], in[i]);
+    in += end;
+    io += end;
+  }
+}
+
+int transport_open(luisa *lz)
+{
+  RETURN_IF(MPI_Op_create(combine, 1, &lz->reduce_op) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "luisa_init: MPI_Op_create failed");
+  return LUISA_OK;
+}
+
+void transport_close(luisa *lz)
+{
+  if (lz->reduce_op != MPI_OP_NULL)
+    MPI_Op_free(&lz->reduce_op);
+}
+
+/* Lowest rank that failed, or -1 if none; -2 if MPI failed. On failure,
+ * msg holds that rank's message on every rank. Collective. */
+int transport_agree(luisa *lz, int failed, char *msg, size_t cap)
+{
+  int mine = failed ? lz->rank : lz->size, first;
+  if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS) {
+    error_set(lz, LUISA_ERR_MPI, "MPI_Allreduce failed while agreeing on a failure");
+    return -2;
+  }
+  if (first == lz->size)
+    return -1;
+  return transport_share(lz, first, msg, cap) == LUISA_OK ? first : -2;
+}
+
+/* Broadcast the string msg from owner. Collective. */
+int transport_share(luisa *lz, int owner, char *msg, size_t cap)
+{
+  int len = lz->rank == owner ? (int)strnlen(msg, cap - 1) : 0;
+  if (MPI_Bcast(&len, 1, MPI_INT, owner, lz->comm) != MPI_SUCCESS ||
+      MPI_Bcast(msg, len, MPI_CHAR, owner, lz->comm) != MPI_SUCCESS)
+    return error_set(lz, LUISA_ERR_MPI, "MPI_Bcast of a message from rank %d failed", owner);
+  msg[len] = '\0';
+  return LUISA_OK;
+}
+
+int transport_bcast_ints(luisa *lz, int *v, int n)
+{
+  RETURN_IF(MPI_Bcast(v, n, MPI_INT, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "MPI_Bcast from the root failed");
+  return LUISA_OK;
+}
+
+lu_reduction *transport_reduction_new(luisa *lz, int nmin, int nsum, int nmax)
+{
+  (void)lz;
+  lu_reduction *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->n = HEADER + nsum + nmin + nmax;
+  r->in = calloc((size_t)r->n, sizeof *r->in);
+  r->out = calloc((size_t)r->n, sizeof *r->out);
+  r->type = MPI_DATATYPE_NULL;
+  if (!r->in || !r->out || MPI_Type_contiguous(r->n, MPI_DOUBLE, &r->type) != MPI_SUCCESS ||
+      MPI_Type_commit(&r->type) != MPI_SUCCESS) {
+    transport_reduction_free(r);
+    return NULL;
+  }
+  r->in[0] = nmin;
+  r->in[1] = nsum;
+  r->in[2] = nmax;
+  return r;
+}
+
+/* The slots after the header: mins, then sums, then maxs. */
+double *transport_reduction_input(lu_reduction *r)
+{
+  return r->in + HEADER;
+}
+
+const double *transport_reduction_result(lu_reduction *r)
+{
+  return r->out + HEADER;
+}
+
+/* Combine every due reduction onto rank 0, all in flight at once. */
+int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
+{
+  enum { BATCH = 64 };
+  MPI_Request req[BATCH];
+  for (int first = 0; first < ndue; first += BATCH) {
+    int n = ndue - first < BATCH ? ndue - first : BATCH;
+    for (int i = 0; i < n; i++) {
+      lu_reduction *r = due[first + i];
+      RETURN_IF(MPI_Ireduce(r->in, r->out, 1, r->type, lz->reduce_op, 0, lz->comm, &req[i]) != MPI_SUCCESS,
+                lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
+    }
+    RETURN_IF(MPI_Waitall(n, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+              "luisa_step: MPI_Waitall on reductions failed");
+  }
+  return LUISA_OK;
+}
+
+void transport_reduction_free(lu_reduction *r)
+{
+  if (!r)
+    return;
+  if (r->type != MPI_DATATYPE_NULL)
+    MPI_Type_free(&r->type);
+  free(r->in);
+  free(r->out);
+  free(r);
+}

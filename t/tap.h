@@ -1,0 +1,55 @@
+/* tap.h: the Test Anything Protocol for the C tests, in a few macros.
+ * In MPI tests only rank 0 prints; tap_rank says which rank this is. */
+#ifndef LUISA_TAP_H
+#define LUISA_TAP_H
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int tap_count, tap_failed, tap_rank;
+
+#define tap_print(...) do { if (tap_rank == 0) { printf(__VA_ARGS__); fflush(stdout); } } while (0)
+
+/* ok(cond, "what", ...) */
+#define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+static inline int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+  __attribute__((format(printf, 4, 5)));
+static inline int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+{
+  char what[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  tap_count++;
+  if (!pass)
+    tap_failed++;
+  tap_print("%sok %d - %s\n", pass ? "" : "not ", tap_count, what);
+  if (!pass)
+    tap_print("#   failed at %s:%d\n", file, line);
+  return pass;
+}
+
+/* Status check that shows both codes and the engine's sentence. */
+#define is_status(got, want, lz, ...) \
+  (ok((got) == (want), __VA_ARGS__) || (tap_print("#   got status %d, expected %d: %s\n", \
+                                                  (int)(got), (int)(want), luisa_error(lz)), 0))
+
+/* The sentence contains every given fragment. */
+#define error_mentions(lz, ...) tap_mentions(luisa_error(lz), (const char *[]){ __VA_ARGS__, NULL })
+static inline int tap_mentions(const char *text, const char **frags)
+{
+  for (; *frags; frags++)
+    if (!strstr(text, *frags)) {
+      tap_print("#   \"%s\" missing from: %s\n", *frags, text);
+      return 0;
+    }
+  return 1;
+}
+
+static inline int tap_done(void)
+{
+  tap_print("1..%d\n", tap_count);
+  return tap_failed ? 1 : 0;
+}
+#endif
