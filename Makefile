@@ -3,6 +3,7 @@
 #   make test       install missing packages, build, run the TAP suite
 #   make demo       install missing packages, build, run Gray-Scott on 4 ranks
 #   make test SANITIZE=1   the suite under AddressSanitizer and UBSan (build/san)
+#   make test VALGRIND=1   the suite under valgrind memcheck
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
@@ -94,9 +95,15 @@ $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/l
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
 
+# VALGRIND=1 runs every MPI process under memcheck; any report fails the run.
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES)
-	LUISA_BUILD=$(B) prove t/
+	@rm -rf $(B)/valgrind
+	LUISA_BUILD=$(B) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove t/
+	@if [ -n "$(VALGRIND)" ]; then \
+	  bad=$$(find $(B)/valgrind -name '*.log' -size +0); \
+	  if [ -n "$$bad" ]; then cat $$bad; echo "valgrind reported errors in: $$bad"; exit 1; fi; \
+	  echo "valgrind: no errors"; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(EXAMPLES)

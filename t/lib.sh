@@ -2,5 +2,17 @@
 B=${LUISA_BUILD:-build}
 export OMPI_MCA_btl_vader_single_copy_mechanism=none   # no ptrace in containers
 export OMPI_MCA_rmaps_base_oversubscribe=1
-export LSAN_OPTIONS="suppressions=$PWD/t/lsan.supp:print_suppressions=0"
-mpi() { np=$1; shift; mpirun --allow-run-as-root --oversubscribe -np "$np" "$@" </dev/null; }   # mpirun eats stdin
+export OMPI_MCA_mca_base_component_disable_dlclose=1   # plugins stay symbolised
+# Open MPI keeps memory until exit that LeakSanitizer cannot attribute (its
+# plugins are built without frame pointers): leaks are checked by valgrind
+# (make test VALGRIND=1), ASan and UBSan check everything else.
+export ASAN_OPTIONS=detect_leaks=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+WRAP=
+if [ -n "$LUISA_VALGRIND" ]; then
+  mkdir -p "$LUISA_VALGRIND"
+  WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite
+        --suppressions=$PWD/t/valgrind.supp --log-file=$LUISA_VALGRIND/%p.log"
+fi
+# mpirun reads stdin, which would swallow the caller's loop input.
+mpi() { np=$1; shift; mpirun --allow-run-as-root --oversubscribe -np "$np" $WRAP "$@" </dev/null; }

@@ -216,8 +216,10 @@ function M.run_local(step, due, rank)
   return failures
 end
 
+-- The traceback of a failed callback, without the engine's own frames.
 local function traceback(msg)
-  return debug.traceback(tostring(msg), 2)
+  local tb = debug.traceback(tostring(msg), 2)   -- not a tail call: level 2 is the failing function
+  return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
 end
 
 -- On the root, after the reductions: call each due callback with its

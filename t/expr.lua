@@ -1,0 +1,544 @@
+-- expr.lua: TAP tests of luisa's Lua side alone (expressions, fused kernels, the plan),
+-- driven with fake `arrays` and `core` tables shaped like engine/script.c's. Run by t/002-expr.t.
+local ffi = require "ffi"
+
+------------------------------------------------------------------------------
+-- TAP. EXPR_TEST_BREAK=n perturbs the expectation of assertion n, so a loop
+-- over n can show that every assertion is able to fail.
+local BREAK = tonumber(os.getenv("EXPR_TEST_BREAK"))
+local ntests, nfailed = 0, 0
+print("1..147")
+
+local function perturb(want)
+  if type(want) == "number" then
+    if want ~= want or math.abs(want) == math.huge then return 0 end
+    return want + math.max(1e-9 * math.abs(want), 1e-300)
+  elseif type(want) == "string" then return want .. "\1broken"
+  elseif type(want) == "boolean" then return not want end
+  return "broken"
+end
+
+local function report(pass, name, got, want, how)
+  if pass then
+    print(string.format("ok %d - %s", ntests, name))
+  else
+    nfailed = nfailed + 1
+    print(string.format("not ok %d - %s", ntests, name))
+    print(string.format("#   got:  %s\n#   %s %s", (tostring(got):gsub("\n", "\n#         ")), how,
+                        (tostring(want):gsub("\n", "\n#         "))))
+  end
+end
+
+local function expect(want)
+  ntests = ntests + 1
+  if ntests == BREAK then return perturb(want) end
+  return want
+end
+
+local function is(got, want, name)
+  want = expect(want)
+  report(got == want, name, got, want, "want:")
+end
+
+-- Sums and means: relative tolerance, since the kernels add in chunk order.
+local function near(got, want, name)
+  want = expect(want)
+  report(type(got) == "number" and math.abs(got - want) <= 1e-12 * math.abs(want), name, got, want, "want:")
+end
+
+local function like(got, sub, name)
+  sub = expect(sub)
+  report(type(got) == "string" and got:find(sub, 1, true) ~= nil, name, got, sub, "containing:")
+end
+
+-- "t/expr.lua:LINE" of the line calling here(): what `where` fields must say.
+local function here() return "t/expr.lua:" .. debug.getinfo(2, "l").currentline end
+
+-- Error message of f(), or a marker when it does not raise.
+local function err(f)
+  local ok, e = pcall(f)
+  return ok and "(no error)" or e
+end
+
+------------------------------------------------------------------------------
+-- A fake engine. Each scenario gets fresh modules, as each engine context
+-- gets its own Lua state, so counters and registered callbacks start at 0.
+local core
+
+local function fake_core(rank, size)
+  local c = { rank = rank, size = size, buffers = {} }
+  -- Like script.c: slot 0 is the engine's failure slot; the plan gets
+  -- pointers to the user slots just after it.
+  function c.reduction(nmin, nsum, nmax)
+    local n = nmin + nsum + nmax
+    local b = { nmin = nmin, nsum = nsum, nmax = nmax, n = n,
+                input = ffi.new("double[?]", n + 1), output = ffi.new("double[?]", n + 1) }
+    b.input[0], b.output[0] = 7777, 7777
+    c.buffers[#c.buffers + 1] = b
+    return #c.buffers - 1, b.input + 1, b.output + 1
+  end
+  return c
+end
+
+-- What MPI_Reduce does on one rank: the results are the inputs.
+local function reduce_all()
+  for _, b in ipairs(core.buffers) do
+    for k = 1, b.n do b.output[k] = b.input[k] end
+  end
+end
+
+local function fresh(rank, size)
+  for _, m in ipairs { "luisa", "luisa.expr", "luisa.kernel", "luisa.plan", "luisa.core" } do
+    package.loaded[m] = nil
+  end
+  core = fake_core(rank or 0, size or 1)
+  package.loaded["luisa.core"] = core
+  local plan = require "luisa.plan"   -- script_load requires the plan before the script runs
+  return require "luisa", plan, require "luisa.kernel"
+end
+
+local ctype = { f64 = "double", f32 = "float", i32 = "int32_t", i64 = "int64_t" }
+-- Ghost cells hold values that spoil any reduction that reads them.
+local poison = { f64 = 0 / 0, f32 = 0 / 0, i32 = 2 ^ 30, i64 = 2 ^ 60 }
+local anchors = {}   -- keeps the FFI buffers alive while the plan points into them
+
+-- Global values of an array in C order (1-based), exact in its dtype.
+local function values(dtype, n, seed)
+  local v = {}
+  for i = 1, n do
+    local h = (i * 7919 + seed * 104729) % 4001
+    if dtype == "i32" then v[i] = h % 201 - 100
+    elseif dtype == "i64" then v[i] = (h % 201 - 100) * 2 ^ 33   -- beyond 32 bits
+    else v[i] = (h - 2000) / 16 end
+  end
+  return v
+end
+
+-- arrays[name] as push_arrays builds it. boxes = {{offset, shape}, ...}, each
+-- placed in its own buffer with `ghost` cells before and ghost (+1 on odd
+-- axes) after, in C or Fortran order. Returns the entry, the void*[] table of
+-- published pointers and the buffers.
+local function fake_array(dtype, shape, boxes, order, ghost, vals)
+  local ndim = #shape
+  local pub = ffi.new("void*[?]", math.max(#boxes, 1))
+  local entry = { dtype = dtype, ndim = ndim, shape = shape, chunks = {}, published = ffi.cast("void*", pub) }
+  local bufs = {}
+  for c, box in ipairs(boxes) do
+    local offset, extent = box[1], box[2]
+    local alloc, stride, s = {}, {}, 1
+    for d = 1, ndim do alloc[d] = extent[d] + 2 * ghost + d % 2 end
+    for k = 1, ndim do
+      local d = order == "c" and ndim + 1 - k or k
+      stride[d] = s
+      s = s * alloc[d]
+    end
+    local buf = ffi.new(ctype[dtype] .. "[?]", s)
+    for i = 0, s - 1 do buf[i] = poison[dtype] end
+    local first, volume, idx = 0, 1, {}
+    for d = 1, ndim do first, volume, idx[d] = first + ghost * stride[d], volume * extent[d], 0 end
+    for _ = 1, volume do   -- odometer over the chunk's local indices
+      local at, g = first, 0
+      for d = 1, ndim do
+        at = at + idx[d] * stride[d]
+        g = g * shape[d] + offset[d] + idx[d]
+      end
+      buf[at] = vals[g + 1]
+      for d = ndim, 1, -1 do
+        idx[d] = idx[d] + 1
+        if idx[d] < extent[d] then break end
+        idx[d] = 0
+      end
+    end
+    pub[c - 1], bufs[c] = buf, buf
+    entry.chunks[c] = { offset = offset, shape = extent, stride = stride, first = first }
+  end
+  anchors[#anchors + 1] = { pub, bufs }
+  return entry, pub, bufs
+end
+
+-- Plain-Lua reduction of f(i) over global elements 1..n.
+local function reference(kind, n, f)
+  if kind == "count" then return n end
+  local s, mn, mx = 0, math.huge, -math.huge
+  for i = 1, n do
+    local v = f(i)
+    s = s + v
+    if v < mn then mn = v end
+    if v > mx then mx = v end
+  end
+  return ({ sum = s, mean = s / n, min = mn, max = mx })[kind]
+end
+
+local function sorted(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+------------------------------------------------------------------------------
+-- Building is lazy and every node records the script line that built it.
+-- luisa.array, the operators and the unary methods reach expr.lua's node()
+-- by tail calls, so these lines also check that `where` survives those.
+do
+  local luisa, plan, kernel = fresh()
+  local function describe(node)
+    local kind = luisa.is_expr(node) and "expression" or luisa.is_reduction(node) and "reduction" or type(node)
+    return kind .. " at " .. tostring(node.where)
+  end
+  local T, lT = luisa.array "T", here()
+  local U = luisa.array "U"
+  is(describe(T), "expression at " .. lT, "luisa.array returns an expression recording its line")
+
+  local built = {}
+  local function rec(name, node, line) built[#built + 1] = { name, node, line } end
+  rec("T + U", T + U, here())
+  rec("T + 2", T + 2, here())
+  rec("2 + T", 2 + T, here())
+  rec("T - U", T - U, here())
+  rec("1 - T", 1 - T, here())
+  rec("T * 3", T * 3, here())
+  rec("3 * T", 3 * T, here())
+  rec("T / U", T / U, here())
+  rec("4 / T", 4 / T, here())
+  rec("T ^ 2", T ^ 2, here())
+  rec("2 ^ T", 2 ^ T, here())
+  rec("-T", -T, here())
+  rec("T:abs()", T:abs(), here())
+  rec("T:sqrt()", T:sqrt(), here())
+  rec("T:exp()", T:exp(), here())
+  rec("T:log()", T:log(), here())
+  rec("T:floor()", T:floor(), here())
+  rec("T:ceil()", T:ceil(), here())
+  rec("T:lt(U)", T:lt(U), here())
+  rec("T:le(1)", T:le(1), here())
+  rec("T:gt(U)", T:gt(U), here())
+  rec("T:ge(0)", T:ge(0), here())
+  rec("T:eq(U)", T:eq(U), here())
+  rec("T:ne(2)", T:ne(2), here())
+  rec("(T * U + 1):abs()", (T * U + 1):abs(), here())
+  for _, b in ipairs(built) do
+    is(describe(b[2]), "expression at " .. b[3], b[1] .. " is an expression recording its line")
+  end
+
+  built = {}
+  rec("T:sum()", T:sum(), here())
+  rec("T:mean()", T:mean(), here())
+  rec("(T - U):min()", (T - U):min(), here())
+  rec("T:max()", T:max(), here())
+  rec("T:count()", T:count(), here())
+  rec("T:gt(0):sum()", T:gt(0):sum(), here())
+  for _, b in ipairs(built) do
+    is(describe(b[2]), "reduction at " .. b[3], b[1] .. " is a reduction recording its line")
+  end
+
+  -- Each entry of a table constructor spanning lines names its own line.
+  local stats, ls = {
+    a = T:sum(),
+    b = (T * 2):max(),
+  }, here()
+  local l = tonumber(ls:match("%d+$"))
+  is(stats.a.where .. " " .. stats.b.where, "t/expr.lua:" .. (l - 2) .. " t/expr.lua:" .. (l - 1),
+     "reductions in a multi-line table record their own lines")
+
+  -- Through a helper that builds and returns, the helper's line...
+  local function helper() return (T:mean()), here() end
+  local r, lr = helper()
+  is(r.where, lr, "a node built inside a helper records the helper's line")
+  -- ...but a tail call drops the helper's frame in LuaJIT: the line left to
+  -- name is the one calling the helper.
+  local function tail() return T:min() end
+  local r2, lr2 = tail(), here()
+  is(r2.where, lr2, "a node built in a tail call records the line calling the helper")
+  local function tail_array() return luisa.array "V" end
+  local v, lv = tail_array(), here()
+  is(v.where, lv, "luisa.array in a tail call records the line calling the helper")
+
+  local cb, lcb = luisa.every(2, { s = T:sum() }, function() end), here()
+  is(cb.where, lcb, "luisa.every records its line")
+  is(tostring((T + 1) * U:abs()), "((T + 1) * abs(U))", "expressions print as formulas for messages")
+  -- Nothing is compiled before the engine asks: no arrays exist yet.
+  is(string.format("builds %d, kernels %d, callbacks %d", plan.builds, kernel.compiled, #luisa._callbacks),
+     "builds 0, kernels 0, callbacks 1", "building and registering compile nothing")
+end
+
+------------------------------------------------------------------------------
+-- Bad operands and registrations fail at the script's line, with a reason.
+do
+  local luisa = fresh()
+  local T = luisa.array "T"
+  local S = T:sum()
+  local fn = function() end
+  local e, l
+  e, l = err(function() return T + "x" end), here()
+  is(e, l .. ": luisa: operand of + must be a luisa array expression or a number, got string", 'T + "x"')
+  e, l = err(function() return T + {} end), here()
+  is(e, l .. ": luisa: operand of + must be a luisa array expression or a number, got table", "T + {}")
+  e, l = err(function() return "x" * T end), here()
+  is(e, l .. ": luisa: operand of * must be a luisa array expression or a number, got string", '"x" * T')
+  -- Not `return T:lt("x")`: that tail call would drop the frame the message names.
+  e, l = err(function() local _ = T:lt("x") end), here()
+  is(e, l .. ": luisa: operand of lt must be a luisa array expression or a number, got string", 'T:lt("x")')
+  e, l = err(function() local _ = T.sum(5) end), here()
+  is(e, l .. ": luisa: sum() must be called as a method of an array expression, e.g. T:sum()", "T.sum(5)")
+  e, l = err(function() luisa.every(0, { s = S }, fn) end), here()
+  is(e, l .. ": luisa.every: the period must be a whole number >= 1, got 0", "period 0")
+  e, l = err(function() luisa.every(1.5, { s = S }, fn) end), here()
+  is(e, l .. ": luisa.every: the period must be a whole number >= 1, got 1.5", "period 1.5")
+  e, l = err(function() luisa.every("x", { s = S }, fn) end), here()
+  is(e, l .. ": luisa.every: the period must be a whole number >= 1, got x", 'period "x"')
+  e, l = err(function() luisa.every(1, 5, fn) end), here()
+  is(e, l .. ": luisa.every: stats must be a table of reductions, got number", "stats not a table")
+  e, l = err(function() luisa.every(1, {}, fn) end), here()
+  is(e, l .. ": luisa.every: stats is empty", "empty stats")
+  e, l = err(function() luisa.every(1, { s = S, x = T * 2 }, fn) end), here()
+  is(e, l .. ': luisa.every: stats["x"] is a lazy array, not a reduction (an array expression: reduce it, e.g. :mean())',
+     "a lazy array in stats")
+  e, l = err(function() luisa.every(1, { s = S }, "f") end), here()
+  is(e, l .. ": luisa.every: the callback must be a function, got string", "callback not a function")
+  is(#luisa._callbacks, 0, "refused registrations register nothing")
+end
+
+------------------------------------------------------------------------------
+-- Compile and run: every reduction against plain Lua over the global data,
+-- across dtypes, chunkings, ghost cells and C/Fortran layouts.
+do
+  local luisa, plan = fresh()
+  local a, b = values("f64", 35, 1), values("f64", 35, 2)
+  local f = values("f32", 72, 3)
+  local iv, dv = values("i32", 11, 4), values("f64", 11, 5)
+  local lv, gv = values("i64", 48, 6), values("f64", 48, 7)
+  local box2 = { { { 0, 0 }, { 3, 5 } }, { { 3, 0 }, { 4, 2 } }, { { 3, 2 }, { 4, 3 } } }
+  local box3 = { { { 0, 0, 0 }, { 2, 4, 3 } }, { { 2, 0, 0 }, { 4, 4, 1 } }, { { 2, 0, 1 }, { 4, 4, 2 } } }
+  local box1 = { { { 0 }, { 4 } }, { { 4 }, { 3 } }, { { 7 }, { 4 } } }
+  local box4 = { { { 0, 0, 0, 0 }, { 3, 2, 2, 2 } }, { { 0, 2, 0, 0 }, { 3, 2, 2, 2 } } }
+  local arrays = {
+    A = fake_array("f64", { 7, 5 }, box2, "c", 1, a),
+    B = fake_array("f64", { 7, 5 }, box2, "f", 2, b),
+    F = fake_array("f32", { 6, 4, 3 }, box3, "f", 1, f),
+    I = fake_array("i32", { 11 }, box1, "c", 2, iv),
+    D = fake_array("f64", { 11 }, box1, "c", 0, dv),
+    L = fake_array("i64", { 3, 4, 2, 2 }, box4, "f", 1, lv),
+    G = fake_array("f64", { 3, 4, 2, 2 }, box4, "c", 1, gv),
+  }
+  local A, B, F = luisa.array "A", luisa.array "B", luisa.array "F"
+  local I, D, L, G = luisa.array "I", luisa.array "D", luisa.array "L", luisa.array "G"
+
+  local stats, want, kinds = {}, {}, {}
+  local function stat(key, r, kind, n, fn)
+    stats[key], kinds[key], want[key] = r, kind, reference(kind, n, fn)
+  end
+  for _, x in ipairs { { "A", A, a }, { "B", B, b }, { "F", F, f }, { "I", I, iv }, { "L", L, lv } } do
+    local name, e, v = x[1], x[2], x[3]
+    for _, kind in ipairs { "sum", "mean", "min", "max", "count" } do
+      stat(name .. ":" .. kind, e[kind](e), kind, #v, function(i) return v[i] end)
+    end
+  end
+  stat("(A + B):sum", (A + B):sum(), "sum", 35, function(i) return a[i] + b[i] end)
+  stat("(1.5 + A):max", (1.5 + A):max(), "max", 35, function(i) return 1.5 + a[i] end)
+  stat("(A - B):min", (A - B):min(), "min", 35, function(i) return a[i] - b[i] end)
+  stat("(2 - A):mean", (2 - A):mean(), "mean", 35, function(i) return 2 - a[i] end)
+  stat("(A * B):sum", (A * B):sum(), "sum", 35, function(i) return a[i] * b[i] end)
+  stat("(3 * A - B * 0.5):max", (3 * A - B * 0.5):max(), "max", 35, function(i) return 3 * a[i] - b[i] * 0.5 end)
+  stat("(A / (|B| + 1)):sum", (A / (B:abs() + 1)):sum(), "sum", 35, function(i) return a[i] / (math.abs(b[i]) + 1) end)
+  stat("(10 / (|A| + 1)):min", (10 / (A:abs() + 1)):min(), "min", 35, function(i) return 10 / (math.abs(a[i]) + 1) end)
+  stat("(A ^ 2):sum", (A ^ 2):sum(), "sum", 35, function(i) return a[i] ^ 2 end)
+  stat("(2 ^ (B / 64)):max", (2 ^ (B / 64)):max(), "max", 35, function(i) return 2 ^ (b[i] / 64) end)
+  stat("(-A):max", (-A):max(), "max", 35, function(i) return -a[i] end)
+  stat("|A|:sum", A:abs():sum(), "sum", 35, function(i) return math.abs(a[i]) end)
+  stat("sqrt(|B| + 1):mean", (B:abs() + 1):sqrt():mean(), "mean", 35, function(i) return math.sqrt(math.abs(b[i]) + 1) end)
+  stat("exp(A / 64):sum", (A / 64):exp():sum(), "sum", 35, function(i) return math.exp(a[i] / 64) end)
+  stat("log(|A| + 1):min", (A:abs() + 1):log():min(), "min", 35, function(i) return math.log(math.abs(a[i]) + 1) end)
+  stat("floor(B / 3):sum", (B / 3):floor():sum(), "sum", 35, function(i) return math.floor(b[i] / 3) end)
+  stat("ceil(B / 3):min", (B / 3):ceil():min(), "min", 35, function(i) return math.ceil(b[i] / 3) end)
+  local function mask(c) return c and 1 or 0 end
+  stat("A:lt(B):sum", A:lt(B):sum(), "sum", 35, function(i) return mask(a[i] < b[i]) end)
+  stat("A:le(0):mean", A:le(0):mean(), "mean", 35, function(i) return mask(a[i] <= 0) end)
+  stat("A:gt(B):sum", A:gt(B):sum(), "sum", 35, function(i) return mask(a[i] > b[i]) end)
+  stat("B:ge(0):sum", B:ge(0):sum(), "sum", 35, function(i) return mask(b[i] >= 0) end)
+  -- Coarse buckets so that equal values actually occur.
+  local qa, qb = (A / 50):floor(), (B / 50):floor()
+  stat("qa:eq(qb):sum", qa:eq(qb):sum(), "sum", 35, function(i) return mask(math.floor(a[i] / 50) == math.floor(b[i] / 50)) end)
+  stat("qa:ne(qb):sum", qa:ne(qb):sum(), "sum", 35, function(i) return mask(math.floor(a[i] / 50) ~= math.floor(b[i] / 50)) end)
+  stat("A:gt(0):max", A:gt(0):max(), "max", 35, function(i) return mask(a[i] > 0) end)
+  stat("(F * F):sum", (F * F):sum(), "sum", 72, function(i) return f[i] * f[i] end)
+  stat("F:gt(0):sum", F:gt(0):sum(), "sum", 72, function(i) return mask(f[i] > 0) end)
+  stat("(I * D):sum", (I * D):sum(), "sum", 11, function(i) return iv[i] * dv[i] end)
+  stat("(I - D):min", (I - D):min(), "min", 11, function(i) return iv[i] - dv[i] end)
+  stat("I:le(D):sum", I:le(D):sum(), "sum", 11, function(i) return mask(iv[i] <= dv[i]) end)
+  stat("(I / 7):mean", (I / 7):mean(), "mean", 11, function(i) return iv[i] / 7 end)
+  stat("(L + G):max", (L + G):max(), "max", 48, function(i) return lv[i] + gv[i] end)
+  stat("(L * 2 - G):sum", (L * 2 - G):sum(), "sum", 48, function(i) return lv[i] * 2 - gv[i] end)
+  stat("L:gt(G):sum", L:gt(G):sum(), "sum", 48, function(i) return mask(lv[i] > gv[i]) end)
+  stat("(L + G):count", (L + G):count(), "count", 48, nil)
+
+  local got_step, got = nil, nil
+  luisa.every(5, stats, function(step, r) got_step, got = step, r end)
+  local compiled = plan.compile(arrays, core)
+  is(string.format("every %s, reduction %s, error %s", compiled[1].every, compiled[1].reduction, compiled[1].error),
+     "every 5, reduction 0, error nil", "plan.compile gives the period and the reduction id")
+  -- Slots: one min per min, one sum per sum or mean, one max per max, none for count.
+  local nslots = { min = 0, sum = 0, max = 0 }
+  for _, kind in pairs(kinds) do
+    if kind == "mean" then kind = "sum" end
+    if nslots[kind] then nslots[kind] = nslots[kind] + 1 end
+  end
+  local buf = core.buffers[1]
+  is(string.format("%d %d %d", buf.nmin, buf.nsum, buf.nmax), string.format("%d %d %d", nslots.min, nslots.sum, nslots.max),
+     "core.reduction is asked for the slots the reductions need")
+  is(plan.run_local(10, { 1 }, 0), nil, "run_local reports no failure")
+  is(buf.input[0], 7777, "kernels leave the engine's failure slot alone")
+  reduce_all()
+  is(plan.deliver(10, { 1 }), nil, "deliver reports no failure")
+  is(got_step, 10, "the callback gets the step")
+  is(#sorted(got or {}), #sorted(want), "the callback gets one result per stat")
+  for _, key in ipairs(sorted(want)) do
+    local check = (kinds[key] == "sum" or kinds[key] == "mean") and near or is
+    check((got or {})[key], want[key], key)
+  end
+end
+
+------------------------------------------------------------------------------
+-- Fusion: kernels are built once per group of same-chunked arrays, the plan
+-- once, and a subexpression is computed once however often it is used.
+do
+  local luisa, plan, kernel = fresh()
+  local tv, uv, vv = values("f64", 48, 11), values("f64", 48, 12), values("f64", 48, 13)
+  local two = { { { 0, 0 }, { 5, 6 } }, { { 5, 0 }, { 3, 6 } } }
+  local three = { { { 0, 0 }, { 8, 2 } }, { { 0, 2 }, { 8, 2 } }, { { 0, 4 }, { 8, 2 } } }
+  local tentry, _, tbufs = fake_array("f64", { 8, 6 }, two, "c", 1, tv)
+  local arrays = { T = tentry, U = fake_array("f64", { 8, 6 }, two, "f", 0, uv),
+                   V = fake_array("f64", { 8, 6 }, three, "c", 1, vv) }
+  local T, U, V = luisa.array "T", luisa.array "U", luisa.array "V"
+
+  local sources = {}   -- every kernel the plan builds, via kernel.build
+  local build = kernel.build
+  kernel.build = function(...)
+    local fn, src = build(...)
+    sources[#sources + 1] = src
+    return fn, src
+  end
+
+  local twice = T * 2
+  local r1, r2
+  luisa.every(1, { a = T:sum(), b = (T * U):max(), c = (twice + 1):sum(), d = twice:abs():max(), e = U:min() },
+              function(_, r) r1 = r end)
+  luisa.every(1, { v = V:mean(), t = T:min() }, function(_, r) r2 = r end)
+  local compiled = plan.compile(arrays, core)
+  is(compiled[1].error or compiled[2].error, nil, "both callbacks compile")
+  is(kernel.compiled, 3, "one kernel per group: 5 reductions over same-chunked T and U share one, callback 2 has V's and T's")
+  is(#sources, 3, "kernel.build is called once per group")
+  -- The first callback's kernel reads T and U and computes T * 2 once.
+  local n = select(2, sources[1]:gsub("x1 %* 2", ""))
+  is(n, 1, "T * 2 used by two reductions is computed once")
+
+  local tchunk = arrays.T.chunks[1]
+  local at = tchunk.first + tchunk.stride[1] + tchunk.stride[2]   -- global (1, 1)
+  for step = 1, 100 do
+    tbufs[1][at], tv[1 * 6 + 1 + 1] = step, step   -- new data every step: no result may be cached
+    if plan.run_local(step, { 1, 2 }, 0) then break end
+    reduce_all()
+    if plan.deliver(step, { 1, 2 }) then break end
+  end
+  is(string.format("builds %d, kernels %d", plan.builds, kernel.compiled), "builds 1, kernels 3",
+     "100 steps rebuild neither the plan nor the kernels")
+  near(r1 and r1.a, reference("sum", 48, function(i) return tv[i] end), "the 100th step sums the 100th data")
+  near(r1 and r1.c, reference("sum", 48, function(i) return tv[i] * 2 + 1 end), "(T * 2 + 1):sum at step 100")
+  is(r1 and r1.d, reference("max", 48, function(i) return math.abs(tv[i] * 2) end), "|T * 2|:max at step 100")
+  is(r1 and r1.b, reference("max", 48, function(i) return tv[i] * uv[i] end), "(T * U):max at step 100")
+  near(r2 and r2.v, reference("mean", 48, function(i) return vv[i] end), "V:mean from its own group")
+
+  -- A subexpression is shared by text, not only by node: two separately
+  -- built T * 2 give one temporary.
+  local src = kernel.source({ { kind = "sum", expr = T * 2 + U, slot = 0 }, { kind = "max", expr = (T * 2):abs(), slot = 1 } },
+                            { { name = "T", dtype = "f64" }, { name = "U", dtype = "f64" } })
+  _, n = src:gsub("x1 %* 2", "")
+  is(n, 1, "kernel.source computes equal subexpressions once")
+end
+
+------------------------------------------------------------------------------
+-- An unpublished chunk fails the callbacks reading it, naming the array,
+-- chunk and rank. Rank 2 of 3, so the rank in the message cannot be right by chance.
+do
+  local luisa, plan = fresh(2, 3)
+  local two = { { { 0, 0 }, { 5, 6 } }, { { 5, 0 }, { 3, 6 } } }
+  local three = { { { 0, 0 }, { 8, 2 } }, { { 0, 2 }, { 8, 2 } }, { { 0, 4 }, { 8, 2 } } }
+  local ventry, vpub, vbufs = fake_array("f64", { 8, 6 }, three, "c", 1, values("f64", 48, 41))
+  local arrays = { T = fake_array("f64", { 8, 6 }, two, "c", 1, values("f64", 48, 42)), V = ventry }
+  local T, V = luisa.array "T", luisa.array "V"
+  luisa.every(1, { t = T:sum() }, function() end)
+  local _, lcb = luisa.every(1, { v = V:mean(), t = T:max() }, function() end), here()
+  plan.compile(arrays, core)
+  vpub[1] = nil
+  local failures = plan.run_local(7, { 1, 2 }, 2) or {}
+  is(failures[1], nil, "the callback not reading V still runs")
+  is(failures[2], "step 7: chunk 1 of array \"V\" (offset [0, 2], shape [8, 2]) was not published on rank 2; "
+     .. "luisa.every at " .. lcb .. " needs it: call luisa_publish before luisa_step",
+     "an unpublished chunk names the array, chunk, rank and callback")
+  vpub[1] = vbufs[2]
+  is(plan.run_local(8, { 1, 2 }, 2), nil, "publishing again recovers")
+end
+
+------------------------------------------------------------------------------
+-- Compile errors name the script line and leave the other callbacks working.
+do
+  local luisa, plan = fresh()
+  local tv, vv, wv = values("f64", 24, 21), values("f64", 24, 22), values("f64", 24, 23)
+  local arrays = {
+    T = fake_array("f64", { 4, 6 }, { { { 0, 0 }, { 4, 6 } } }, "c", 0, tv),
+    V = fake_array("f64", { 6, 4 }, { { { 0, 0 }, { 6, 4 } } }, "c", 0, vv),
+    W = fake_array("f64", { 4, 6 }, { { { 0, 0 }, { 2, 6 } }, { { 2, 0 }, { 2, 6 } } }, "f", 1, wv),
+  }
+  local T, V, W = luisa.array "T", luisa.array "V", luisa.array "W"
+  local Q, lq = luisa.array "Q", here()
+  local results = {}
+  local function keep(k) return function(_, r) results[k] = r end end
+  luisa.every(1, { s = (Q + 1):sum() }, keep(1))
+  luisa.every(3, { s = T:sum(), n = T:count() }, keep(2))
+  local TV, ltv = T + V, here()
+  luisa.every(1, { s = TV:sum() }, keep(3))
+  local TW, ltw = (T * W):max(), here()
+  luisa.every(1, { m = TW }, keep(4))
+  luisa.every(2, { m = W:mean() }, keep(5))
+  local compiled = plan.compile(arrays, core)
+  is(compiled[1].error, lq .. ': no array named "Q" is declared by the simulation (declared: T, V, W)',
+     "an unknown array names the luisa.array line and the declared arrays")
+  is(compiled[3].error, ltv .. ": shape mismatch in (T + V): T has shape [4, 6], V has shape [6, 4]",
+     "a shape mismatch names the operator's line")
+  is(compiled[4].error, ltw .. ': (T * W):max() combines "T" and "W", whose chunks differ on rank 0: '
+     .. "elementwise operations need arrays decomposed into the same chunks",
+     "different chunkings combined elementwise name the reduction's line")
+  is(string.format("%s/%s %s/%s", compiled[2].every, compiled[2].error, compiled[5].every, compiled[5].error),
+     "3/nil 2/nil", "the other callbacks compile")
+  is(#core.buffers, 2, "only compiled callbacks take reduction buffers")
+  is(plan.run_local(6, { 2, 5 }, 0), nil, "the compiled callbacks run")
+  reduce_all()
+  is(plan.deliver(6, { 2, 5 }), nil, "and deliver")
+  near(results[2] and results[2].s, reference("sum", 24, function(i) return tv[i] end), "T:sum next to failed callbacks")
+  near(results[5] and results[5].m, reference("mean", 24, function(i) return wv[i] end), "W:mean next to failed callbacks")
+end
+
+------------------------------------------------------------------------------
+-- A callback that raises fails alone, with its line and a traceback.
+do
+  local luisa, plan = fresh()
+  local arrays = { T = fake_array("f64", { 5 }, { { { 0 }, { 5 } } }, "c", 1, values("f64", 5, 31)) }
+  local T = luisa.array "T"
+  local lraise
+  local function boom() lraise = here(); error("boom") end
+  local _, lcb = luisa.every(1, { s = T:sum() }, boom), here()
+  local second
+  luisa.every(1, { m = T:max() }, function(_, r) second = r.m end)
+  plan.compile(arrays, core)
+  is(plan.run_local(4, { 1, 2 }, 0), nil, "run_local succeeds")
+  reduce_all()
+  local failures = plan.deliver(4, { 1, 2 }) or {}
+  like(failures[1], "luisa.every callback (registered at " .. lcb .. ") failed: ", "the failure names the registration line")
+  like(failures[1], tostring(lraise) .. ": boom", "the failure names the line that raised")
+  like(failures[1], "stack traceback", "the failure has a traceback")
+  is(failures[2], nil, "the other callback does not fail")
+  is(second, reference("max", 5, function(i) return values("f64", 5, 31)[i] end), "and gets its results")
+end
+
+if ntests ~= 147 then print("# planned 147 tests but ran " .. ntests) end
+os.exit(nfailed == 0 and ntests == 147 and 0 or 1)
