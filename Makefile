@@ -97,7 +97,7 @@ $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/l
 
 # VALGRIND=1 runs every MPI process under memcheck; any report fails the run.
 test: deps
-	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES)
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES) $(BINDING_TESTS)
 	@rm -rf $(B)/valgrind
 	LUISA_BUILD=$(B) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove t/
 	@if [ -n "$(VALGRIND)" ]; then \
@@ -125,3 +125,6 @@ install: all luisa.pc
 
 clean:
 	rm -rf build
+
+# Fortran and C++ bindings: their build and test rules (BINDING_TESTS).
+include bindings/bindings.mk

@@ -114,7 +114,9 @@ static int chunk_place(luisa *lz, const lu_array *a, lu_chunk *c, const luisa_la
   for (int d = 0; d < a->ndim; d++) {
     alloc[d] = layout && layout->alloc_shape[d] ? layout->alloc_shape[d] : c->shape[d];
     start[d] = layout ? layout->start[d] : 0;
-    RETURN_IF(start[d] < 0 || alloc[d] < 1 || start[d] + c->shape[d] > alloc[d], lz, LUISA_ERR_ARG,
+    RETURN_IF(start[d] < 0, lz, LUISA_ERR_ARG, "luisa_chunk(\"%s\"): layout axis %d: start %lld is "
+              "negative: expected >= 0", a->name, d, (long long)start[d]);
+    RETURN_IF(alloc[d] < 1 || start[d] + c->shape[d] > alloc[d], lz, LUISA_ERR_ARG,
               "luisa_chunk(\"%s\"): layout axis %d: start %lld + chunk extent %lld does not fit "
               "in alloc_shape %lld", a->name, d, (long long)start[d], (long long)c->shape[d],
               (long long)alloc[d]);
@@ -184,6 +186,8 @@ int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
   RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_publish: name is NULL");
   lu_array *a = array_find(lz, name);
   RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_publish: no array \"%s\" is declared", name);
+  RETURN_IF(a->nchunks == 0, lz, LUISA_ERR_ARG,
+            "luisa_publish(\"%s\"): rank %d declared no chunk of this array", name, lz->rank);
   RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
             "luisa_publish(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d",
             name, chunk, lz->rank, a->nchunks - 1);

@@ -35,10 +35,17 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   if (comm == MPI_COMM_NULL)
     return refuse(LUISA_ERR_ARG, "comm is MPI_COMM_NULL: expected the simulation's communicator");
   luisa_options o = opts ? *opts : luisa_options_default();
-  if (o.mode != LUISA_MODE_INLINE)
-    return refuse(LUISA_ERR_ARG, "opts->mode is not a known mode: expected LUISA_MODE_INLINE");
-  if (o.log_level < LUISA_LOG_ERROR || o.log_level > LUISA_LOG_DEBUG)
-    return refuse(LUISA_ERR_ARG, "opts->log_level: expected LUISA_LOG_ERROR to LUISA_LOG_DEBUG");
+  char why[128];
+  if (o.mode != LUISA_MODE_INLINE) {
+    snprintf(why, sizeof why, "opts->mode is %d: expected LUISA_MODE_INLINE (%d)", (int)o.mode,
+             (int)LUISA_MODE_INLINE);
+    return refuse(LUISA_ERR_ARG, why);
+  }
+  if (o.log_level < LUISA_LOG_ERROR || o.log_level > LUISA_LOG_DEBUG) {
+    snprintf(why, sizeof why, "opts->log_level is %d: expected LUISA_LOG_ERROR (%d) to LUISA_LOG_DEBUG (%d)",
+             (int)o.log_level, (int)LUISA_LOG_ERROR, (int)LUISA_LOG_DEBUG);
+    return refuse(LUISA_ERR_ARG, why);
+  }
 
   luisa *lz = calloc(1, sizeof *lz);
   char *path = o.script ? strdup(o.script) : NULL;
@@ -95,10 +102,8 @@ void luisa_finalize(luisa *lz)
 /* The first step: check declarations everywhere, then compile the plan. */
 static int first_step(luisa *lz)
 {
-  int status = decomp_check(lz);
+  int status = decomp_check(lz);   /* logs what it finds */
   if (status != LUISA_OK) {
-    if (lz->script && lz->rank == 0)
-      log_write(lz, LUISA_LOG_ERROR, "analytics are off: %s", lz->err);
     script_close(lz);
     return status;
   }

@@ -21,6 +21,41 @@ static int declarations_text(luisa *lz, char *buf, size_t cap)
   return n < cap ? (int)n + 1 : -1;
 }
 
+/* Item k of a "; "-separated list into buf, or "" past its end. */
+static const char *list_item(const char *list, int k, char *buf, size_t cap)
+{
+  for (; k > 0 && list; k--) {
+    list = strstr(list, "; ");
+    if (list)
+      list += 2;
+  }
+  buf[0] = '\0';
+  if (list && *list) {
+    const char *end = strstr(list, "; ");
+    size_t n = end ? (size_t)(end - list) : strlen(list);
+    snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), list);
+  }
+  return buf;
+}
+
+/* Names the first array on which `mine` and rank 0's list differ. */
+static void describe_difference(int rank, const char *mine, const char *root, char *msg, size_t cap)
+{
+  char a[256], b[256];
+  int k = 0;
+  while (strcmp(list_item(mine, k, a, sizeof a), list_item(root, k, b, sizeof b)) == 0)
+    k++;
+  if (!a[0])
+    snprintf(msg, cap, "rank %d declares %d arrays, but rank 0 declares also \"%s\"", rank, k, b);
+  else if (!b[0])
+    snprintf(msg, cap, "rank %d declares \"%s\", but rank 0 declares only %d arrays", rank, a, k);
+  else
+    snprintf(msg, cap, "rank %d declares array number %d as \"%s\", but rank 0 declares \"%s\"",
+             rank, k + 1, a, b);
+  size_t n = strlen(msg);
+  snprintf(msg + n, cap - n, ": every rank must declare the same arrays in the same order");
+}
+
 static int check_same_arrays(luisa *lz)
 {
   enum { CAP = 1 << 16 };
@@ -40,8 +75,7 @@ static int check_same_arrays(luisa *lz)
       status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Bcast of the declarations failed");
     else if (strcmp(root, mine) != 0) {
       failed = 1;
-      snprintf(msg, sizeof msg, "rank %d declares arrays {%.1500s} but rank 0 declares {%.1500s}: "
-               "every rank must declare the same arrays in the same order", lz->rank, mine, root);
+      describe_difference(lz->rank, mine, root, msg, sizeof msg);
     }
   }
   free(mine);
@@ -51,8 +85,12 @@ static int check_same_arrays(luisa *lz)
   int who = transport_agree(lz, failed, msg, sizeof msg);
   if (who == -2)
     return LUISA_ERR_MPI;
-  RETURN_IF(who >= 0, lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
-  return LUISA_OK;
+  if (who < 0)
+    return LUISA_OK;
+  error_set(lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  return LUISA_ERR_NAME;
 }
 
 static int boxes_intersect(int ndim, const lu_box *a, const lu_box *b)

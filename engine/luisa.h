@@ -23,8 +23,9 @@ extern "C" {
  * Codes below LUISA_ERR_FIRST are not errors: the call did its job (treat a
  * code you do not know below it as success). From LUISA_ERR_FIRST on, the
  * call was refused and changed nothing; the simulation may go on regardless.
- * Warnings and errors are also logged on stderr (LUISA_LOG_WARN and up), so
- * a caller need not print luisa_error() itself. */
+ * A refused call is not logged: its status says so and luisa_error()
+ * explains. What the caller cannot see coming is logged once, by rank 0, on
+ * stderr: script failures and a failed collective check of declarations. */
 #define LUISA_STATUS_LIST(_) \
   _(OK,            0, "success") \
   _(WARN_SCRIPT,   1, "the analysis script failed; the simulation goes on") \

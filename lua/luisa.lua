@@ -21,8 +21,8 @@ luisa.is_reduction = expr.is_reduction
 -- the whole distributed arrays and call fn(step, results) on the root, with
 -- results holding plain numbers under the same keys.
 function luisa.every(n, stats, fn)
-  if type(n) ~= "number" or n < 1 or n % 1 ~= 0 then
-    error("luisa.every: the period must be a whole number >= 1, got " .. tostring(n), 2)
+  if type(n) ~= "number" or n < 1 or n > 2^31 - 1 or n % 1 ~= 0 then
+    error("luisa.every: the period must be a whole number from 1 to 2^31-1, got " .. tostring(n), 2)
   end
   if type(stats) ~= "table" then
     error("luisa.every: stats must be a table of reductions, got " .. type(stats), 2)

@@ -1,11 +1,11 @@
 #!/bin/sh
-# The collective declaration check of the first luisa_step on 2 and 3 ranks.
-# One TAP stream: each run of t/decomp numbers its lines from the given
-# first number and prints no plan; this script prints the plan.
+# The collective declaration check of the first luisa_step on 2 and 3 ranks:
+# overlaps, holes, mismatched declarations and a valid irregular tiling.
 . t/lib.sh
-per_run=44   # ok lines of one run: 11 scenarios x 4 checks (t/decomp.c)
+per_run=44   # ok lines of one run of t/decomp: 11 scenarios x 4 checks
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
+# One TAP stream: each run numbers its lines from $first and prints no plan.
 echo "1..$((2 * per_run))"
 first=1
 for np in 2 3; do

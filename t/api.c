@@ -1,5 +1,5 @@
-/* api.c: every bad input of the C API on one rank: exact status, a sentence
- * naming the culprit, and proof (an exact analysis step) that refusals changed nothing. */
+/* api.c: every bad input of the C API on one rank (exact status, a sentence
+ * naming the culprit), then an exact analysis step: the refusals changed nothing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,11 +175,11 @@ static void null_context(void)
   const char *e = luisa_error(NULL);
   ok(e && *e && luisa_error(NULL) && strcmp(luisa_error(NULL), e) == 0,
      "luisa_error(NULL) is a fixed non-empty text: \"%s\"", e ? e : "(null)");
-  is_status(luisa_array(NULL, "A", LUISA_F64, 1, SHAPE(4)), LUISA_ERR_ARG, NULL, "luisa_array(NULL, ...)");
-  is_status(luisa_chunk(NULL, "A", SHAPE(0), SHAPE(4), NULL), LUISA_ERR_ARG, NULL, "luisa_chunk(NULL, ...)");
+  is_status(luisa_array(NULL, "A", LUISA_F64, 1, SHAPE(4)), LUISA_ERR_ARG, NULL, "luisa_array(NULL, ...): LUISA_ERR_ARG");
+  is_status(luisa_chunk(NULL, "A", SHAPE(0), SHAPE(4), NULL), LUISA_ERR_ARG, NULL, "luisa_chunk(NULL, ...): LUISA_ERR_ARG");
   double d = 0;
-  is_status(luisa_publish(NULL, "A", 0, &d), LUISA_ERR_ARG, NULL, "luisa_publish(NULL, ...)");
-  is_status(luisa_step(NULL, 1), LUISA_ERR_ARG, NULL, "luisa_step(NULL, ...)");
+  is_status(luisa_publish(NULL, "A", 0, &d), LUISA_ERR_ARG, NULL, "luisa_publish(NULL, ...): LUISA_ERR_ARG");
+  is_status(luisa_step(NULL, 1), LUISA_ERR_ARG, NULL, "luisa_step(NULL, ...): LUISA_ERR_ARG");
   luisa_finalize(NULL);
   ok(1, "luisa_finalize(NULL) returns");
 }

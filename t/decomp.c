@@ -1,8 +1,5 @@
 /* decomp.c: the collective declaration check of the first luisa_step, run on
- * 2 or 3 ranks: overlaps, holes, mismatched declarations, a valid tiling.
- * usage: decomp FIRST  -- numbers its ok lines from FIRST and prints no plan,
- * so that t/011-decomp.t can join several runs into one TAP stream. Every
- * scenario prints exactly CHECKS lines, whatever fails. */
+ * 2 or 3 ranks: overlaps, holes, mismatched declarations, a valid tiling. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +8,7 @@
 #include "tap.h"
 
 enum { LAST = -1 };      /* box owner: the last rank, whatever the size */
-enum { MAXBOX = 8, MAXDECL = 2, MAXFRAG = 8, FRAG = 200, CHECKS = 4 };
+enum { MAXBOX = 8, MAXDECL = 2, MAXFRAG = 8, FRAG = 200 };
 
 typedef struct box {
   int owner;             /* 0, 1 or LAST */
@@ -389,6 +386,9 @@ static void run(const scenario *s, const char *script, const char *result)
   free(all);
 }
 
+/* usage: decomp FIRST. Numbers its ok lines from FIRST and prints no plan,
+ * so that t/011-decomp.t joins its runs into one TAP stream; every scenario
+ * prints exactly 4 lines, whatever fails (t/011-decomp.t counts on it). */
 int main(int argc, char **argv)
 {
   MPI_Init(&argc, &argv);

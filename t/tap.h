@@ -8,7 +8,8 @@
 
 static int tap_count, tap_failed, tap_rank;
 
-#define tap_print(...) do { if (tap_rank == 0) { printf(__VA_ARGS__); fflush(stdout); } } while (0)
+/* An expression, so it can stand inside conditions. */
+#define tap_print(...) ((void)(tap_rank == 0 ? (printf(__VA_ARGS__), fflush(stdout)) : 0))
 
 /* ok(cond, "what", ...) */
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)

@@ -43,8 +43,20 @@ end
 local function operand(v, opname)
   if getmetatable(v) == Expr then return v end
   if type(v) == "number" then return setmetatable({ kind = "const", value = v }, Expr) end
+  local what = getmetatable(v) == Reduction and "a reduction (its number exists only in the callback)"
+               or type(v)
   error(string.format("luisa: operand of %s must be a luisa array expression or a number, got %s",
-                      opname, type(v)), 3)
+                      opname, what), 3)
+end
+
+-- Arithmetic on reductions would need a second pass over the results:
+-- combine the numbers in the callback instead.
+local function reduction_arithmetic()
+  error("luisa: a reduction is a number only inside the callback: combine results there "
+        .. "(e.g. r.a / r.b)", 2)
+end
+for _, mm in ipairs { "__add", "__sub", "__mul", "__div", "__pow", "__unm", "__mod" } do
+  Reduction[mm] = reduction_arithmetic
 end
 
 local function binary(op)
@@ -71,7 +83,12 @@ for method, op in pairs { lt = "<", le = "<=", gt = ">", ge = ">=", eq = "==", n
 end
 
 for _, fn in ipairs { "abs", "sqrt", "exp", "log", "floor", "ceil" } do
-  Expr[fn] = function(a) return node { kind = "unary", op = fn, a = a } end
+  Expr[fn] = function(a)
+    if getmetatable(a) ~= Expr then
+      error("luisa: " .. fn .. "() must be called as a method of an array expression, e.g. T:" .. fn .. "()", 2)
+    end
+    return node { kind = "unary", op = fn, a = a }
+  end
 end
 
 local function reduction(kind)

@@ -24,11 +24,25 @@ local unary = {
   floor = "floor(%s)", ceil = "ceil(%s)",
 }
 
--- Canonical text of a node, so equal subexpressions are computed once.
-local function key(e)
-  if e.kind == "array" then return "A" .. e.name end
-  if e.kind == "const" then return "C" .. literal(e.value) end
-  return e.op .. "(" .. key(e.a) .. (e.b and "," .. key(e.b) or "") .. ")"
+-- LuaJIT allows 200 live locals per function; the loops and inputs take
+-- some, accumulators and shared subexpressions the rest.
+local MAX_LOCALS = 190
+local MAX_DEPTH = 24   -- deeper inline expressions are split with a local
+
+-- Canonical text of each node, so equal subexpressions are computed once.
+local function keys_of(reductions)
+  local keys = {}
+  local function key(e)
+    if keys[e] then return keys[e] end
+    local k
+    if e.kind == "array" then k = "A" .. e.name
+    elseif e.kind == "const" then k = "C" .. literal(e.value)
+    else k = e.op .. "(" .. key(e.a) .. (e.b and "," .. key(e.b) or "") .. ")" end
+    keys[e] = k
+    return k
+  end
+  for _, r in ipairs(reductions) do key(r.expr) end
+  return keys
 end
 
 -- Source of a kernel over `inputs` ({name=, dtype=}) computing `reductions`
@@ -36,26 +50,53 @@ end
 function M.source(reductions, inputs)
   local input_index = {}
   for i, input in ipairs(inputs) do input_index[input.name] = i end
+  local keys = keys_of(reductions)
 
-  local body, temps, ntemps = {}, {}, 0
-  local function gen(e)
-    if e.kind == "const" then return literal(e.value) end
-    if e.kind == "array" then return "x" .. input_index[e.name] end
-    local k = key(e)
-    if temps[k] then return temps[k] end
-    local code
-    if e.kind == "unary" then
-      code = string.format(unary[e.op], gen(e.a))
-    elseif e.kind == "compare" then
-      code = string.format("((%s %s %s) and 1 or 0)", gen(e.a), e.op, gen(e.b))
-    else
-      code = string.format("(%s %s %s)", gen(e.a), e.op, gen(e.b))
+  -- Subexpressions used more than once get a local; the others are inlined.
+  local uses = {}
+  local function count(e)
+    if e.kind == "const" or e.kind == "array" then return end
+    local k = keys[e]
+    uses[k] = (uses[k] or 0) + 1
+    if uses[k] == 1 then
+      if e.a then count(e.a) end
+      if e.b then count(e.b) end
     end
-    ntemps = ntemps + 1
-    local name = "t" .. ntemps
+  end
+  for _, r in ipairs(reductions) do count(r.expr) end
+
+  local body, temps, nlocals = {}, {}, #reductions + 8 * #inputs + 30
+  local function bind(k, code)
+    nlocals = nlocals + 1
+    if nlocals > MAX_LOCALS then
+      error(string.format("the expressions of this callback need more than %d intermediate values "
+                          .. "in one kernel: split them over several callbacks", MAX_LOCALS), 0)
+    end
+    local name = "t" .. #body + 1
     body[#body + 1] = string.format("          local %s = %s", name, code)
     temps[k] = name
-    return name
+    return name, 0
+  end
+  -- Returns the code of e and how deeply it nests.
+  local function gen(e)
+    if e.kind == "const" then return literal(e.value), 0 end
+    if e.kind == "array" then return "x" .. input_index[e.name], 0 end
+    local k = keys[e]
+    if temps[k] then return temps[k], 0 end
+    local a, da = gen(e.a)
+    local b, db = "", 0
+    if e.b then b, db = gen(e.b) end
+    local code
+    if e.kind == "unary" then
+      code = string.format(unary[e.op], a)
+    elseif e.kind == "compare" then
+      code = string.format("((%s %s %s) and 1 or 0)", a, e.op, b)
+    else
+      code = string.format("(%s %s %s)", a, e.op, b)
+    end
+    local depth = 1 + math.max(da, db)
+    if uses[k] > 1 or depth >= MAX_DEPTH then return bind(k, code) end
+    return code, depth
   end
 
   local accs, slots, update = {}, {}, {}
@@ -64,10 +105,11 @@ function M.source(reductions, inputs)
     accs[i], slots[i] = acc, "acc[" .. r.slot .. "]"
     if r.kind == "sum" then
       update[#update + 1] = string.format("          %s = %s + %s", acc, acc, v)
-    elseif r.kind == "min" then   -- a NaN never wins a comparison: min and max skip it
-      update[#update + 1] = string.format("          if %s < %s then %s = %s end", v, acc, acc, v)
     else
-      update[#update + 1] = string.format("          if %s > %s then %s = %s end", v, acc, acc, v)
+      if not v:match("^[%w_]+$") then v = bind("R" .. i, v) end   -- compared, then stored
+      -- a NaN never wins a comparison: min and max skip it
+      update[#update + 1] = string.format("          if %s %s %s then %s = %s end", v,
+                                          r.kind == "min" and "<" or ">", acc, acc, v)
     end
   end
 

@@ -6,6 +6,7 @@ local kernel = require "luisa.kernel"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = { builds = 0 }   -- plans built since the state was made
+local MAX_PER_KERNEL = 32  -- reductions fused in one kernel: keeps its locals few
 local callbacks = {}       -- compiled callbacks, by index in luisa._callbacks
 
 local function fail(where, fmt, ...)
@@ -130,7 +131,7 @@ local function compile_callback(cb, arrays, core)
         end
       end
       local g = groups[sig]
-      if not g then
+      if not g or #g.reductions == MAX_PER_KERNEL then
         g = { names = {}, seen = {}, reductions = {} }
         groups[sig] = g
         group_list[#group_list + 1] = g
@@ -157,7 +158,9 @@ local function compile_callback(cb, arrays, core)
     for _, r in ipairs(g.reductions) do r.slot = r.spec.slot end
     local inputs = {}
     for i, name in ipairs(g.names) do inputs[i] = { name = name, dtype = arrays[name].dtype } end
-    g.run = kernel.build(g.reductions, inputs)
+    local ok, run = pcall(kernel.build, g.reductions, inputs)
+    if not ok then fail(cb.where, "luisa.every: %s", tostring(run)) end
+    g.run = run
     g.geo, g.nchunks = geometry(g.names, arrays)
     g.slots = {}
     for i, name in ipairs(g.names) do g.slots[i] = kernel.slots(arrays[name].dtype, arrays[name].published) end
