@@ -110,10 +110,11 @@ demo: deps
 	$(MPIRUN) -np 4 $(B)/examples/gray_scott --size 256 --steps 300 \
 	    --script examples/gray-scott/stats.lua
 
-luisa.pc: Makefile
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: luisa\nDescription: Lua In Situ Analytics for MPI simulations\nVersion: 0.1.0\nRequires.private: luajit\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lluisa\nLibs.private: -lm\n' $(PREFIX) > $(B)/luisa.pc
+$(B)/luisa.pc: Makefile
+	@mkdir -p $(@D)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: luisa\nDescription: Lua In Situ Analytics for MPI simulations\nVersion: 0.1.0\nRequires.private: luajit\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lluisa\nLibs.private: -lm\n' $(PREFIX) > $@
 
-install: all luisa.pc
+install: all $(B)/luisa.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/luisa/lua/luisa
 	install -m 644 engine/luisa.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(B)/libluisa.so.0 $(DESTDIR)$(PREFIX)/lib/libluisa.so.0
