@@ -34,7 +34,7 @@ EXAMPLES  := $(B)/examples/gray_scott
 
 MPIRUN := mpirun --allow-run-as-root --oversubscribe
 
-.PHONY: all deps test demo install clean
+.PHONY: all deps test demo install clean $(B)/luisa.pc   # the .pc carries PREFIX: always rewritten
 all: $(B)/libluisa.so $(B)/libluisa.a
 
 # Missing Debian packages are installed when root, otherwise named.
@@ -99,7 +99,7 @@ $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/l
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES) $(BINDING_TESTS)
 	@rm -rf $(B)/valgrind
-	LUISA_BUILD=$(B) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove t/
+	LUISA_BUILD=$(B) LUISA_SANITIZE=$(SANITIZE) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove t/
 	@if [ -n "$(VALGRIND)" ]; then \
 	  bad=$$(find $(B)/valgrind -name '*.log' -size +0); \
 	  if [ -n "$$bad" ]; then cat $$bad; echo "valgrind reported errors in: $$bad"; exit 1; fi; \

@@ -5,7 +5,7 @@
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "1..4"
-make --no-print-directory -s install PREFIX="$tmp/prefix" B="$B" SANITIZE="$SANITIZE" >"$tmp/log" 2>&1 \
+make --no-print-directory -s install PREFIX="$tmp/prefix" SANITIZE="$LUISA_SANITIZE" >"$tmp/log" 2>&1 \
   && echo "ok - make install PREFIX=..." || { echo "not ok - make install failed"; sed 's/^/# /' "$tmp/log"; }
 missing=""
 for f in include/luisa.h lib/libluisa.so lib/libluisa.a lib/pkgconfig/luisa.pc share/luisa/lua/luisa.lua \
@@ -37,7 +37,9 @@ int main(int argc, char **argv)
 }
 C
 printf 'local luisa = require "luisa"\nluisa.every(1, { s = luisa.array("x"):sum() }, function(_, r) print("sum " .. r.s) end)\n' >"$tmp/s.lua"
-PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" mpicc "$tmp/sim.c" -o "$tmp/sim" \
+# A sanitized library needs its runtime loaded first: build the program alike.
+san=${LUISA_SANITIZE:+-fsanitize=address,undefined}
+PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" mpicc $san "$tmp/sim.c" -o "$tmp/sim" \
   $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs luisa) -Wl,-rpath,"$tmp/prefix/lib" \
   2>"$tmp/cc" && echo "ok - a simulation builds with pkg-config --cflags --libs luisa" \
   || { echo "not ok - building against the installed luisa"; sed 's/^/# /' "$tmp/cc"; }
