@@ -69,13 +69,20 @@ static int load_embedded(lua_State *L)
   return 1;
 }
 
-/* core.reduction(nmin, nsum, nmax) -> id, input slots, result slots. */
+/* core.reduction(counts) -> id, input slots, result slots. counts[k] is the
+ * number of slots of kind k (lu_slot_kind order, 1-based in Lua). */
 static int core_reduction(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_script *s = lz->script;
-  int nmin = (int)luaL_checkinteger(L, 1), nsum = (int)luaL_checkinteger(L, 2);
-  int nmax = (int)luaL_checkinteger(L, 3);
+  int counts[LU_SLOT_KINDS];
+  luaL_checktype(L, 1, LUA_TTABLE);
+  for (int k = 0; k < LU_SLOT_KINDS; k++) {
+    lua_rawgeti(L, 1, k + 1);
+    counts[k] = (int)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 1);
+  }
+  counts[LU_MIN]++;   /* the failure slot comes first */
   if (s->nreductions == s->reductions_cap) {
     int cap = s->reductions_cap ? 2 * s->reductions_cap : 8;
     lu_reduction **grown = realloc(s->reductions, (size_t)cap * sizeof *grown);
@@ -84,9 +91,9 @@ static int core_reduction(lua_State *L)
     s->reductions = grown;
     s->reductions_cap = cap;
   }
-  lu_reduction *r = transport_reduction_new(lz, 1 + nmin, nsum, nmax);  /* + failure slot */
+  lu_reduction *r = transport_reduction_new(lz, counts);
   if (!r)
-    return luaL_error(L, "cannot make a reduction buffer of %d slots", 1 + nmin + nsum + nmax);
+    return luaL_error(L, "out of memory for a reduction buffer");
   s->reductions[s->nreductions] = r;
   lua_pushinteger(L, s->nreductions++);
   lua_pushlightuserdata(L, transport_reduction_input(r) + 1);

@@ -5,10 +5,11 @@
 #include <string.h>
 #include "context.h"
 
-/* A reduction buffer is one MPI element: a header of three counts, then the
- * min, sum and max slots. Being one element, MPI never splits it, so the
- * combining function always sees the header. */
-enum { HEADER = 3 };
+/* A reduction buffer is one MPI element: a header counting the slots of
+ * each kind, then the slots, kind after kind. Being one element, MPI never
+ * splits it, so the combining function always sees the header. */
+enum { HEADER = LU_SLOT_KINDS };
+static const int slot_width[LU_SLOT_KINDS] = { 1, 1, 1, 2, 2, 3 };
 
 struct lu_reduction {
   int n;
@@ -16,22 +17,54 @@ struct lu_reduction {
   MPI_Datatype type;
 };
 
+/* (value, global index) pairs: the extreme value wins, the lowest index
+ * breaks ties, so the answer does not depend on the decomposition. A NaN
+ * never wins. */
+static void combine_arg(const double *in, double *io, int better_is_less)
+{
+  double v = in[0], w = io[0];
+  int better = better_is_less ? v < w : v > w;
+  if (better || (v == w && in[1] < io[1])) {
+    io[0] = v;
+    io[1] = in[1];
+  }
+}
+
+/* (count, mean, M2) of two parts, after Chan, Golub and LeVeque. */
+static void combine_moments(const double *in, double *io)
+{
+  double na = io[0], nb = in[0], n = na + nb;
+  if (nb == 0)
+    return;
+  if (na == 0) {
+    memcpy(io, in, 3 * sizeof *io);
+    return;
+  }
+  double delta = in[1] - io[1];
+  io[1] += delta * nb / n;
+  io[2] += in[2] + delta * delta * na * nb / n;
+  io[0] = n;
+}
+
 static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
 {
   (void)type;
   const double *in = invec;
   double *io = inoutvec;
   for (int e = 0; e < *len; e++) {
-    int nmin = (int)in[0], nsum = (int)in[1], nmax = (int)in[2];
-    int i = HEADER, end = HEADER + nmin;
-    for (; i < end; i++)
-      io[i] = fmin(io[i], in[i]);
-    for (end += nsum; i < end; i++)
-      io[i] += in[i];
-    for (end += nmax; i < end; i++)
-      io[i] = fmax(io[i], in[i]);
-    in += end;
-    io += end;
+    int i = HEADER;
+    for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+      for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
+        switch (kind) {
+        case LU_MIN: io[i] = fmin(io[i], in[i]); break;
+        case LU_SUM: io[i] += in[i]; break;
+        case LU_MAX: io[i] = fmax(io[i], in[i]); break;
+        case LU_ARGMIN: combine_arg(in + i, io + i, 1); break;
+        case LU_ARGMAX: combine_arg(in + i, io + i, 0); break;
+        case LU_MOMENTS: combine_moments(in + i, io + i); break;
+        }
+    in += i;
+    io += i;
   }
 }
 
@@ -80,13 +113,15 @@ int transport_bcast_ints(luisa *lz, int *v, int n)
   return LUISA_OK;
 }
 
-lu_reduction *transport_reduction_new(luisa *lz, int nmin, int nsum, int nmax)
+lu_reduction *transport_reduction_new(luisa *lz, const int *counts)
 {
   (void)lz;
   lu_reduction *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
-  r->n = HEADER + nsum + nmin + nmax;
+  r->n = HEADER;
+  for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+    r->n += counts[kind] * slot_width[kind];
   r->in = calloc((size_t)r->n, sizeof *r->in);
   r->out = calloc((size_t)r->n, sizeof *r->out);
   r->type = MPI_DATATYPE_NULL;
@@ -95,13 +130,12 @@ lu_reduction *transport_reduction_new(luisa *lz, int nmin, int nsum, int nmax)
     transport_reduction_free(r);
     return NULL;
   }
-  r->in[0] = nmin;
-  r->in[1] = nsum;
-  r->in[2] = nmax;
+  for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+    r->in[kind] = counts[kind];
   return r;
 }
 
-/* The slots after the header: mins, then sums, then maxs. */
+/* The slots after the header, kind after kind in lu_slot_kind order. */
 double *transport_reduction_input(lu_reduction *r)
 {
   return r->in + HEADER;

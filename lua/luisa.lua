@@ -14,6 +14,9 @@ luisa.size = ok and core.size or 1
 luisa._callbacks = {}
 
 luisa.array = expr.array
+luisa.where = expr.where
+luisa.minimum = expr.minimum
+luisa.maximum = expr.maximum
 luisa.is_expr = expr.is_expr
 luisa.is_reduction = expr.is_reduction
 

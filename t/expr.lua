@@ -70,8 +70,10 @@ local function fake_core(rank, size)
   local c = { rank = rank, size = size, buffers = {} }
   -- Like script.c: slot 0 is the engine's failure slot; the plan gets
   -- pointers to the user slots just after it.
-  function c.reduction(nmin, nsum, nmax)
-    local n = nmin + nsum + nmax
+  -- counts per slot kind: min, sum, max (1 double), argmin, argmax (2), moments (3)
+  function c.reduction(counts)
+    local nmin, nsum, nmax = counts[1] or 0, counts[2] or 0, counts[3] or 0
+    local n = nmin + nsum + nmax + 2 * ((counts[4] or 0) + (counts[5] or 0)) + 3 * (counts[6] or 0)
     local b = { nmin = nmin, nsum = nsum, nmax = nmax, n = n,
                 input = ffi.new("double[?]", n + 1), output = ffi.new("double[?]", n + 1) }
     b.input[0], b.output[0] = 7777, 7777

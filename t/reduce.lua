@@ -3,6 +3,14 @@
 local luisa = require "luisa"
 local A, B = luisa.array "A", luisa.array "B"
 local out = luisa.rank == 0 and assert(io.open(os.getenv("LUISA_TEST_OUT"), "w"))
+local shape = {}
+for extent in os.getenv("LUISA_TEST_SHAPE"):gmatch("%d+") do shape[#shape + 1] = tonumber(extent) end
+
+local function linear(index)   -- 0-based global index table -> C-order linear index
+  local l = 0
+  for d = 1, #shape do l = l * shape[d] + index[d] end
+  return l
+end
 
 luisa.every(1, {
   sum = A:sum(), mean = A:mean(), min = A:min(), max = A:max(), count = A:count(),
@@ -14,7 +22,19 @@ luisa.every(1, {
   ex = (A / 1000):exp():mean(),
   neg = (-A):max(),
   le = A:le(B):sum(),
+  var = A:var(), std = A:std(), norm = A:norm(),
+  amin = A:argmin(), amax = A:argmax(),
+  wh = luisa.where(A:gt(B), A, B):sum(),
+  f32 = A:cast("f32"):sum(),
+  i32 = (A / 3):cast("i32"):sum(),
+  sin = (A / 100):sin():sum(),
+  mm = luisa.minimum(A, B):sum(),
+  bstd = B:std(),
+  hist = A:histogram(8, { -100, 100 }),
 }, function(step, r)
+  r.amin, r.amax = linear(r.amin), linear(r.amax)
+  for b, count in ipairs(r.hist) do r["hist" .. b] = count end
+  r.hist = nil
   for k, v in pairs(r) do out:write(string.format("%d %s %.17g\n", step, k, v)) end
   out:flush()
 end)

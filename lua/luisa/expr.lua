@@ -82,32 +82,78 @@ for method, op in pairs { lt = "<", le = "<=", gt = ">", ge = ">=", eq = "==", n
   end
 end
 
-for _, fn in ipairs { "abs", "sqrt", "exp", "log", "floor", "ceil" } do
+local function method_of_expr(a, name)
+  if getmetatable(a) ~= Expr then
+    error("luisa: " .. name .. "() must be called as a method of an array expression, e.g. T:"
+          .. name .. "()", 3)
+  end
+end
+
+M.functions = { "abs", "sqrt", "exp", "log", "log10", "floor", "ceil", "sin", "cos", "tan",
+                "asin", "acos", "atan", "sinh", "cosh", "tanh" }
+for _, fn in ipairs(M.functions) do
   Expr[fn] = function(a)
-    if getmetatable(a) ~= Expr then
-      error("luisa: " .. fn .. "() must be called as a method of an array expression, e.g. T:" .. fn .. "()", 2)
-    end
+    method_of_expr(a, fn)
     return node { kind = "unary", op = fn, a = a }
   end
 end
 
+-- cast(dtype): the value as that type would hold it: f32 rounds to single
+-- precision, integers truncate toward zero.
+M.casts = { f64 = true, f32 = true, i64 = true, i32 = true }
+function Expr.cast(a, dtype)
+  method_of_expr(a, "cast")
+  if not M.casts[dtype] then
+    error("luisa: cast() takes \"f64\", \"f32\", \"i64\" or \"i32\", got " .. tostring(dtype), 2)
+  end
+  return node { kind = "unary", op = "cast_" .. dtype, a = a }
+end
+
+-- where(mask, a, b): a where mask is non-zero, b elsewhere.
+function M.where(mask, a, b)
+  mask, a, b = operand(mask, "where"), operand(a, "where"), operand(b, "where")
+  return node { kind = "where", a = a, b = b, c = mask }
+end
+
+-- Elementwise minimum and maximum of two operands.
+function M.minimum(a, b) return node { kind = "binary", op = "min", a = operand(a, "minimum"), b = operand(b, "minimum") } end
+function M.maximum(a, b) return node { kind = "binary", op = "max", a = operand(a, "maximum"), b = operand(b, "maximum") } end
+
 local function reduction(kind)
   return function(a)
-    if getmetatable(a) ~= Expr then
-      error("luisa: " .. kind .. "() must be called as a method of an array expression, e.g. T:" .. kind .. "()", 2)
-    end
+    method_of_expr(a, kind)
     return setmetatable({ kind = kind, expr = a, where = M.caller() }, Reduction)
   end
 end
 
-for _, kind in ipairs { "sum", "mean", "min", "max", "count" } do
+-- Reductions over the whole array. var and std are the population ones
+-- (divided by the count); argmin and argmax give the 0-based global index.
+for _, kind in ipairs { "sum", "mean", "min", "max", "count", "var", "std", "norm", "argmin", "argmax" } do
   Expr[kind] = reduction(kind)
+end
+
+-- histogram(bins, {lo, hi}): counts of values in `bins` equal bins over
+-- [lo, hi]; hi itself falls in the last bin, values outside are not counted.
+function Expr.histogram(a, bins, range)
+  method_of_expr(a, "histogram")
+  if type(bins) ~= "number" or bins < 1 or bins > 65536 or bins % 1 ~= 0 then
+    error("luisa: histogram(bins, {lo, hi}): bins must be a whole number from 1 to 65536, got "
+          .. tostring(bins), 2)
+  end
+  if type(range) ~= "table" or type(range[1]) ~= "number" or type(range[2]) ~= "number"
+     or not (range[1] < range[2]) then
+    error("luisa: histogram(bins, {lo, hi}): the range must be two numbers with lo < hi", 2)
+  end
+  return setmetatable({ kind = "histogram", expr = a, where = M.caller(), bins = bins,
+                        lo = range[1], hi = range[2] }, Reduction)
 end
 
 function Expr.__tostring(e)
   if e.kind == "array" then return e.name end
   if e.kind == "const" then return tostring(e.value) end
   if e.kind == "unary" then return e.op .. "(" .. tostring(e.a) .. ")" end
+  if e.kind == "where" then return "where(" .. tostring(e.c) .. ", " .. tostring(e.a) .. ", " .. tostring(e.b) .. ")" end
+  if e.op == "min" or e.op == "max" then return e.op .. "imum(" .. tostring(e.a) .. ", " .. tostring(e.b) .. ")" end
   return "(" .. tostring(e.a) .. " " .. e.op .. " " .. tostring(e.b) .. ")"
 end
 
@@ -120,6 +166,7 @@ function M.walk(e, visit, seen)
   seen[e] = true
   if e.a then M.walk(e.a, visit, seen) end
   if e.b then M.walk(e.b, visit, seen) end
+  if e.c then M.walk(e.c, visit, seen) end
   visit(e)
 end
 

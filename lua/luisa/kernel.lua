@@ -8,9 +8,11 @@ local M = { compiled = 0 }   -- kernels compiled since the state was made
 
 M.ctype = { f64 = "double", f32 = "float", i64 = "int64_t", i32 = "int32_t" }
 
--- Words per chunk in the geometry table: 4 extents, then per input the
--- element index of its first element and 4 strides.
-function M.geometry_width(ninputs) return 4 + 5 * ninputs end
+-- Words per chunk in the geometry table: 4 extents, the global linear index
+-- of the chunk's first element and its 4 global strides, then per input the
+-- element index of its first element and 4 strides. Axes are in loop order.
+local CHUNK_WORDS = 9
+function M.geometry_width(ninputs) return CHUNK_WORDS + 5 * ninputs end
 
 local function literal(v)
   if v ~= v then return "(0/0)" end
@@ -20,14 +22,29 @@ local function literal(v)
 end
 
 local unary = {
-  neg = "(-%s)", abs = "abs(%s)", sqrt = "sqrt(%s)", exp = "exp(%s)", log = "log(%s)",
-  floor = "floor(%s)", ceil = "ceil(%s)",
+  neg = "(-%s)", cast_f64 = "%s", cast_f32 = "tonumber(cast_float(%s))",
+  cast_i64 = "trunc(%s)", cast_i32 = "trunc(%s)",
 }
+for _, fn in ipairs(expr.functions) do unary[fn] = fn .. "(%s)" end
+
+local PRELUDE = [[
+local ffi = require "ffi"
+local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
+local abs, sqrt, exp, log, log10 = math.abs, math.sqrt, math.exp, math.log, math.log10
+local sin, cos, tan, asin, acos, atan = math.sin, math.cos, math.tan, math.asin, math.acos, math.atan
+local sinh, cosh, tanh = math.sinh, math.cosh, math.tanh
+local float = ffi.typeof("float")
+local function cast_float(x) return ffi.cast(float, x) end
+local function trunc(x) if x >= 0 then return floor(x) end return ceil(x) end]]
 
 -- LuaJIT allows 200 live locals per function; the loops and inputs take
 -- some, accumulators and shared subexpressions the rest.
 local MAX_LOCALS = 190
 local MAX_DEPTH = 24   -- deeper inline expressions are split with a local
+
+-- Accumulator locals each kernel kind keeps.
+local ACC_LOCALS = { sum = 1, sumsq = 1, min = 1, max = 1, argmin = 2, argmax = 2, moments = 6, histogram = 0 }
+function M.locals_of(kind) return ACC_LOCALS[kind] end
 
 -- Canonical text of each node, so equal subexpressions are computed once.
 local function keys_of(reductions)
@@ -37,6 +54,7 @@ local function keys_of(reductions)
     local k
     if e.kind == "array" then k = "A" .. e.name
     elseif e.kind == "const" then k = "C" .. literal(e.value)
+    elseif e.kind == "where" then k = "where(" .. key(e.c) .. "," .. key(e.a) .. "," .. key(e.b) .. ")"
     else k = e.op .. "(" .. key(e.a) .. (e.b and "," .. key(e.b) or "") .. ")" end
     keys[e] = k
     return k
@@ -46,7 +64,8 @@ local function keys_of(reductions)
 end
 
 -- Source of a kernel over `inputs` ({name=, dtype=}) computing `reductions`
--- ({kind = "sum"|"min"|"max", expr = e, slot = acc index}).
+-- ({kind = "sum"|"sumsq"|"min"|"max"|"argmin"|"argmax"|"moments"|"histogram",
+-- expr = e, slot = index in acc; histogram: bins, lo, hi}).
 function M.source(reductions, inputs)
   local input_index = {}
   for i, input in ipairs(inputs) do input_index[input.name] = i end
@@ -61,11 +80,13 @@ function M.source(reductions, inputs)
     if uses[k] == 1 then
       if e.a then count(e.a) end
       if e.b then count(e.b) end
+      if e.c then count(e.c) end
     end
   end
   for _, r in ipairs(reductions) do count(r.expr) end
 
-  local body, temps, nlocals = {}, {}, #reductions + 8 * #inputs + 30
+  local body, temps, nlocals = {}, {}, 8 * #inputs + 32
+  for _, r in ipairs(reductions) do nlocals = nlocals + ACC_LOCALS[r.kind] end
   local function bind(k, code)
     nlocals = nlocals + 1
     if nlocals > MAX_LOCALS then
@@ -73,7 +94,7 @@ function M.source(reductions, inputs)
                           .. "in one kernel: split them over several callbacks", MAX_LOCALS), 0)
     end
     local name = "t" .. #body + 1
-    body[#body + 1] = string.format("          local %s = %s", name, code)
+    body[#body + 1] = string.format("local %s = %s", name, code)
     temps[k] = name
     return name, 0
   end
@@ -84,74 +105,155 @@ function M.source(reductions, inputs)
     local k = keys[e]
     if temps[k] then return temps[k], 0 end
     local a, da = gen(e.a)
-    local b, db = "", 0
+    local b, db, c, dc = "", 0, "", 0
     if e.b then b, db = gen(e.b) end
+    if e.c then c, dc = gen(e.c) end
     local code
     if e.kind == "unary" then
       code = string.format(unary[e.op], a)
     elseif e.kind == "compare" then
       code = string.format("((%s %s %s) and 1 or 0)", a, e.op, b)
+    elseif e.kind == "where" then
+      code = string.format("((%s ~= 0) and %s or %s)", c, a, b)
+    elseif e.op == "min" or e.op == "max" then
+      code = string.format("%s(%s, %s)", e.op, a, b)
     else
       code = string.format("(%s %s %s)", a, e.op, b)
     end
-    local depth = 1 + math.max(da, db)
+    local depth = 1 + math.max(da, db, dc)
     if uses[k] > 1 or depth >= MAX_DEPTH then return bind(k, code) end
     return code, depth
   end
 
-  local accs, slots, update = {}, {}, {}
+  -- Per reduction: locals, their start and end of kernel, the update per
+  -- element, and for moments the per-chunk shift and fold.
+  local decl, load_acc, store_acc, update = {}, {}, {}, {}
+  local shifts, chunk_start, chunk_end = {}, {}, {}
+  local needs_index = false
   for i, r in ipairs(reductions) do
-    local v, acc = gen(r.expr), "r" .. i
-    accs[i], slots[i] = acc, "acc[" .. r.slot .. "]"
-    if r.kind == "sum" then
-      update[#update + 1] = string.format("          %s = %s + %s", acc, acc, v)
-    else
-      if not v:match("^[%w_]+$") then v = bind("R" .. i, v) end   -- compared, then stored
-      -- a NaN never wins a comparison: min and max skip it
-      update[#update + 1] = string.format("          if %s %s %s then %s = %s end", v,
-                                          r.kind == "min" and "<" or ">", acc, acc, v)
+    local v = gen(r.expr)
+    local s = r.slot
+    local function named()   -- compared or used twice: needs a name
+      if not v:match("^[%w_]+$") then v = bind("R" .. i, v) end
+      return v
+    end
+    local a = "r" .. i
+    if r.kind == "sum" or r.kind == "sumsq" or r.kind == "min" or r.kind == "max" then
+      decl[#decl + 1] = a
+      load_acc[#load_acc + 1] = string.format("acc[%d]", s)
+      store_acc[#store_acc + 1] = string.format("acc[%d] = %s", s, a)
+      if r.kind == "sum" then
+        update[#update + 1] = string.format("%s = %s + %s", a, a, v)
+      elseif r.kind == "sumsq" then
+        named()
+        update[#update + 1] = string.format("%s = %s + %s * %s", a, a, v, v)
+      else   -- a NaN never wins a comparison: min and max skip it
+        named()
+        update[#update + 1] = string.format("if %s %s %s then %s = %s end", v,
+                                            r.kind == "min" and "<" or ">", a, a, v)
+      end
+    elseif r.kind == "argmin" or r.kind == "argmax" then
+      needs_index = true
+      named()
+      local op, ai = r.kind == "argmin" and "<" or ">", a .. "i"
+      decl[#decl + 1] = a .. ", " .. ai
+      load_acc[#load_acc + 1] = string.format("acc[%d], acc[%d]", s, s + 1)
+      store_acc[#store_acc + 1] = string.format("acc[%d], acc[%d] = %s, %s", s, s + 1, a, ai)
+      -- the lowest global index wins ties: the answer is the same on any decomposition
+      update[#update + 1] = string.format("if %s %s %s or (%s == %s and gi < %s) then %s, %s = %s, gi end",
+                                          v, op, a, v, a, ai, a, ai, v)
+    elseif r.kind == "moments" then
+      -- Per chunk: sums of the value minus its first value (which keeps the
+      -- sum of squares free of cancellation), folded into (n, mean, M2).
+      named()
+      local n, mean, m2, k, s1, s2 = a .. "n", a .. "m", a .. "q", a .. "k", a .. "s", a .. "t"
+      decl[#decl + 1] = table.concat({ n, mean, m2, k, s1, s2 }, ", ")
+      load_acc[#load_acc + 1] = string.format("acc[%d], acc[%d], acc[%d], 0, 0, 0", s, s + 1, s + 2)
+      store_acc[#store_acc + 1] = string.format("acc[%d], acc[%d], acc[%d] = %s, %s, %s", s, s + 1, s + 2, n, mean, m2)
+      shifts[#shifts + 1] = { k, v }
+      chunk_start[#chunk_start + 1] = string.format("%s, %s = 0, 0", s1, s2)
+      update[#update + 1] = string.format("local d%d = %s - %s; %s = %s + d%d; %s = %s + d%d * d%d",
+                                          i, v, k, s1, s1, i, s2, s2, i, i)
+      chunk_end[#chunk_end + 1] = string.format([[
+do
+      local cm, cq = %s + %s / nc, %s - %s * %s / nc
+      local tot = %s + nc
+      local delta = cm - %s
+      %s = %s + delta * nc / tot
+      %s = %s + cq + delta * delta * %s * nc / tot
+      %s = tot
+    end]], k, s1, s2, s1, s1, n, mean, mean, mean, m2, m2, n, n)
+    else   -- histogram: counts land in acc directly, one slot per bin
+      named()
+      local scale = r.bins / (r.hi - r.lo)
+      update[#update + 1] = string.format(
+        "local b%d = floor((%s - %s) * %s); if %s == %s then b%d = %d end; "
+        .. "if b%d >= 0 and b%d < %d then acc[%d + b%d] = acc[%d + b%d] + 1 end",
+        i, v, literal(r.lo), literal(scale), v, literal(r.hi), i, r.bins - 1,
+        i, i, r.bins, s, i, s, i)
     end
   end
 
   local src = {}
   local function add(fmt, ...) src[#src + 1] = string.format(fmt, ...) end
-  local params, nilchecks, loads, offsets, fields = {}, {}, {}, {}, {}
+  local params, nilchecks, loads, first_loads, offsets, fields = {}, {}, {}, {}, {}, {}
   local W = M.geometry_width(#inputs)
   for i, input in ipairs(inputs) do
     params[#params + 1] = "s" .. i
-    nilchecks[#nilchecks + 1] = string.format("    local q%d = s%d[c]\n    if q%d == nil then return c, %d end", i, i, i, i)
-    local base = 4 + 5 * (i - 1)
+    nilchecks[#nilchecks + 1] = string.format("    local q%d = s%d[c]\n    if q%d == nil then return c, %d end",
+                                              i, i, i, i)
+    local base = CHUNK_WORDS + 5 * (i - 1)
     fields[#fields + 1] = string.format(
       "    local f%d, a%d, b%d, c%d, d%d = g[%d], g[%d], g[%d], g[%d], g[%d]",
       i, i, i, i, i, base, base + 1, base + 2, base + 3, base + 4)
     offsets[#offsets + 1] = string.format("        local o%d = f%d + i0 * a%d + i1 * b%d + i2 * c%d", i, i, i, i, i)
-    local load = string.format("q%d[o%d + i3 * d%d]", i, i, i)
-    if input.dtype == "i64" then load = "tonumber(" .. load .. ")" end
-    loads[#loads + 1] = string.format("          local x%d = %s", i, load)
+    local load, first = string.format("q%d[o%d + i3 * d%d]", i, i, i), string.format("q%d[f%d]", i, i)
+    if input.dtype == "i64" then load, first = "tonumber(" .. load .. ")", "tonumber(" .. first .. ")" end
+    loads[#loads + 1] = string.format("local x%d = %s", i, load)
+    first_loads[#first_loads + 1] = string.format("local x%d = %s", i, first)
   end
+  local function lines(list, indent) return indent .. table.concat(list, "\n" .. indent) end
+
   add("-- generated by luisa.kernel")
-  add("local abs, sqrt, exp, log, floor, ceil = math.abs, math.sqrt, math.exp, math.log, math.floor, math.ceil")
+  add("%s", PRELUDE)
   add("return function(acc, geo, nchunks, %s)", table.concat(params, ", "))
-  add("  local %s = %s", table.concat(accs, ", "), table.concat(slots, ", "))
+  if #decl > 0 then add("  local %s = %s", table.concat(decl, ", "), table.concat(load_acc, ", ")) end
   add("  for c = 0, nchunks - 1 do")
   add("%s", table.concat(nilchecks, "\n"))
   add("    local g = geo + c * %d", W)
   add("    local n0, n1, n2, n3 = g[0], g[1], g[2], g[3]")
+  if needs_index then add("    local gf, g0, g1, g2, g3 = g[4], g[5], g[6], g[7], g[8]") end
   add("%s", table.concat(fields, "\n"))
+  if #shifts > 0 then   -- each moment's shift: its value at the chunk's first element
+    local names, values = {}, {}
+    for k, sh in ipairs(shifts) do names[k], values[k] = sh[1], sh[2] end
+    add("    do")
+    add("%s", lines(first_loads, "      "))
+    if #body > 0 then add("%s", lines(body, "      ")) end
+    add("      %s = %s", table.concat(names, ", "), table.concat(values, ", "))
+    add("    end")
+    add("%s", lines(chunk_start, "    "))
+  end
   add("    for i0 = 0, n0 - 1 do")
   add("      for i1 = 0, n1 - 1 do")
   add("      for i2 = 0, n2 - 1 do")
   add("%s", table.concat(offsets, "\n"))
+  if needs_index then add("        local gb = gf + i0 * g0 + i1 * g1 + i2 * g2") end
   add("        for i3 = 0, n3 - 1 do")
-  add("%s", table.concat(loads, "\n"))
-  if #body > 0 then add("%s", table.concat(body, "\n")) end
-  add("%s", table.concat(update, "\n"))
+  if needs_index then add("          local gi = gb + i3 * g3") end
+  add("%s", lines(loads, "          "))
+  if #body > 0 then add("%s", lines(body, "          ")) end
+  add("%s", lines(update, "          "))
   add("        end")
   add("      end")
   add("      end")
   add("    end")
+  if #chunk_end > 0 then
+    add("    local nc = n0 * n1 * n2 * n3")
+    add("    %s", table.concat(chunk_end, "\n    "))
+  end
   add("  end")
-  add("  %s = %s", table.concat(slots, ", "), table.concat(accs, ", "))
+  if #store_acc > 0 then add("%s", lines(store_acc, "  ")) end
   add("end")
   return table.concat(src, "\n")
 end

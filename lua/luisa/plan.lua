@@ -38,12 +38,16 @@ local function check(e, arrays)
     elseif n.kind == "unary" then
       shapes[n] = shapes[n.a]
     elseif n.kind ~= "const" then
-      local sa, sb = shapes[n.a], shapes[n.b]
-      if sa and sb and not same_shape(sa, sb) then
-        fail(n.where, "shape mismatch in %s: %s has shape %s, %s has shape %s", tostring(n),
-             tostring(n.a), shape_text(sa), tostring(n.b), shape_text(sb))
+      local shape, from
+      for _, child in ipairs { n.c or false, n.a, n.b or false } do   -- where's mask first
+        local sc = child and shapes[child]
+        if sc and shape and not same_shape(shape, sc) then
+          fail(n.where, "shape mismatch in %s: %s has shape %s, %s has shape %s", tostring(n),
+               tostring(from), shape_text(shape), tostring(child), shape_text(sc))
+        end
+        if sc and not shape then shape, from = sc, child end
       end
-      shapes[n] = sa or sb
+      shapes[n] = shape
     end
   end)
   return shapes[e]
@@ -84,17 +88,28 @@ local function loop_order(c, ndim)
   return axes
 end
 
+-- Per chunk, in loop order: extents, global index of the first element and
+-- global strides (C order over the global shape), then each input's layout.
 local function geometry(names, arrays)
   local first = arrays[names[1]]
   local n, W = #first.chunks, kernel.geometry_width(#names)
+  local gstride, s = {}, 1
+  for d = first.ndim, 1, -1 do gstride[d], s = s, s * first.shape[d] end
   local geo = ffi.new("double[?]", math.max(1, n * W))
   for c = 1, n do
-    local order = loop_order(first.chunks[c], first.ndim)
+    local chunk = first.chunks[c]
+    local order = loop_order(chunk, first.ndim)
     local g = (c - 1) * W
-    for k, d in ipairs(order) do geo[g + k - 1] = first.chunks[c].shape[d] or 1 end
+    local gfirst = 0
+    for d = 1, first.ndim do gfirst = gfirst + chunk.offset[d] * gstride[d] end
+    geo[g + 4] = gfirst
+    for k, d in ipairs(order) do
+      geo[g + k - 1] = chunk.shape[d] or 1
+      geo[g + 4 + k] = gstride[d] or 0
+    end
     for i, name in ipairs(names) do
       local ch = arrays[name].chunks[c]
-      local base = g + 4 + 5 * (i - 1)
+      local base = g + 9 + 5 * (i - 1)
       geo[base] = ch.first
       for k, d in ipairs(order) do geo[base + k] = ch.stride[d] or 0 end
     end
@@ -109,16 +124,31 @@ local function sorted_keys(t)
   return keys
 end
 
+-- How each reduction is computed: the kernel's kind and the slot kind its
+-- partial result travels in (engine/transport.c combines slots by kind).
+local KERNEL_KIND = { sum = "sum", mean = "sum", min = "min", max = "max", var = "moments",
+                      std = "moments", norm = "sumsq", argmin = "argmin", argmax = "argmax",
+                      histogram = "histogram" }
+local SLOT_KIND = { sum = "sum", sumsq = "sum", min = "min", max = "max", argmin = "argmin",
+                    argmax = "argmax", moments = "moments", histogram = "sum" }
+local SLOT_KINDS = { "min", "sum", "max", "argmin", "argmax", "moments" }   -- buffer order
+local SLOT_WIDTH = { min = 1, sum = 1, max = 1, argmin = 2, argmax = 2, moments = 3 }
+-- What a slot holds before any data: the identity of its combination.
+local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
+                    argmin = { math.huge, math.huge }, argmax = { -math.huge, math.huge },
+                    moments = { 0, 0, 0 } }
+
 local function compile_callback(cb, arrays, core)
   local specs, groups, group_list = {}, {}, {}
-  local counts = { min = 0, sum = 0, max = 0 }
+  local counts = {}
+  for _, kind in ipairs(SLOT_KINDS) do counts[kind] = 0 end
   for _, key in ipairs(sorted_keys(cb.stats)) do
     local r = cb.stats[key]
     local shape = check(r.expr, arrays)
     if not shape then fail(r.where, "%s reduces a constant: it names no array", tostring(r)) end
     local volume = 1
     for _, extent in ipairs(shape) do volume = volume * extent end
-    local spec = { key = key, kind = r.kind, count = volume }
+    local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins }
     specs[#specs + 1] = spec
     if r.kind ~= "count" then
       local names = inputs_of(r.expr)
@@ -139,21 +169,29 @@ local function compile_callback(cb, arrays, core)
       for _, name in ipairs(names) do
         if not g.seen[name] then g.seen[name] = true; g.names[#g.names + 1] = name end
       end
-      spec.slot_kind = r.kind == "mean" and "sum" or r.kind
-      counts[spec.slot_kind] = counts[spec.slot_kind] + 1
+      local kernel_kind = KERNEL_KIND[r.kind]
+      spec.slot_kind = SLOT_KIND[kernel_kind]
       spec.index = counts[spec.slot_kind]
-      g.reductions[#g.reductions + 1] = { kind = spec.slot_kind, expr = r.expr, spec = spec }
+      counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
+      g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = r.expr, spec = spec,
+                                          bins = r.bins, lo = r.lo, hi = r.hi }
     end
   end
 
-  local id, input, output = core.reduction(counts.min, counts.sum, counts.max)
-  local base = { min = -1, sum = counts.min - 1, max = counts.min + counts.sum - 1 }
-  for _, spec in ipairs(specs) do
-    if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index end
+  local list = {}
+  for k, kind in ipairs(SLOT_KINDS) do list[k] = counts[kind] end
+  local id, input, output = core.reduction(list)
+  local base, size, ranges = {}, 0, {}
+  for _, kind in ipairs(SLOT_KINDS) do
+    base[kind] = size
+    ranges[#ranges + 1] = { kind = kind, first = size, count = counts[kind] }
+    size = size + counts[kind] * SLOT_WIDTH[kind]
   end
-  local c = { cb = cb, specs = specs, groups = group_list, reduction = id,
-              acc = ffi.cast("double*", input), out = ffi.cast("double*", output),
-              nmin = counts.min, nsum = counts.sum, nmax = counts.max }
+  for _, spec in ipairs(specs) do
+    if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
+  end
+  local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
+              acc = ffi.cast("double*", input), out = ffi.cast("double*", output) }
   for _, g in ipairs(group_list) do
     for _, r in ipairs(g.reductions) do r.slot = r.spec.slot end
     local inputs = {}
@@ -190,9 +228,12 @@ end
 
 local function run_callback(c, step, rank)
   local acc = c.acc
-  for i = 0, c.nmin - 1 do acc[i] = math.huge end
-  for i = c.nmin, c.nmin + c.nsum - 1 do acc[i] = 0 end
-  for i = c.nmin + c.nsum, c.nmin + c.nsum + c.nmax - 1 do acc[i] = -math.huge end
+  for _, range in ipairs(c.ranges) do
+    local init, width = SLOT_INIT[range.kind], SLOT_WIDTH[range.kind]
+    for k = 0, range.count - 1 do
+      for w = 1, width do acc[range.first + k * width + w - 1] = init[w] end
+    end
+  end
   for _, g in ipairs(c.groups) do
     local chunk, input = g.run(acc, g.geo, g.nchunks, unpack(g.slots))
     if chunk then
@@ -225,6 +266,34 @@ local function traceback(msg)
   return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
 end
 
+-- The 0-based global index, as a table, of a linear index in C order.
+local function index_of(linear, shape)
+  if linear == math.huge then return nil end   -- nothing but NaN was seen
+  local index = {}
+  for d = #shape, 1, -1 do
+    index[d] = linear % shape[d]
+    linear = (linear - index[d]) / shape[d]
+  end
+  return index
+end
+
+-- The user's value of a reduction from the combined slots.
+local function value_of(spec, out)
+  local kind, s = spec.kind, spec.slot
+  if kind == "count" then return spec.count end
+  if kind == "mean" then return out[s] / spec.count end
+  if kind == "var" then return out[s + 2] / out[s] end
+  if kind == "std" then return math.sqrt(out[s + 2] / out[s]) end
+  if kind == "norm" then return math.sqrt(out[s]) end
+  if kind == "argmin" or kind == "argmax" then return index_of(out[s + 1], spec.shape) end
+  if kind == "histogram" then
+    local counts = {}
+    for b = 1, spec.bins do counts[b] = out[s + b - 1] end
+    return counts
+  end
+  return out[s]
+end
+
 -- On the root, after the reductions: call each due callback with its
 -- results. Returns nil, or a table index -> message for those that failed.
 function M.deliver(step, due)
@@ -232,11 +301,7 @@ function M.deliver(step, due)
   for _, i in ipairs(due) do
     local c = callbacks[i]
     local results = {}
-    for _, spec in ipairs(c.specs) do
-      if spec.kind == "count" then results[spec.key] = spec.count
-      elseif spec.kind == "mean" then results[spec.key] = c.out[spec.slot] / spec.count
-      else results[spec.key] = c.out[spec.slot] end
-    end
+    for _, spec in ipairs(c.specs) do results[spec.key] = value_of(spec, c.out) end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if not ok then
       failures = failures or {}
