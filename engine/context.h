@@ -40,6 +40,7 @@ typedef struct lu_array {
 
 typedef struct lu_script lu_script;
 typedef struct lu_reduction lu_reduction;
+typedef struct lu_exchange lu_exchange;
 
 struct luisa {
   MPI_Comm comm;
@@ -54,6 +55,7 @@ struct luisa {
   lu_script *script;              /* NULL when analytics are off */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
   int64_t steps, analysed_steps, script_failures;
+  int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
   char err[LU_ERR_MAX];
 };
 
@@ -93,6 +95,16 @@ const double *transport_reduction_result(lu_reduction *r);
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
+
+/* exchange.c: transfers planned at compile time. */
+lu_exchange *exchange_new(int nsend, int nrecv);
+void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t bytes, int npieces);
+int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, const int64_t *lo,
+                   const int64_t *count, const int64_t *step, size_t offset);
+int exchange_commit(luisa *lz, lu_exchange *x, int tag);
+int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap);
+size_t exchange_bytes_sent(const lu_exchange *x);
+void exchange_free(lu_exchange *x);
 
 /* The lua/ modules, compiled into the library at build time (lua_embed.c,
  * generated) so a simulation never depends on finding them at run time. */

@@ -13,6 +13,7 @@ typedef struct lu_callback {
   int every;
   int enabled;
   lu_reduction *reduction;
+  lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
   char *failure;               /* this rank's message for the current step */
 } lu_callback;
 
@@ -22,6 +23,7 @@ struct lu_script {
   int ncallbacks;
   lu_callback *callbacks;
   lu_reduction **reductions;   /* every one made, freed with the script */
+  lu_exchange **exchanges;     /* per reduction, or NULL */
   int nreductions, reductions_cap;
   lu_reduction **due;
   int *control;                /* root's verdict per step, see script_step */
@@ -86,11 +88,15 @@ static int core_reduction(lua_State *L)
   if (s->nreductions == s->reductions_cap) {
     int cap = s->reductions_cap ? 2 * s->reductions_cap : 8;
     lu_reduction **grown = realloc(s->reductions, (size_t)cap * sizeof *grown);
-    if (!grown)
+    if (grown)
+      s->reductions = grown;
+    lu_exchange **xgrown = grown ? realloc(s->exchanges, (size_t)cap * sizeof *xgrown) : NULL;
+    if (!xgrown)
       return luaL_error(L, "out of memory for reduction buffers");
-    s->reductions = grown;
+    s->exchanges = xgrown;
     s->reductions_cap = cap;
   }
+  s->exchanges[s->nreductions] = NULL;
   lu_reduction *r = transport_reduction_new(lz, counts);
   if (!r)
     return luaL_error(L, "out of memory for a reduction buffer");
@@ -99,6 +105,89 @@ static int core_reduction(lua_State *L)
   lua_pushlightuserdata(L, transport_reduction_input(r) + 1);
   lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + 1));
   return 3;
+}
+
+static int64_t field_int(lua_State *L, int t, const char *k)
+{
+  lua_getfield(L, t, k);
+  int64_t v = (int64_t)luaL_checknumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void field_ints(lua_State *L, int t, const char *k, int n, int64_t *v)
+{
+  lua_getfield(L, t, k);
+  luaL_checktype(L, -1, LUA_TTABLE);
+  for (int d = 0; d < n; d++) {
+    lua_rawgeti(L, -1, d + 1);
+    v[d] = (int64_t)luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static int describe_exchange(lua_State *L, luisa *lz, lu_exchange *x, int nsend, int nrecv)
+{
+  for (int i = 0; i < nsend; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    int m = lua_gettop(L);
+    lua_getfield(L, m, "pieces");
+    int np = (int)lua_objlen(L, -1);
+    if (!exchange_message(x, 1, i, (int)field_int(L, m, "peer"), (size_t)field_int(L, m, "bytes"), np))
+      return luaL_error(L, "out of memory for transfer buffers");
+    for (int k = 0; k < np; k++) {
+      lua_rawgeti(L, -1, k + 1);
+      int p = lua_gettop(L);
+      lua_getfield(L, p, "array");
+      lu_array *a = array_find(lz, luaL_checkstring(L, -1));
+      lua_pop(L, 1);
+      int64_t lo[LUISA_MAX_DIMS], count[LUISA_MAX_DIMS], step[LUISA_MAX_DIMS];
+      if (!a)
+        return luaL_error(L, "transfer of an unknown array");
+      field_ints(L, p, "lo", a->ndim, lo);
+      field_ints(L, p, "count", a->ndim, count);
+      field_ints(L, p, "step", a->ndim, step);
+      if (!exchange_piece(x, i, k, a, (int)field_int(L, p, "chunk"), lo, count, step,
+                          (size_t)field_int(L, p, "offset")))
+        return luaL_error(L, "transfer of chunk that does not exist");
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  lua_createtable(L, nrecv, 0);
+  for (int i = 0; i < nrecv; i++) {
+    lua_rawgeti(L, 4, i + 1);
+    void *buf = exchange_message(x, 0, i, (int)field_int(L, -1, "peer"), (size_t)field_int(L, -1, "bytes"), 0);
+    if (!buf)
+      return luaL_error(L, "out of memory for transfer buffers");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, buf);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* core.exchange(reduction id, tag, sends, recvs) -> receive buffers.
+ * sends = {{peer, bytes, pieces = {{array, chunk, lo, count, step, offset}}}},
+ * recvs = {{peer, bytes}}: the transfers to run before the callback's kernels. */
+static int core_exchange(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_script *s = lz->script;
+  int id = (int)luaL_checkinteger(L, 1), tag = (int)luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  if (id < 0 || id >= s->nreductions || s->exchanges[id])
+    return luaL_error(L, "core.exchange: bad reduction id %d", id);
+  int nsend = (int)lua_objlen(L, 3), nrecv = (int)lua_objlen(L, 4);
+  lu_exchange *x = s->exchanges[id] = exchange_new(nsend, nrecv);
+  if (!x)
+    return luaL_error(L, "out of memory for transfers");
+  describe_exchange(L, lz, x, nsend, nrecv);
+  if (exchange_commit(lz, x, tag) != LUISA_OK)
+    return luaL_error(L, "%s", lz->err);
+  return 1;
 }
 
 static void install_core(luisa *lz, lua_State *L)
@@ -120,6 +209,9 @@ static void install_core(luisa *lz, lua_State *L)
   lua_pushlightuserdata(L, lz);
   lua_pushcclosure(L, core_reduction, 1);
   lua_setfield(L, -2, "reduction");
+  lua_pushlightuserdata(L, lz);
+  lua_pushcclosure(L, core_exchange, 1);
+  lua_setfield(L, -2, "exchange");
   lua_setfield(L, -2, "luisa.core");
   lua_pop(L, 2);
 }
@@ -198,7 +290,8 @@ static void push_int_list(lua_State *L, int n, const int64_t *v)
   }
 }
 
-/* arrays[name] = { dtype, ndim, shape, chunks = {{offset, shape, stride, first}}, published } */
+/* arrays[name] = { dtype, ndim, shape, chunks = {{offset, shape, stride, first}}, published,
+ *                  boxes = {{owner, chunk, offset, shape}} (every rank's chunks) } */
 static void push_arrays(luisa *lz, lua_State *L)
 {
   lua_createtable(L, 0, lz->narrays);
@@ -228,6 +321,21 @@ static void push_arrays(luisa *lz, lua_State *L)
       lua_rawseti(L, -2, c + 1);
     }
     lua_setfield(L, -2, "chunks");
+    lua_createtable(L, a->nboxes, 0);
+    for (int b = 0; b < a->nboxes; b++) {
+      lu_box *box = &a->boxes[b];
+      lua_createtable(L, 0, 4);
+      lua_pushinteger(L, box->owner);
+      lua_setfield(L, -2, "owner");
+      lua_pushinteger(L, box->local);
+      lua_setfield(L, -2, "chunk");
+      push_int_list(L, a->ndim, box->offset);
+      lua_setfield(L, -2, "offset");
+      push_int_list(L, a->ndim, box->shape);
+      lua_setfield(L, -2, "shape");
+      lua_rawseti(L, -2, b + 1);
+    }
+    lua_setfield(L, -2, "boxes");
     lua_setfield(L, -2, a->name);
   }
 }
@@ -275,6 +383,7 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
       lua_getfield(L, -3, "reduction");
       cb->every = (int)lua_tointeger(L, -2);
       cb->reduction = s->reductions[lua_tointeger(L, -1)];
+      cb->exchange = s->exchanges[lua_tointeger(L, -1)];
       cb->enabled = 1;
       lua_pop(L, 2);
     }
@@ -393,6 +502,20 @@ int script_step(luisa *lz, int64_t step)
   RETURN_IF(!due_ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
   memcpy(due_ids, ids, (size_t)ndue * sizeof *due_ids);
 
+  for (int k = 0; k < ndue; k++) {
+    lu_callback *cb = &s->callbacks[due_ids[k]];
+    char msg[LU_ERR_MAX];
+    int complete;
+    if (cb->exchange) {
+      int status = exchange_run(lz, cb->exchange, &complete, msg, sizeof msg);
+      if (status != LUISA_OK) {
+        free(due_ids);
+        return status;
+      }
+      if (!complete)
+        set_failure(cb, msg);
+    }
+  }
   run_phase(lz, "run_local", step, due_ids, ndue);
   for (int k = 0; k < ndue; k++)
     transport_reduction_input(s->due[k])[0] = s->callbacks[due_ids[k]].failure ? lz->rank : HUGE_VAL;
@@ -472,8 +595,11 @@ void script_close(luisa *lz)
     return;
   if (s->L)
     lua_close(s->L);
-  for (int i = 0; i < s->nreductions; i++)
+  for (int i = 0; i < s->nreductions; i++) {
     transport_reduction_free(s->reductions[i]);
+    exchange_free(s->exchanges[i]);
+  }
+  free(s->exchanges);
   for (int i = 0; i < s->ncallbacks; i++)
     free(s->callbacks[i].failure);
   free(s->reductions);

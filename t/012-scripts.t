@@ -6,14 +6,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # case:assertions, as counted in t/scripts.c
 cases="syntax:10 missing:10 load_error:10 rank_error:10 unknown_array:13 shape_mismatch:12
-every_period:10 every_stats:10 every_lazy:10 late_error:13 unpublished:12 period:11"
+every_period:10 every_huge_period:10 every_stats:10 every_lazy:10 late_error:13 unpublished:12 period:11"
 per=0
 for c in $cases; do per=$((per + ${c#*:})); done
 echo "1..$((3 * per))"
 next=1
 for np in 1 2 4; do
   for c in $cases; do
-    name=${c%:*} n=${c#*:}
+    name=${c%:*} n=${c#*:} ranks="$np ranks"
+    [ "$np" = 1 ] && ranks="1 rank"
     rm -f "$out"/r*
     LUISA_TEST_OUT="$out/r" mpi "$np" "$B/t/scripts" "$name" "$next" >"$out/tap" 2>"$out/err"
     rc=$?
@@ -21,11 +22,11 @@ for np in 1 2 4; do
     got=$(grep -cE '^(not )?ok ' "$out/tap")
     # A run that died early still accounts for its lines, so the plan holds.
     while [ "$got" -lt "$n" ]; do
-      echo "not ok $((next + got)) - $name, $np ranks: assertion never printed (exit status $rc)"
+      echo "not ok $((next + got)) - $name, $ranks: assertion never printed (exit status $rc)"
       got=$((got + 1))
     done
     if [ "$rc" -ne 0 ]; then
-      echo "# $name on $np ranks exited with $rc; stderr and logs:"
+      echo "# $name on $ranks exited with $rc; stderr and logs:"
       cat "$out/err" "$out"/r.log.* 2>/dev/null | sed 's/^/#   /'
     fi
     next=$((next + n))

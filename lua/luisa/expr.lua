@@ -3,7 +3,6 @@
 local M = {}
 
 local Expr, Reduction = {}, {}
-Expr.__index = Expr
 Reduction.__index = Reduction
 
 -- Sources of the luisa modules: their frames are skipped when naming the
@@ -119,6 +118,59 @@ end
 function M.minimum(a, b) return node { kind = "binary", op = "min", a = operand(a, "minimum"), b = operand(b, "minimum") } end
 function M.maximum(a, b) return node { kind = "binary", op = "max", a = operand(a, "maximum"), b = operand(b, "maximum") } end
 
+-- Stencils and slices: shapes are known only when the plan is compiled, so
+-- these stay structural nodes until luisa.lower turns them into elementwise
+-- expressions over shifted and strided views of the arrays.
+
+-- diff(axis): forward difference T[i+1] - T[i] along axis (0-based); the
+-- result is one shorter on that axis (numpy.diff).
+function Expr.diff(a, axis)
+  method_of_expr(a, "diff")
+  if type(axis) ~= "number" or axis % 1 ~= 0 then
+    error("luisa: diff(axis): the axis must be a whole number, got " .. tostring(axis), 2)
+  end
+  return node { kind = "diff", a = a, axis = axis }
+end
+
+-- laplacian(): sum over axes of T[i+1] + T[i-1] - 2 T[i], on the interior
+-- points (two shorter on every axis).
+function Expr.laplacian(a)
+  method_of_expr(a, "laplacian")
+  return node { kind = "laplacian", a = a }
+end
+
+-- stencil(weights): nested tables, one level per axis, odd extents 2h+1,
+-- centred; the result covers the points where the whole stencil fits.
+function Expr.stencil(a, weights)
+  method_of_expr(a, "stencil")
+  if type(weights) ~= "table" then
+    error("luisa: stencil(weights): weights must be nested tables of numbers, got " .. type(weights), 2)
+  end
+  return node { kind = "stencil", a = a, weights = weights }
+end
+
+-- slice(r0, r1, ...): per axis {start, stop, step} as in Python (0-based,
+-- stop excluded, negative from the end, step >= 1), {} or true for the whole
+-- axis, a number i for {i, i+1}. Missing trailing axes are whole.
+function Expr.slice(a, ...)
+  method_of_expr(a, "slice")
+  local ranges = { ... }
+  for axis = 1, select("#", ...) do
+    local r = ranges[axis]
+    if not (r == true or type(r) == "number" or type(r) == "table") then
+      error(string.format("luisa: slice: the range of axis %d must be {start, stop, step}, {} or a "
+                          .. "number, got %s", axis - 1, tostring(r)), 2)
+    end
+  end
+  return node { kind = "slice", a = a, ranges = ranges, naxes = select("#", ...) }
+end
+
+-- T[{r0, r1, ...}] is T:slice(r0, r1, ...).
+function Expr.__index(e, key)
+  if type(key) == "table" then return Expr.slice(e, unpack(key, 1, table.maxn(key))) end
+  return Expr[key]
+end
+
 local function reduction(kind)
   return function(a)
     method_of_expr(a, kind)
@@ -152,6 +204,11 @@ function Expr.__tostring(e)
   if e.kind == "array" then return e.name end
   if e.kind == "const" then return tostring(e.value) end
   if e.kind == "unary" then return e.op .. "(" .. tostring(e.a) .. ")" end
+  if e.kind == "diff" then return tostring(e.a) .. ":diff(" .. e.axis .. ")" end
+  if e.kind == "laplacian" or e.kind == "stencil" or e.kind == "slice" then
+    return tostring(e.a) .. ":" .. e.kind .. "(...)"
+  end
+  if e.kind == "leaf" then return e.name end
   if e.kind == "where" then return "where(" .. tostring(e.c) .. ", " .. tostring(e.a) .. ", " .. tostring(e.b) .. ")" end
   if e.op == "min" or e.op == "max" then return e.op .. "imum(" .. tostring(e.a) .. ", " .. tostring(e.b) .. ")" end
   return "(" .. tostring(e.a) .. " " .. e.op .. " " .. tostring(e.b) .. ")"

@@ -3,6 +3,8 @@
 local ffi = require "ffi"
 local expr = require "luisa.expr"
 local kernel = require "luisa.kernel"
+local lower = require "luisa.lower"
+local partition = require "luisa.partition"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = { builds = 0 }   -- plans built since the state was made
@@ -13,108 +15,70 @@ local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
 end
 
-local function shape_text(shape) return "[" .. table.concat(shape, ", ") .. "]" end
+local shape_text = lower.shape_text
 
-local function same_shape(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
-
--- Global shape of e after checking every array it names; nil for a constant.
-local function check(e, arrays)
-  local shapes = {}
-  expr.walk(e, function(n)
-    if n.kind == "array" then
-      local a = arrays[n.name]
-      if not a then
-        local names = {}
-        for name in pairs(arrays) do names[#names + 1] = name end
-        table.sort(names)
-        fail(n.where, "no array named %q is declared by the simulation (declared: %s)", n.name,
-             #names > 0 and table.concat(names, ", ") or "none")
-      end
-      shapes[n] = a.shape
-    elseif n.kind == "unary" then
-      shapes[n] = shapes[n.a]
-    elseif n.kind ~= "const" then
-      local shape, from
-      for _, child in ipairs { n.c or false, n.a, n.b or false } do   -- where's mask first
-        local sc = child and shapes[child]
-        if sc and shape and not same_shape(shape, sc) then
-          fail(n.where, "shape mismatch in %s: %s has shape %s, %s has shape %s", tostring(n),
-               tostring(from), shape_text(shape), tostring(child), shape_text(sc))
-        end
-        if sc and not shape then shape, from = sc, child end
-      end
-      shapes[n] = shape
-    end
-  end)
-  return shapes[e]
-end
-
--- Names of the arrays e reads, in order of first appearance.
-local function inputs_of(e)
-  local names, seen = {}, {}
-  expr.walk(e, function(n)
-    if n.kind == "array" and not seen[n.name] then
-      seen[n.name] = true
-      names[#names + 1] = n.name
-    end
-  end)
-  return names
-end
-
--- Text that is equal for arrays whose local chunks are the same boxes.
-local function chunking(a)
-  local t = {}
-  for i, c in ipairs(a.chunks) do
-    t[i] = table.concat(c.offset, ",") .. "+" .. table.concat(c.shape, ",")
-  end
-  return table.concat(t, ";")
-end
-
--- Loop order for a chunk: axes by decreasing stride of the first input, so
--- the innermost loop walks memory contiguously.
-local function loop_order(c, ndim)
+-- Axes by decreasing stride of the first input, so the innermost loop walks
+-- its memory contiguously. strides[d] for the ndim axes.
+local function loop_order(strides, ndim)
   local axes = {}
   for d = 1, 4 do axes[d] = d end
-  local function stride(d) return d <= ndim and c.stride[d] or math.huge end
+  local function key(d) return d <= ndim and strides[d] or math.huge end
   table.sort(axes, function(x, y)
-    local sx, sy = stride(x), stride(y)
+    local sx, sy = key(x), key(y)
     if sx ~= sy then return sx > sy end
     return x < y
   end)
   return axes
 end
 
--- Per chunk, in loop order: extents, global index of the first element and
--- global strides (C order over the global shape), then each input's layout.
-local function geometry(names, arrays)
-  local first = arrays[names[1]]
-  local n, W = #first.chunks, kernel.geometry_width(#names)
-  local gstride, s = {}, 1
-  for d = first.ndim, 1, -1 do gstride[d], s = s, s * first.shape[d] end
-  local geo = ffi.new("double[?]", math.max(1, n * W))
-  for c = 1, n do
-    local chunk = first.chunks[c]
-    local order = loop_order(chunk, first.ndim)
+-- Where input k of an item starts and how it steps along each result axis:
+-- in a published chunk, or in a received piece (C order over the item).
+local function input_layout(leaf, src, item, arrays)
+  local ndim = #item.lo
+  local strides = {}
+  if src.chunk then
+    local chunk = arrays[leaf.name].chunks[src.chunk + 1]
+    local first = chunk.first
+    for d = 1, ndim do
+      first = first + (leaf.origin[d] + item.lo[d] * leaf.step[d] - chunk.offset[d]) * chunk.stride[d]
+      strides[d] = chunk.stride[d] * leaf.step[d]
+    end
+    return src.chunk, first, strides
+  end
+  local s = 1
+  for d = ndim, 1, -1 do
+    strides[d] = s
+    s = s * (item.hi[d] - item.lo[d] + 1)
+  end
+  return -src.pointer, 0, strides
+end
+
+-- The geometry table of a group's items (see luisa.kernel).
+local function geometry(items, leaves, arrays, shape)
+  local W = kernel.geometry_width(#leaves)
+  local ndim = #shape
+  local rstride, s = {}, 1
+  for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
+  local geo = ffi.new("double[?]", math.max(1, #items * W))
+  for c, item in ipairs(items) do
     local g = (c - 1) * W
+    local layouts = {}
+    for k, leaf in ipairs(leaves) do layouts[k] = { input_layout(leaf, item.sources[k], item, arrays) } end
+    local order = loop_order(layouts[1][3], ndim)
     local gfirst = 0
-    for d = 1, first.ndim do gfirst = gfirst + chunk.offset[d] * gstride[d] end
+    for d = 1, ndim do gfirst = gfirst + item.lo[d] * rstride[d] end
     geo[g + 4] = gfirst
     for k, d in ipairs(order) do
-      geo[g + k - 1] = chunk.shape[d] or 1
-      geo[g + 4 + k] = gstride[d] or 0
+      geo[g + k - 1] = d <= ndim and item.hi[d] - item.lo[d] + 1 or 1
+      geo[g + 4 + k] = rstride[d] or 0
     end
-    for i, name in ipairs(names) do
-      local ch = arrays[name].chunks[c]
-      local base = g + 9 + 5 * (i - 1)
-      geo[base] = ch.first
-      for k, d in ipairs(order) do geo[base + k] = ch.stride[d] or 0 end
+    for i, layout in ipairs(layouts) do
+      local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (i - 1)
+      geo[base], geo[base + 1] = layout[1], layout[2]
+      for k, d in ipairs(order) do geo[base + 1 + k] = layout[3][d] or 0 end
     end
   end
-  return geo, n
+  return geo
 end
 
 local function sorted_keys(t)
@@ -138,42 +102,51 @@ local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
                     argmin = { math.huge, math.huge }, argmax = { -math.huge, math.huge },
                     moments = { 0, 0, 0 } }
 
-local function compile_callback(cb, arrays, core)
+-- Reductions whose first view reads the same elements of arrays decomposed
+-- the same way are split into the same items: they share a group.
+local function group_key(leaf, arrays, shape)
+  local a = arrays[leaf.name]
+  if not a.chunking then
+    local t = {}
+    for i, box in ipairs(a.boxes) do
+      t[i] = box.owner .. ":" .. table.concat(box.offset, ",") .. "+" .. table.concat(box.shape, ",")
+    end
+    a.chunking = table.concat(t, ";")
+  end
+  return a.chunking .. "|" .. table.concat(leaf.origin, ",") .. "/" .. table.concat(leaf.step, ",")
+         .. "|" .. table.concat(shape, ",")
+end
+
+local function compile_callback(index, cb, arrays, core)
   local specs, groups, group_list = {}, {}, {}
   local counts = {}
   for _, kind in ipairs(SLOT_KINDS) do counts[kind] = 0 end
   for _, key in ipairs(sorted_keys(cb.stats)) do
     local r = cb.stats[key]
-    local shape = check(r.expr, arrays)
+    local t, shape = lower.lower(r.expr, arrays)
     if not shape then fail(r.where, "%s reduces a constant: it names no array", tostring(r)) end
     local volume = 1
     for _, extent in ipairs(shape) do volume = volume * extent end
     local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins }
     specs[#specs + 1] = spec
     if r.kind ~= "count" then
-      local names = inputs_of(r.expr)
-      local sig = chunking(arrays[names[1]])
-      for i = 2, #names do
-        if chunking(arrays[names[i]]) ~= sig then
-          fail(r.where, "%s combines %q and %q, whose chunks differ on rank %d: elementwise "
-               .. "operations need arrays decomposed into the same chunks", tostring(r),
-               names[1], names[i], core.rank)
-        end
-      end
+      -- Reductions over the same result, split the same way, share a kernel.
+      local leaves = lower.leaves(t)
+      local sig = group_key(leaves[1], arrays, shape)
       local g = groups[sig]
       if not g or #g.reductions == MAX_PER_KERNEL then
-        g = { names = {}, seen = {}, reductions = {} }
+        g = { leaves = {}, seen = {}, reductions = {}, shape = shape }
         groups[sig] = g
         group_list[#group_list + 1] = g
       end
-      for _, name in ipairs(names) do
-        if not g.seen[name] then g.seen[name] = true; g.names[#g.names + 1] = name end
+      for _, leaf in ipairs(leaves) do
+        if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
       end
       local kernel_kind = KERNEL_KIND[r.kind]
       spec.slot_kind = SLOT_KIND[kernel_kind]
       spec.index = counts[spec.slot_kind]
       counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
-      g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = r.expr, spec = spec,
+      g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = t, spec = spec,
                                           bins = r.bins, lo = r.lo, hi = r.hi }
     end
   end
@@ -192,16 +165,45 @@ local function compile_callback(cb, arrays, core)
   end
   local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
               acc = ffi.cast("double*", input), out = ffi.cast("double*", output) }
+
+  -- Who computes what, and the transfers that brings: one exchange per
+  -- callback, its messages in group order on every rank.
+  local sends, recvs = {}, {}
+  for _, g in ipairs(group_list) do
+    local items, gsends, grecvs = partition.plan(g.leaves, arrays, g.shape, core.rank, core.size)
+    g.items, g.recv_base = items, #recvs
+    for _, m in ipairs(gsends) do sends[#sends + 1] = m end
+    for _, m in ipairs(grecvs) do recvs[#recvs + 1] = m end
+  end
+  local buffers = (#sends > 0 or #recvs > 0) and core.exchange(id, index, sends, recvs) or {}
+
   for _, g in ipairs(group_list) do
     for _, r in ipairs(g.reductions) do r.slot = r.spec.slot end
-    local inputs = {}
-    for i, name in ipairs(g.names) do inputs[i] = { name = name, dtype = arrays[name].dtype } end
+    local inputs, args = {}, {}
+    for k, leaf in ipairs(g.leaves) do
+      local a = arrays[leaf.name]
+      inputs[k] = { key = leaf.key, dtype = a.dtype }
+      local n = 0
+      for _, item in ipairs(g.items) do
+        if item.sources[k].message then n = n + 1 end
+      end
+      local pointers, ctype = kernel.pointers(a.dtype, n), kernel.ctype[a.dtype] .. "*"
+      n = 0
+      for _, item in ipairs(g.items) do
+        local src = item.sources[k]
+        if src.message then
+          n = n + 1
+          local buffer = ffi.cast("char*", buffers[g.recv_base + src.message])
+          pointers[n - 1] = ffi.cast(ctype, buffer + src.offset)
+          src.pointer = n
+        end
+      end
+      args[2 * k - 1], args[2 * k] = kernel.slots(a.dtype, a.published), pointers
+    end
     local ok, run = pcall(kernel.build, g.reductions, inputs)
     if not ok then fail(cb.where, "luisa.every: %s", tostring(run)) end
-    g.run = run
-    g.geo, g.nchunks = geometry(g.names, arrays)
-    g.slots = {}
-    for i, name in ipairs(g.names) do g.slots[i] = kernel.slots(arrays[name].dtype, arrays[name].published) end
+    g.run, g.args, g.nitems = run, args, #g.items
+    g.geo = geometry(g.items, g.leaves, arrays, g.shape)
     g.arrays = arrays
   end
   return c
@@ -215,7 +217,7 @@ function M.compile(arrays, core)
   local results = {}
   callbacks = {}
   for i, cb in ipairs(luisa._callbacks) do
-    local ok, c = pcall(compile_callback, cb, arrays, core)
+    local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
       callbacks[i] = c
       results[i] = { every = cb.every, reduction = c.reduction }
@@ -235,13 +237,14 @@ local function run_callback(c, step, rank)
     end
   end
   for _, g in ipairs(c.groups) do
-    local chunk, input = g.run(acc, g.geo, g.nchunks, unpack(g.slots))
-    if chunk then
-      local name = g.names[input]
+    local item, input = g.run(acc, g.geo, g.nitems, unpack(g.args))
+    if item then
+      local name = g.leaves[input].name
+      local chunk = g.items[item + 1].sources[input].chunk
       local ch = g.arrays[name].chunks[chunk + 1]
-      error(string.format("step %d: chunk %d of array %q (offset %s, shape %s) was not published on "
+      error(string.format("chunk %d of array %q (offset %s, shape %s) was not published on "
             .. "rank %d; luisa.every at %s needs it: call luisa_publish before luisa_step",
-            step, chunk, name, shape_text(ch.offset), shape_text(ch.shape), rank, c.cb.where), 0)
+            chunk, name, shape_text(ch.offset), shape_text(ch.shape), rank, c.cb.where), 0)
     end
   end
 end

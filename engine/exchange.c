@@ -1,0 +1,194 @@
+/* exchange.c: the transfers a plan fixes at compile time (halos, data of
+ * arrays decomposed differently), pushed by owners on persistent requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+/* A box of an array's elements (lo + k*step, k < count per axis) that the
+ * owner packs, in C order, at `offset` bytes into a message. */
+typedef struct lu_piece {
+  lu_array *array;
+  int chunk;
+  int64_t lo[LUISA_MAX_DIMS], count[LUISA_MAX_DIMS], step[LUISA_MAX_DIMS];
+  size_t offset;
+} lu_piece;
+
+typedef struct lu_message {
+  int peer;
+  size_t bytes;
+  char *buf;
+  MPI_Request request;
+  int npieces;
+  lu_piece *pieces;            /* sends only */
+} lu_message;
+
+struct lu_exchange {
+  int nsend, nrecv;
+  lu_message *send, *recv;
+  MPI_Request *requests;       /* receives then sends, for Startall/Waitall */
+};
+
+static size_t dtype_size(luisa_dtype dtype)
+{
+  return dtype == LUISA_F32 || dtype == LUISA_I32 ? 4 : 8;
+}
+
+lu_exchange *exchange_new(int nsend, int nrecv)
+{
+  lu_exchange *x = calloc(1, sizeof *x);
+  if (!x)
+    return NULL;
+  x->send = calloc((size_t)(nsend ? nsend : 1), sizeof *x->send);
+  x->recv = calloc((size_t)(nrecv ? nrecv : 1), sizeof *x->recv);
+  x->requests = calloc((size_t)(nsend + nrecv + 1), sizeof *x->requests);
+  if (!x->send || !x->recv || !x->requests) {
+    exchange_free(x);
+    return NULL;
+  }
+  for (int i = 0; i < nsend; i++)
+    x->send[i].request = MPI_REQUEST_NULL;
+  for (int i = 0; i < nrecv; i++)
+    x->recv[i].request = MPI_REQUEST_NULL;
+  x->nsend = nsend;
+  x->nrecv = nrecv;
+  return x;
+}
+
+/* Message i: its peer and size, and for a send its pieces. Returns the
+ * message buffer (where a receive lands), or NULL when out of memory. */
+void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t bytes, int npieces)
+{
+  lu_message *m = is_send ? &x->send[i] : &x->recv[i];
+  m->peer = peer;
+  m->bytes = bytes;
+  m->buf = calloc(bytes ? bytes : 1, 1);
+  m->pieces = npieces ? calloc((size_t)npieces, sizeof *m->pieces) : NULL;
+  if (!m->buf || (npieces && !m->pieces))
+    return NULL;
+  m->npieces = npieces;
+  return m->buf;
+}
+
+int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, const int64_t *lo,
+                   const int64_t *count, const int64_t *step, size_t offset)
+{
+  lu_message *m = &x->send[i];
+  if (k < 0 || k >= m->npieces || chunk < 0 || chunk >= array->nchunks)
+    return 0;
+  lu_piece *p = &m->pieces[k];
+  p->array = array;
+  p->chunk = chunk;
+  p->offset = offset;
+  for (int d = 0; d < LUISA_MAX_DIMS; d++) {
+    p->lo[d] = d < array->ndim ? lo[d] : 0;
+    p->count[d] = d < array->ndim ? count[d] : 1;
+    p->step[d] = d < array->ndim ? step[d] : 1;
+  }
+  return 1;
+}
+
+/* Persistent requests, once every message is described. Local. */
+int exchange_commit(luisa *lz, lu_exchange *x, int tag)
+{
+  for (int i = 0; i < x->nrecv; i++) {
+    lu_message *m = &x->recv[i];
+    RETURN_IF(MPI_Recv_init(m->buf, (int)m->bytes, MPI_BYTE, m->peer, tag, lz->comm, &m->request) != MPI_SUCCESS,
+              lz, LUISA_ERR_MPI, "MPI_Recv_init failed");
+    x->requests[i] = m->request;
+  }
+  for (int i = 0; i < x->nsend; i++) {
+    lu_message *m = &x->send[i];
+    RETURN_IF(MPI_Send_init(m->buf, (int)m->bytes, MPI_BYTE, m->peer, tag, lz->comm, &m->request) != MPI_SUCCESS,
+              lz, LUISA_ERR_MPI, "MPI_Send_init failed");
+    x->requests[x->nrecv + i] = m->request;
+  }
+  return LUISA_OK;
+}
+
+/* Copy a piece out of its chunk's published buffer. 0 if not published. */
+static int pack(const lu_piece *p, char *dst)
+{
+  const lu_array *a = p->array;
+  const lu_chunk *c = &a->chunks[p->chunk];
+  const char *src = a->published[p->chunk];
+  if (!src)
+    return 0;
+  size_t size = dtype_size(a->dtype);
+  int64_t base = c->first;
+  for (int d = 0; d < LUISA_MAX_DIMS; d++)
+    base += (p->lo[d] - c->offset[d]) * c->stride[d];
+  dst += p->offset;
+  for (int64_t i0 = 0; i0 < p->count[0]; i0++)
+    for (int64_t i1 = 0; i1 < p->count[1]; i1++)
+      for (int64_t i2 = 0; i2 < p->count[2]; i2++) {
+        int64_t at = base + i0 * p->step[0] * c->stride[0] + i1 * p->step[1] * c->stride[1] +
+                     i2 * p->step[2] * c->stride[2];
+        int64_t s3 = p->step[3] * c->stride[3];
+        if (s3 == 1) {   /* contiguous rows: one copy */
+          memcpy(dst, src + (size_t)at * size, (size_t)p->count[3] * size);
+          dst += (size_t)p->count[3] * size;
+        } else {
+          for (int64_t i3 = 0; i3 < p->count[3]; i3++, dst += size)
+            memcpy(dst, src + (size_t)(at + i3 * s3) * size, size);
+        }
+      }
+  return 1;
+}
+
+/* Start every receive, pack and start every send, wait for all. Collective
+ * among the ranks the plan pairs. A piece whose chunk was not published is
+ * still sent (so no peer waits forever) and named in msg; returns 0 then. */
+int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap)
+{
+  *complete = 1;
+  if (x->nrecv)
+    RETURN_IF(MPI_Startall(x->nrecv, x->requests) != MPI_SUCCESS, lz, LUISA_ERR_MPI, "MPI_Startall failed");
+  for (int i = 0; i < x->nsend; i++)
+    for (int k = 0; k < x->send[i].npieces; k++) {
+      const lu_piece *p = &x->send[i].pieces[k];
+      if (!pack(p, x->send[i].buf) && *complete) {
+        *complete = 0;
+        snprintf(msg, cap, "chunk %d of array \"%s\" was not published on rank %d, and rank %d needs "
+                 "part of it: call luisa_publish before luisa_step", p->chunk, p->array->name, lz->rank,
+                 x->send[i].peer);
+      }
+    }
+  if (x->nsend)
+    RETURN_IF(MPI_Startall(x->nsend, x->requests + x->nrecv) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+              "MPI_Startall failed");
+  RETURN_IF(MPI_Waitall(x->nrecv + x->nsend, x->requests, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "MPI_Waitall on planned transfers failed");
+  lz->bytes_moved += exchange_bytes_sent(x);
+  lz->transfers += x->nsend;
+  return LUISA_OK;
+}
+
+size_t exchange_bytes_sent(const lu_exchange *x)
+{
+  size_t n = 0;
+  for (int i = 0; i < x->nsend; i++)
+    n += x->send[i].bytes;
+  return n;
+}
+
+void exchange_free(lu_exchange *x)
+{
+  if (!x)
+    return;
+  for (int i = 0; i < x->nrecv; i++) {
+    if (x->recv[i].request != MPI_REQUEST_NULL)
+      MPI_Request_free(&x->recv[i].request);
+    free(x->recv[i].buf);
+  }
+  for (int i = 0; i < x->nsend; i++) {
+    if (x->send[i].request != MPI_REQUEST_NULL)
+      MPI_Request_free(&x->send[i].request);
+    free(x->send[i].buf);
+    free(x->send[i].pieces);
+  }
+  free(x->send);
+  free(x->recv);
+  free(x->requests);
+  free(x);
+}

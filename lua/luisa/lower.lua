@@ -1,0 +1,225 @@
+-- luisa.lower: turns a script's expression into what kernels evaluate: an
+-- elementwise tree over leaves, each a shifted and strided view of an array.
+local expr = require "luisa.expr"
+expr.internal[debug.getinfo(1, "S").source] = true
+
+local M = {}
+
+local function fail(where, fmt, ...)
+  error(where .. ": " .. string.format(fmt, ...), 0)
+end
+
+local function shape_text(shape) return "[" .. table.concat(shape, ", ") .. "]" end
+
+local function same_shape(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+M.same_shape, M.shape_text = same_shape, shape_text
+
+-- A leaf: element r of the view is array[origin + r * step] on every axis.
+local function leaf(name, origin, step)
+  local key = "L" .. name .. "@" .. table.concat(origin, ",") .. "/" .. table.concat(step, ",")
+  return { kind = "leaf", name = name, origin = origin, step = step, key = key }
+end
+
+-- The view of t at result index start + r * step: composes with every leaf.
+local function restrict(t, start, step)
+  local memo = {}
+  local function go(n)
+    if n.kind == "const" then return n end
+    if memo[n] then return memo[n] end
+    local out
+    if n.kind == "leaf" then
+      local origin, st = {}, {}
+      for d = 1, #n.origin do
+        origin[d] = n.origin[d] + start[d] * n.step[d]
+        st[d] = n.step[d] * step[d]
+      end
+      out = leaf(n.name, origin, st)
+    else
+      out = { kind = n.kind, op = n.op, a = go(n.a), b = n.b and go(n.b), c = n.c and go(n.c) }
+    end
+    memo[n] = out
+    return out
+  end
+  return go(t)
+end
+
+local function ones(n, v)
+  local t = {}
+  for d = 1, n do t[d] = v end
+  return t
+end
+
+local function unit(n, axis, v)   -- v on axis (1-based), 0 elsewhere
+  local t = ones(n, 0)
+  t[axis] = v
+  return t
+end
+
+local function add(a, b) return { kind = "binary", op = "+", a = a, b = b } end
+local function const(v) return { kind = "const", value = v } end
+
+-- Python's slice rules, refusing what would be out of bounds.
+local function normalize(range, n, where, axis)
+  if range == nil or range == true then return 0, n, 1 end
+  if type(range) == "number" then
+    local i = range < 0 and range + n or range
+    if range % 1 ~= 0 or i < 0 or i >= n then
+      fail(where, "slice: index %s is out of bounds on axis %d of extent %d", tostring(range), axis, n)
+    end
+    return i, 1, 1
+  end
+  local start, stop, step = range[1] or 0, range[2] or n, range[3] or 1
+  for _, v in ipairs { start, stop, step } do
+    if type(v) ~= "number" or v % 1 ~= 0 then
+      fail(where, "slice: axis %d: start, stop and step must be whole numbers", axis)
+    end
+  end
+  if step < 1 then fail(where, "slice: axis %d: step must be >= 1, got %d", axis, step) end
+  if start < 0 then start = start + n end
+  if stop < 0 then stop = stop + n end
+  if start < 0 or stop > n or start >= stop then
+    fail(where, "slice: axis %d: range {%s, %s} is empty or out of bounds for extent %d", axis,
+         tostring(range[1] or 0), tostring(range[2] or n), n)
+  end
+  return start, math.floor((stop - start + step - 1) / step), step
+end
+
+-- Weights of a stencil as a flat list of {offset = {...}, w = number}, and
+-- the half-width per axis; checks the nesting against ndim.
+local function stencil_weights(weights, ndim, where)
+  local half, terms = {}, {}
+  local function walk(t, depth, offset)
+    if depth > ndim then
+      if type(t) ~= "number" then fail(where, "stencil: weights nest deeper than the %d axes", ndim) end
+      if t ~= 0 then terms[#terms + 1] = { offset = { unpack(offset) }, w = t } end
+      return
+    end
+    if type(t) ~= "table" then fail(where, "stencil: weights must nest %d levels, one per axis", ndim) end
+    local n = #t
+    if n % 2 == 0 then fail(where, "stencil: axis %d has %d weights, expected an odd count", depth - 1, n) end
+    if half[depth] and half[depth] ~= (n - 1) / 2 then
+      fail(where, "stencil: axis %d has rows of different lengths", depth - 1)
+    end
+    half[depth] = (n - 1) / 2
+    for i = 1, n do
+      offset[depth] = i - 1 - half[depth]
+      walk(t[i], depth + 1, offset)
+    end
+  end
+  walk(weights, 1, {})
+  return terms, half
+end
+
+-- Lower e; returns the tree and its shape (nil for a constant).
+function M.lower(e, arrays)
+  local memo = {}
+  local function go(n)
+    if memo[n] then return memo[n][1], memo[n][2] end
+    local t, shape
+    if n.kind == "const" then
+      t = n
+    elseif n.kind == "array" then
+      local a = arrays[n.name]
+      if not a then
+        local names = {}
+        for name in pairs(arrays) do names[#names + 1] = name end
+        table.sort(names)
+        fail(n.where, "no array named %q is declared by the simulation (declared: %s)", n.name,
+             #names > 0 and table.concat(names, ", ") or "none")
+      end
+      t, shape = leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1)), a.shape
+    elseif n.kind == "unary" then
+      local a
+      a, shape = go(n.a)
+      t = { kind = "unary", op = n.op, a = a }
+    elseif n.kind == "binary" or n.kind == "compare" or n.kind == "where" then
+      local kids, from = {}, nil
+      for _, key in ipairs { "c", "a", "b" } do   -- where's mask first
+        if n[key] then
+          local kid, s = go(n[key])
+          kids[key] = kid
+          if s and shape and not same_shape(shape, s) then
+            fail(n.where, "shape mismatch in %s: %s has shape %s, %s has shape %s", tostring(n),
+                 tostring(from), shape_text(shape), tostring(n[key]), shape_text(s))
+          end
+          if s and not shape then shape, from = s, n[key] end
+        end
+      end
+      t = { kind = n.kind, op = n.op, a = kids.a, b = kids.b, c = kids.c }
+    else
+      local a, s = go(n.a)
+      if not s then fail(n.where, "%s applies to a constant", n.kind) end
+      local ndim = #s
+      if n.kind == "slice" then
+        if n.naxes > ndim then fail(n.where, "slice: %d ranges for %d axes", n.naxes, ndim) end
+        local start, step = {}, {}
+        shape = {}
+        for d = 1, ndim do start[d], shape[d], step[d] = normalize(n.ranges[d], s[d], n.where, d - 1) end
+        t = restrict(a, start, step)
+      elseif n.kind == "diff" then
+        local axis = n.axis + 1
+        if axis < 1 or axis > ndim then
+          fail(n.where, "diff: axis %d is out of range for %d axes (0 to %d)", n.axis, ndim, ndim - 1)
+        end
+        if s[axis] < 2 then fail(n.where, "diff: axis %d has extent %d, needs 2 or more", n.axis, s[axis]) end
+        shape = { unpack(s) }
+        shape[axis] = s[axis] - 1
+        local forward = restrict(a, unit(ndim, axis, 1), ones(ndim, 1))
+        local here = restrict(a, ones(ndim, 0), ones(ndim, 1))
+        t = { kind = "binary", op = "-", a = forward, b = here }
+      else
+        local terms, half
+        if n.kind == "laplacian" then
+          terms, half = { { offset = ones(ndim, 0), w = -2 * ndim } }, ones(ndim, 1)
+          for d = 1, ndim do
+            terms[#terms + 1] = { offset = unit(ndim, d, 1), w = 1 }
+            terms[#terms + 1] = { offset = unit(ndim, d, -1), w = 1 }
+          end
+        else
+          terms, half = stencil_weights(n.weights, ndim, n.where)
+          if #half ~= ndim then fail(n.where, "stencil: weights must nest %d levels, one per axis", ndim) end
+          if #terms == 0 then fail(n.where, "stencil: every weight is zero") end
+        end
+        shape = {}
+        for d = 1, ndim do
+          shape[d] = s[d] - 2 * half[d]
+          if shape[d] < 1 then
+            fail(n.where, "%s: axis %d has extent %d, too short for a reach of %d", n.kind, d - 1, s[d], half[d])
+          end
+        end
+        for _, term in ipairs(terms) do
+          local start = {}
+          for d = 1, ndim do start[d] = half[d] + term.offset[d] end
+          local v = restrict(a, start, ones(ndim, 1))
+          if term.w ~= 1 then v = { kind = "binary", op = "*", a = const(term.w), b = v } end
+          t = t and add(t, v) or v
+        end
+      end
+    end
+    memo[n] = { t, shape }
+    return t, shape
+  end
+  return go(e)
+end
+
+-- The leaves of a lowered tree, each once, in order of first appearance.
+function M.leaves(t)
+  local list, seen = {}, {}
+  local function go(n)
+    if n.kind == "leaf" then
+      if not seen[n.key] then seen[n.key] = true; list[#list + 1] = n end
+    elseif n.kind ~= "const" then
+      go(n.a)
+      if n.b then go(n.b) end
+      if n.c then go(n.c) end
+    end
+  end
+  go(t)
+  return list
+end
+
+return M

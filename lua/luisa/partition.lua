@@ -1,0 +1,177 @@
+-- luisa.partition: who computes which part of a result and where its data
+-- comes from. Owner computes: the ranks owning the first view's elements.
+local expr = require "luisa.expr"
+expr.internal[debug.getinfo(1, "S").source] = true
+
+local M = {}
+
+local SIZE = { f64 = 8, f32 = 4, i64 = 8, i32 = 4 }
+
+local function contains(box, index)
+  for d = 1, #index do
+    local o = box.offset[d]
+    if index[d] < o or index[d] >= o + box.shape[d] then return false end
+  end
+  return true
+end
+
+-- The array index that element r of a view reads.
+local function at(leaf, r)
+  local index = {}
+  for d = 1, #r do index[d] = leaf.origin[d] + r[d] * leaf.step[d] end
+  return index
+end
+
+-- The box holding every element the view reads over the result box
+-- [lo, hi]; or nil, an axis and the first result index past the box that
+-- holds lo, where [lo, hi] must be cut.
+local function source(leaf, boxes, lo, hi, hint)
+  local first, last = at(leaf, lo), at(leaf, hi)
+  local bi = hint and boxes[hint] and contains(boxes[hint], first) and hint
+  if not bi then
+    for i, box in ipairs(boxes) do
+      if contains(box, first) then bi = i; break end
+    end
+  end
+  local box = boxes[bi]
+  for d = 1, #first do
+    local end_in = box.offset[d] + box.shape[d] - 1
+    if last[d] > end_in then return nil, d, math.floor((end_in - leaf.origin[d]) / leaf.step[d]) + 1 end
+  end
+  return bi
+end
+
+-- Work items of `rank`: result boxes each of whose views reads one chunk.
+local function items_of(rank, leaves, arrays, shape)
+  local driver = leaves[1]
+  local items = {}
+  local function split(lo, hi, hint)
+    local sources = {}
+    for k, leaf in ipairs(leaves) do
+      local bi, axis, cut = source(leaf, arrays[leaf.name].boxes, lo, hi, hint)
+      if not bi then
+        local hi1, lo2 = { unpack(hi) }, { unpack(lo) }
+        hi1[axis], lo2[axis] = cut - 1, cut
+        split(lo, hi1, hint)
+        split(lo2, hi, hint)
+        return
+      end
+      sources[k] = bi
+    end
+    items[#items + 1] = { lo = lo, hi = hi, sources = sources }
+  end
+  for bi, box in ipairs(arrays[driver.name].boxes) do
+    if box.owner == rank then
+      local lo, hi, empty = {}, {}, false
+      for d = 1, #shape do
+        local o, s = driver.origin[d], driver.step[d]
+        lo[d] = math.max(0, math.ceil((box.offset[d] - o) / s))
+        hi[d] = math.min(shape[d] - 1, math.floor((box.offset[d] + box.shape[d] - 1 - o) / s))
+        empty = empty or lo[d] > hi[d]
+      end
+      if not empty then split(lo, hi, bi) end
+    end
+  end
+  return items
+end
+
+local function same_boxes(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i].owner ~= b[i].owner then return false end
+    for d = 1, #a[i].offset do
+      if a[i].offset[d] ~= b[i].offset[d] or a[i].shape[d] ~= b[i].shape[d] then return false end
+    end
+  end
+  return true
+end
+
+-- Every view reads whole arrays decomposed like the first: each rank
+-- computes on its own chunks, nothing moves.
+local function local_only(leaves, arrays, shape)
+  local first = arrays[leaves[1].name]
+  for _, leaf in ipairs(leaves) do
+    local a = arrays[leaf.name]
+    for d = 1, #shape do
+      if leaf.origin[d] ~= 0 or leaf.step[d] ~= 1 or a.shape[d] ~= shape[d] then return false end
+    end
+    if a ~= first and not same_boxes(a.boxes, first.boxes) then return false end
+  end
+  return true
+end
+
+-- This rank's work items and the transfers they need:
+-- items[i] = { lo, hi, sources[k] = { chunk = local index } or { message, offset } },
+-- sends = {{peer, bytes, pieces = {{array, chunk, lo, count, step, offset}}}},
+-- recvs = {{peer, bytes}}. Every rank computes every rank's items the same
+-- way, so senders know what to send without asking.
+function M.plan(leaves, arrays, shape, rank, size)
+  if local_only(leaves, arrays, shape) then
+    local items = items_of(rank, leaves, arrays, shape)
+    for _, item in ipairs(items) do
+      for k, leaf in ipairs(leaves) do
+        item.sources[k] = { chunk = arrays[leaf.name].boxes[item.sources[k]].chunk }
+      end
+    end
+    return items, {}, {}
+  end
+
+  local mine
+  local messages, order = {}, {}   -- by "from>to": { peer, bytes, pieces, seen }
+  local function message(from, to)
+    local key = from .. ">" .. to
+    if not messages[key] then
+      messages[key] = { from = from, to = to, bytes = 0, pieces = {}, seen = {} }
+      order[#order + 1] = messages[key]
+    end
+    return messages[key]
+  end
+  for r = 0, size - 1 do
+    local items = items_of(r, leaves, arrays, shape)
+    if r == rank then mine = items end
+    for _, item in ipairs(items) do
+      for k, leaf in ipairs(leaves) do
+        local box = arrays[leaf.name].boxes[item.sources[k]]
+        if box.owner == r then
+          if r == rank then item.sources[k] = { chunk = box.chunk } end
+        elseif box.owner == rank or r == rank then
+          local m = message(box.owner, r)
+          local lo, count = at(leaf, item.lo), {}
+          for d = 1, #lo do count[d] = item.hi[d] - item.lo[d] + 1 end
+          local key = leaf.name .. ":" .. box.chunk .. ":" .. table.concat(lo, ",") .. ":"
+                      .. table.concat(count, ",") .. ":" .. table.concat(leaf.step, ",")
+          local piece = m.seen[key]
+          if not piece then
+            local n = 1
+            for d = 1, #count do n = n * count[d] end
+            local bytes = n * SIZE[arrays[leaf.name].dtype]
+            piece = { array = leaf.name, chunk = box.chunk, lo = lo, count = count, step = leaf.step,
+                      offset = m.bytes }
+            m.bytes = m.bytes + math.ceil(bytes / 8) * 8   -- keeps every piece aligned
+            m.pieces[#m.pieces + 1] = piece
+            m.seen[key] = piece
+          end
+          if r == rank then item.sources[k] = { message = m, offset = piece.offset } end
+        end
+      end
+    end
+  end
+  local sends, recvs = {}, {}
+  table.sort(order, function(a, b) return a.from * size + a.to < b.from * size + b.to end)
+  for _, m in ipairs(order) do
+    if m.from == rank then
+      sends[#sends + 1] = { peer = m.to, bytes = m.bytes, pieces = m.pieces }
+    else
+      recvs[#recvs + 1] = { peer = m.from, bytes = m.bytes }
+      m.index = #recvs
+    end
+  end
+  for _, item in ipairs(mine) do
+    for _, src in ipairs(item.sources) do
+      if src.message then src.message = src.message.index end
+    end
+  end
+  return mine, sends, recvs
+end
+
+return M
