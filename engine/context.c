@@ -100,7 +100,7 @@ void luisa_finalize(luisa *lz)
 }
 
 /* The first step: check declarations everywhere, then compile the plan. */
-static int first_step(luisa *lz)
+static int first_step(luisa *lz, int64_t step)
 {
   int status = decomp_check(lz);   /* logs what it finds */
   if (status != LUISA_OK) {
@@ -108,7 +108,7 @@ static int first_step(luisa *lz)
     return status;
   }
   lz->declarations_ok = 1;
-  return lz->script ? script_compile(lz) : LUISA_OK;
+  return lz->script ? script_compile(lz, step) : LUISA_OK;
 }
 
 int luisa_step(luisa *lz, int64_t step)
@@ -121,7 +121,7 @@ int luisa_step(luisa *lz, int64_t step)
   int status = LUISA_OK;
   if (!lz->stepped) {
     lz->stepped = 1;
-    status = first_step(lz);
+    status = first_step(lz, step);
   }
   lz->last_step = step;
   lz->steps++;

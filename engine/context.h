@@ -117,7 +117,7 @@ extern const lu_lua_module lu_lua_modules[];
 
 /* script.c: the Lua side of a context. */
 int script_open(luisa *lz, const char *path, char *msg, size_t cap);
-int script_compile(luisa *lz);
+int script_compile(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 void script_summary(luisa *lz);
 void script_close(luisa *lz);

@@ -24,8 +24,9 @@ extern "C" {
  * code you do not know below it as success). From LUISA_ERR_FIRST on, the
  * call was refused and changed nothing; the simulation may go on regardless.
  * A refused call is not logged: its status says so and luisa_error()
- * explains. What the caller cannot see coming is logged once, by rank 0, on
- * stderr: script failures and a failed collective check of declarations. */
+ * explains. What the caller cannot see coming is logged once on stderr:
+ * script failures (by rank 0, or by the rank where a step's local work
+ * failed) and a failed collective check of declarations (by rank 0). */
 #define LUISA_STATUS_LIST(_) \
   _(OK,            0, "success") \
   _(WARN_SCRIPT,   1, "the analysis script failed; the simulation goes on") \

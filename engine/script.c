@@ -31,6 +31,15 @@ struct lu_script {
 
 enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
 
+/* " on rank N" when there is more than one rank to tell apart. */
+static const char *on_rank(char *buf, size_t cap, const luisa *lz, int rank)
+{
+  if (lz->size == 1)
+    return "";
+  snprintf(buf, cap, " on rank %d", rank);
+  return buf;
+}
+
 static int panic(lua_State *L)
 {
   fprintf(stderr, "luisa: unprotected Lua error (engine bug): %s\n", lua_tostring(L, -1));
@@ -40,7 +49,9 @@ static int panic(lua_State *L)
 static int traceback(lua_State *L)
 {
   const char *msg = lua_tostring(L, 1);
-  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  if (!msg)
+    msg = lua_pushfstring(L, "(the script raised a %s, not an error message)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
   return 1;
 }
 
@@ -273,7 +284,7 @@ int script_open(luisa *lz, const char *path, char *msg, size_t cap)
   script_close(lz);
   if (who == -2)
     return LUISA_ERR_MPI;
-  if (lz->size > 1 && who != 0) {
+  if (lz->size > 1) {
     char tmp[LU_ERR_MAX];
     snprintf(tmp, sizeof tmp, "on rank %d: %s", who, msg);
     snprintf(msg, cap, "%s", tmp);
@@ -395,8 +406,9 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
 
 /* Compile the plan on every rank at the first step. A callback that fails
  * to compile on any rank is disabled on all. Collective. */
-int script_compile(luisa *lz)
+int script_compile(luisa *lz, int64_t step)
 {
+  char where[32];
   lu_script *s = lz->script;
   char msg[LU_ERR_MAX] = "";
   int failed = compile_here(lz, msg, sizeof msg);
@@ -413,8 +425,8 @@ int script_compile(luisa *lz)
   if (who >= 0) {
     script_close(lz);
     log_write(lz, lz->rank == 0 ? LUISA_LOG_ERROR : LUISA_LOG_DEBUG, "plan not compiled: %s", msg);
-    return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step: the analysis plan could not be compiled%s%.0d: %s",
-                     who ? " on rank " : "", who, msg);
+    return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the analysis plan could not be compiled%s: %s",
+                     (long long)step, on_rank(where, sizeof where, lz, who), msg);
   }
 
   int *first = malloc((size_t)(n ? n : 1) * sizeof *first);
@@ -435,12 +447,12 @@ int script_compile(luisa *lz)
       break;
     }
     cb->enabled = 0;
+    on_rank(where, sizeof where, lz, first[i]);
     if (lz->rank == 0)
-      log_write(lz, LUISA_LOG_ERROR, "callback %d disabled, it does not compile%s%.0d: %s", i + 1,
-                first[i] ? " on rank " : "", first[i], msg);
+      log_write(lz, LUISA_LOG_ERROR, "callback %d disabled, it does not compile%s: %s", i + 1, where, msg);
     if (status == LUISA_OK)
-      status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step: analysis callback %d does not compile%s%.0d: %s",
-                         i + 1, first[i] ? " on rank " : "", first[i], msg);
+      status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): analysis callback %d does not compile%s: %s",
+                         (long long)step, i + 1, where, msg);
   }
   for (int i = 0; i < n; i++) {
     free(s->callbacks[i].failure);
@@ -559,12 +571,12 @@ int script_step(luisa *lz, int64_t step)
     if (f == 0) {   /* the first failure is told on every rank */
       snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
       FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
-      error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step, msg,
-                how == FAILED_CALLBACK ? " [callback disabled]" : "");
+      error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step,
+                how == FAILED_CALLBACK ? "callback disabled: " : "", msg);
     }
     if (lz->rank == owner)
       log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step,
-                cb->failure ? cb->failure : "", how == FAILED_CALLBACK ? " [callback disabled]" : "");
+                how == FAILED_CALLBACK ? "callback disabled: " : "", cb->failure ? cb->failure : "");
   }
   for (int k = 0; k < s->ncallbacks; k++) {
     free(s->callbacks[k].failure);

@@ -27,8 +27,10 @@ function luisa.every(n, stats, fn)
   if type(n) ~= "number" or n < 1 or n > 2^31 - 1 or n % 1 ~= 0 then
     error("luisa.every: the period must be a whole number from 1 to 2^31-1, got " .. tostring(n), 2)
   end
-  if type(stats) ~= "table" then
-    error("luisa.every: stats must be a table of reductions, got " .. type(stats), 2)
+  if type(stats) ~= "table" or expr.is_reduction(stats) then
+    local hint = expr.is_reduction(stats) and " (name it: {x = " .. tostring(stats) .. "})" or ""
+    error("luisa.every: stats must be a table of reductions, got "
+          .. (hint ~= "" and "a reduction" or type(stats)) .. hint, 2)
   end
   if type(fn) ~= "function" then
     error("luisa.every: the callback must be a function, got " .. type(fn), 2)
