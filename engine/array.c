@@ -32,6 +32,38 @@ const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v
   return buf;
 }
 
+size_t array_dtype_size(luisa_dtype dtype)
+{
+  return dtype == LUISA_F32 || dtype == LUISA_I32 ? 4 : 8;
+}
+
+/* Copy the elements lo + k * step (k < count, per axis, 4 axes) of a chunk
+ * stored as `layout` says, from src into dst in C order. */
+void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
+                const int64_t *count, const int64_t *step, void *dst)
+{
+  const char *from = src;
+  char *to = dst;
+  size_t size = array_dtype_size(a->dtype);
+  const int64_t *st = layout->stride;
+  int64_t base = layout->first;
+  for (int d = 0; d < LUISA_MAX_DIMS; d++)
+    base += (lo[d] - layout->offset[d]) * st[d];
+  int64_t s3 = step[3] * st[3];
+  for (int64_t i0 = 0; i0 < count[0]; i0++)
+    for (int64_t i1 = 0; i1 < count[1]; i1++)
+      for (int64_t i2 = 0; i2 < count[2]; i2++) {
+        int64_t at = base + i0 * step[0] * st[0] + i1 * step[1] * st[1] + i2 * step[2] * st[2];
+        if (s3 == 1) {   /* contiguous rows: one copy */
+          memcpy(to, from + (size_t)at * size, (size_t)count[3] * size);
+          to += (size_t)count[3] * size;
+        } else {
+          for (int64_t i3 = 0; i3 < count[3]; i3++, to += size)
+            memcpy(to, from + (size_t)(at + i3 * s3) * size, size);
+        }
+      }
+}
+
 const char *array_dtype_name(luisa_dtype dtype)
 {
   switch (dtype) {

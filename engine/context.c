@@ -91,6 +91,7 @@ void luisa_finalize(luisa *lz)
     return;
   script_summary(lz);
   script_close(lz);
+  store_free(lz);
   transport_close(lz);
   if (lz->comm != MPI_COMM_NULL)
     MPI_Comm_free(&lz->comm);
@@ -133,6 +134,11 @@ int luisa_step(luisa *lz, int64_t step)
       memcpy(lz->err, compile_msg, sizeof compile_msg);   /* keep the compile warning */
     else
       status = step_status;
+  }
+  if (lz->store && status < LUISA_ERR_FIRST) {
+    int kept = store_capture(lz, step);
+    if (kept != LUISA_OK)
+      status = kept;
   }
   array_forget_published(lz);
   return status;

@@ -41,6 +41,7 @@ typedef struct lu_array {
 typedef struct lu_script lu_script;
 typedef struct lu_reduction lu_reduction;
 typedef struct lu_exchange lu_exchange;
+typedef struct lu_store lu_store;
 
 struct luisa {
   MPI_Comm comm;
@@ -54,6 +55,7 @@ struct luisa {
   int declarations_ok;            /* the first step's collective check passed */
   lu_script *script;              /* NULL when analytics are off */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
+  lu_store *store;                /* earlier versions kept for windows; NULL if none */
   int64_t steps, analysed_steps, script_failures;
   int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
   char err[LU_ERR_MAX];
@@ -74,6 +76,9 @@ void log_write(const luisa *lz, luisa_log_level level, const char *fmt, ...)
 /* array.c */
 lu_array *array_find(luisa *lz, const char *name);
 const char *array_dtype_name(luisa_dtype dtype);
+size_t array_dtype_size(luisa_dtype dtype);
+void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
+                const int64_t *count, const int64_t *step, void *dst);
 const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v);
 int64_t array_volume(int ndim, const int64_t *shape);
 void array_forget_published(luisa *lz);
@@ -96,11 +101,20 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
 
+/* store.c: earlier versions of chunks, kept for windows. */
+int store_window(luisa *lz, lu_array *a, int depth);
+const void **store_table(luisa *lz, lu_array *a, int version);
+int store_versions(const luisa *lz, const lu_array *a);
+int store_capture(luisa *lz, int64_t step);
+const void *store_version(luisa *lz, const lu_array *a, int version, int chunk, lu_chunk *layout);
+void store_stats(const luisa *lz, int64_t *objects, int64_t *bytes_held);
+void store_free(luisa *lz);
+
 /* exchange.c: transfers planned at compile time. */
 lu_exchange *exchange_new(int nsend, int nrecv);
 void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t bytes, int npieces);
-int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, const int64_t *lo,
-                   const int64_t *count, const int64_t *step, size_t offset);
+int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, int version,
+                   const int64_t *lo, const int64_t *count, const int64_t *step, size_t offset);
 int exchange_commit(luisa *lz, lu_exchange *x, int tag);
 int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap);
 size_t exchange_bytes_sent(const lu_exchange *x);

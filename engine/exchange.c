@@ -9,7 +9,7 @@
  * owner packs, in C order, at `offset` bytes into a message. */
 typedef struct lu_piece {
   lu_array *array;
-  int chunk;
+  int chunk, version;          /* version 0: this step's data, k: k steps ago */
   int64_t lo[LUISA_MAX_DIMS], count[LUISA_MAX_DIMS], step[LUISA_MAX_DIMS];
   size_t offset;
 } lu_piece;
@@ -28,11 +28,6 @@ struct lu_exchange {
   lu_message *send, *recv;
   MPI_Request *requests;       /* receives then sends, for Startall/Waitall */
 };
-
-static size_t dtype_size(luisa_dtype dtype)
-{
-  return dtype == LUISA_F32 || dtype == LUISA_I32 ? 4 : 8;
-}
 
 lu_exchange *exchange_new(int nsend, int nrecv)
 {
@@ -70,8 +65,8 @@ void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t byte
   return m->buf;
 }
 
-int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, const int64_t *lo,
-                   const int64_t *count, const int64_t *step, size_t offset)
+int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, int version,
+                   const int64_t *lo, const int64_t *count, const int64_t *step, size_t offset)
 {
   lu_message *m = &x->send[i];
   if (k < 0 || k >= m->npieces || chunk < 0 || chunk >= array->nchunks)
@@ -79,6 +74,7 @@ int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, con
   lu_piece *p = &m->pieces[k];
   p->array = array;
   p->chunk = chunk;
+  p->version = version;
   p->offset = offset;
   for (int d = 0; d < LUISA_MAX_DIMS; d++) {
     p->lo[d] = d < array->ndim ? lo[d] : 0;
@@ -106,33 +102,14 @@ int exchange_commit(luisa *lz, lu_exchange *x, int tag)
   return LUISA_OK;
 }
 
-/* Copy a piece out of its chunk's published buffer. 0 if not published. */
-static int pack(const lu_piece *p, char *dst)
+/* Copy a piece out of the chunk version it reads. 0 if that is missing. */
+static int pack(luisa *lz, const lu_piece *p, char *dst)
 {
-  const lu_array *a = p->array;
-  const lu_chunk *c = &a->chunks[p->chunk];
-  const char *src = a->published[p->chunk];
+  lu_chunk layout;
+  const void *src = store_version(lz, p->array, p->version, p->chunk, &layout);
   if (!src)
     return 0;
-  size_t size = dtype_size(a->dtype);
-  int64_t base = c->first;
-  for (int d = 0; d < LUISA_MAX_DIMS; d++)
-    base += (p->lo[d] - c->offset[d]) * c->stride[d];
-  dst += p->offset;
-  for (int64_t i0 = 0; i0 < p->count[0]; i0++)
-    for (int64_t i1 = 0; i1 < p->count[1]; i1++)
-      for (int64_t i2 = 0; i2 < p->count[2]; i2++) {
-        int64_t at = base + i0 * p->step[0] * c->stride[0] + i1 * p->step[1] * c->stride[1] +
-                     i2 * p->step[2] * c->stride[2];
-        int64_t s3 = p->step[3] * c->stride[3];
-        if (s3 == 1) {   /* contiguous rows: one copy */
-          memcpy(dst, src + (size_t)at * size, (size_t)p->count[3] * size);
-          dst += (size_t)p->count[3] * size;
-        } else {
-          for (int64_t i3 = 0; i3 < p->count[3]; i3++, dst += size)
-            memcpy(dst, src + (size_t)(at + i3 * s3) * size, size);
-        }
-      }
+  array_pack(p->array, &layout, src, p->lo, p->count, p->step, dst + p->offset);
   return 1;
 }
 
@@ -147,11 +124,11 @@ int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap
   for (int i = 0; i < x->nsend; i++)
     for (int k = 0; k < x->send[i].npieces; k++) {
       const lu_piece *p = &x->send[i].pieces[k];
-      if (!pack(p, x->send[i].buf) && *complete) {
+      if (!pack(lz, p, x->send[i].buf) && *complete) {
         *complete = 0;
-        snprintf(msg, cap, "chunk %d of array \"%s\" was not published on rank %d, and rank %d needs "
+        snprintf(msg, cap, "chunk %d of array \"%s\" was not published on rank %d%s, and rank %d needs "
                  "part of it: call luisa_publish before luisa_step", p->chunk, p->array->name, lz->rank,
-                 x->send[i].peer);
+                 p->version ? " at that earlier step" : "", x->send[i].peer);
       }
     }
   if (x->nsend)

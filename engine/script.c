@@ -159,7 +159,10 @@ static int describe_exchange(lua_State *L, luisa *lz, lu_exchange *x, int nsend,
       field_ints(L, p, "lo", a->ndim, lo);
       field_ints(L, p, "count", a->ndim, count);
       field_ints(L, p, "step", a->ndim, step);
-      if (!exchange_piece(x, i, k, a, (int)field_int(L, p, "chunk"), lo, count, step,
+      lua_getfield(L, p, "version");
+      int version = (int)luaL_optinteger(L, -1, 0);
+      lua_pop(L, 1);
+      if (!exchange_piece(x, i, k, a, (int)field_int(L, p, "chunk"), version, lo, count, step,
                           (size_t)field_int(L, p, "offset")))
         return luaL_error(L, "transfer of chunk that does not exist");
       lua_pop(L, 1);
@@ -201,6 +204,57 @@ static int core_exchange(lua_State *L)
   return 1;
 }
 
+static lu_array *checked_array(lua_State *L, luisa *lz, int arg)
+{
+  const char *name = luaL_checkstring(L, arg);
+  lu_array *a = array_find(lz, name);
+  if (!a)
+    luaL_error(L, "no array \"%s\"", name);
+  return a;
+}
+
+/* core.window(name, depth) -> {pointer table of version 1, ..., depth} */
+static int core_window(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_array *a = checked_array(L, lz, 1);
+  int depth = (int)luaL_checkinteger(L, 2);
+  if (store_window(lz, a, depth) != LUISA_OK)
+    return luaL_error(L, "%s", lz->err);
+  lua_createtable(L, depth, 0);
+  for (int v = 1; v <= depth; v++) {
+    lua_pushlightuserdata(L, (void *)store_table(lz, a, v));
+    lua_rawseti(L, -2, v);
+  }
+  return 1;
+}
+
+/* core.versions(name) -> how many earlier versions exist */
+static int core_versions(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushinteger(L, store_versions(lz, checked_array(L, lz, 1)));
+  return 1;
+}
+
+/* core.stats() -> this rank's store and transfer figures */
+static int core_stats(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  int64_t objects, bytes;
+  store_stats(lz, &objects, &bytes);
+  lua_createtable(L, 0, 4);
+  lua_pushnumber(L, (lua_Number)objects);
+  lua_setfield(L, -2, "objects");
+  lua_pushnumber(L, (lua_Number)bytes);
+  lua_setfield(L, -2, "bytes_held");
+  lua_pushnumber(L, (lua_Number)lz->bytes_moved);
+  lua_setfield(L, -2, "bytes_moved");
+  lua_pushnumber(L, (lua_Number)lz->transfers);
+  lua_setfield(L, -2, "transfers");
+  return 1;
+}
+
 static void install_core(luisa *lz, lua_State *L)
 {
   lua_getglobal(L, "package");
@@ -217,12 +271,15 @@ static void install_core(luisa *lz, lua_State *L)
   lua_setfield(L, -2, "rank");
   lua_pushinteger(L, lz->size);
   lua_setfield(L, -2, "size");
-  lua_pushlightuserdata(L, lz);
-  lua_pushcclosure(L, core_reduction, 1);
-  lua_setfield(L, -2, "reduction");
-  lua_pushlightuserdata(L, lz);
-  lua_pushcclosure(L, core_exchange, 1);
-  lua_setfield(L, -2, "exchange");
+  static const luaL_Reg with_context[] = {
+    { "reduction", core_reduction }, { "exchange", core_exchange }, { "window", core_window },
+    { "versions", core_versions }, { "stats", core_stats }, { NULL, NULL }
+  };
+  for (const luaL_Reg *f = with_context; f->name; f++) {
+    lua_pushlightuserdata(L, lz);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
   lua_setfield(L, -2, "luisa.core");
   lua_pop(L, 2);
 }
@@ -595,9 +652,13 @@ void script_summary(luisa *lz)
   lu_script *s = lz->script;
   for (int i = 0; s && i < s->ncallbacks; i++)
     enabled += s->callbacks[i].enabled;
+  int64_t objects, bytes;
+  store_stats(lz, &objects, &bytes);
   log_write(lz, LUISA_LOG_INFO, "summary: %lld steps, %lld with analytics, %lld with script failures; "
-            "%d of %d callbacks enabled", (long long)lz->steps, (long long)lz->analysed_steps,
-            (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0);
+            "%d of %d callbacks enabled; store: %lld objects, %lld bytes held; rank 0 sent %lld bytes "
+            "in %lld planned transfers", (long long)lz->steps, (long long)lz->analysed_steps,
+            (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0, (long long)objects,
+            (long long)bytes, (long long)lz->bytes_moved, (long long)lz->transfers);
 }
 
 void script_close(luisa *lz)

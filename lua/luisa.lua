@@ -15,6 +15,7 @@ luisa._callbacks = {}
 
 luisa.array = expr.array
 luisa.where = expr.where
+luisa.window = expr.window
 luisa.minimum = expr.minimum
 luisa.maximum = expr.maximum
 luisa.is_expr = expr.is_expr
@@ -49,6 +50,15 @@ function luisa.every(n, stats, fn)
   local cb = { every = n, stats = copy, fn = fn, where = expr.caller() }
   luisa._callbacks[#luisa._callbacks + 1] = cb
   return cb
+end
+
+-- This rank's figures: objects and bytes the store holds, bytes and messages
+-- sent by planned transfers, plans built and kernels compiled.
+function luisa.stats()
+  local s = ok and core.stats() or { objects = 0, bytes_held = 0, bytes_moved = 0, transfers = 0 }
+  s.plans = require("luisa.plan").builds
+  s.kernels = require("luisa.kernel").compiled
+  return s
 end
 
 return luisa

@@ -6,6 +6,8 @@ local out = luisa.rank == 0 and assert(io.open(os.getenv("LUISA_TEST_OUT"), "w")
 local shape = {}
 for extent in os.getenv("LUISA_TEST_SHAPE"):gmatch("%d+") do shape[#shape + 1] = tonumber(extent) end
 
+local W = luisa.window(A, 3)
+
 local function linear(index)   -- 0-based global index table -> C-order linear index
   local l = 0
   for d = 1, #shape do l = l * shape[d] + index[d] end
@@ -31,7 +33,10 @@ luisa.every(1, {
   mm = luisa.minimum(A, B):sum(),
   bstd = B:std(),
   hist = A:histogram(8, { -100, 100 }),
+  dprev = (A - A:prev()):abs():max(),
+  mid = (W[0] - 2 * W[1] + W[2]):sum(),
 }, function(step, r)
+  r.dprev, r.mid = r.dprev or 1e308, r.mid or 1e308   -- nil until the steps they need exist
   r.amin, r.amax = linear(r.amin), linear(r.amax)
   for b, count in ipairs(r.hist) do r["hist" .. b] = count end
   r.hist = nil

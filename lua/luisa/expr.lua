@@ -165,6 +165,29 @@ function Expr.slice(a, ...)
   return node { kind = "slice", a = a, ranges = ranges, naxes = select("#", ...) }
 end
 
+-- prev(k): the expression as it was k steps ago: each array in it is read
+-- as published k luisa_step calls before this one (k >= 1, default 1).
+-- Until k steps have passed, reductions of it give nil.
+function Expr.prev(a, k)
+  method_of_expr(a, "prev")
+  k = k or 1
+  if type(k) ~= "number" or k < 1 or k > 1000 or k % 1 ~= 0 then
+    error("luisa: prev(k): k must be a whole number from 1 to 1000, got " .. tostring(k), 2)
+  end
+  return node { kind = "prev", a = a, k = k }
+end
+
+-- window(e, n): the last n versions of e, w[0] = e (now) to w[n-1] = e:prev(n-1).
+function M.window(e, n)
+  method_of_expr(e, "window")
+  if type(n) ~= "number" or n < 1 or n > 1001 or n % 1 ~= 0 then
+    error("luisa.window(e, n): n must be a whole number from 1 to 1001, got " .. tostring(n), 2)
+  end
+  local w = { [0] = e }
+  for k = 1, n - 1 do w[k] = setmetatable({ kind = "prev", a = e, k = k, where = M.caller() }, Expr) end
+  return w
+end
+
 -- T[{r0, r1, ...}] is T:slice(r0, r1, ...).
 function Expr.__index(e, key)
   if type(key) == "table" then return Expr.slice(e, unpack(key, 1, table.maxn(key))) end
@@ -205,6 +228,7 @@ function Expr.__tostring(e)
   if e.kind == "const" then return tostring(e.value) end
   if e.kind == "unary" then return e.op .. "(" .. tostring(e.a) .. ")" end
   if e.kind == "diff" then return tostring(e.a) .. ":diff(" .. e.axis .. ")" end
+  if e.kind == "prev" then return tostring(e.a) .. ":prev(" .. e.k .. ")" end
   if e.kind == "laplacian" or e.kind == "stencil" or e.kind == "slice" then
     return tostring(e.a) .. ":" .. e.kind .. "(...)"
   end

@@ -18,33 +18,38 @@ local function same_shape(a, b)
 end
 M.same_shape, M.shape_text = same_shape, shape_text
 
--- A leaf: element r of the view is array[origin + r * step] on every axis.
-local function leaf(name, origin, step)
-  local key = "L" .. name .. "@" .. table.concat(origin, ",") .. "/" .. table.concat(step, ",")
-  return { kind = "leaf", name = name, origin = origin, step = step, key = key }
+-- A leaf: element r of the view is array[origin + r * step] on every axis,
+-- as published `version` steps ago (0: this step).
+local function leaf(name, origin, step, version)
+  local key = "L" .. name .. "@" .. table.concat(origin, ",") .. "/" .. table.concat(step, ",") .. "v" .. version
+  return { kind = "leaf", name = name, origin = origin, step = step, version = version, key = key }
 end
 
--- The view of t at result index start + r * step: composes with every leaf.
-local function restrict(t, start, step)
+-- Every node below t rebuilt with its leaves passed through f.
+local function map_leaves(t, f)
   local memo = {}
   local function go(n)
     if n.kind == "const" then return n end
     if memo[n] then return memo[n] end
     local out
-    if n.kind == "leaf" then
-      local origin, st = {}, {}
-      for d = 1, #n.origin do
-        origin[d] = n.origin[d] + start[d] * n.step[d]
-        st[d] = n.step[d] * step[d]
-      end
-      out = leaf(n.name, origin, st)
-    else
-      out = { kind = n.kind, op = n.op, a = go(n.a), b = n.b and go(n.b), c = n.c and go(n.c) }
-    end
+    if n.kind == "leaf" then out = f(n)
+    else out = { kind = n.kind, op = n.op, a = go(n.a), b = n.b and go(n.b), c = n.c and go(n.c) } end
     memo[n] = out
     return out
   end
   return go(t)
+end
+
+-- The view of t at result index start + r * step: composes with every leaf.
+local function restrict(t, start, step)
+  return map_leaves(t, function(n)
+    local origin, st = {}, {}
+    for d = 1, #n.origin do
+      origin[d] = n.origin[d] + start[d] * n.step[d]
+      st[d] = n.step[d] * step[d]
+    end
+    return leaf(n.name, origin, st, n.version)
+  end)
 end
 
 local function ones(n, v)
@@ -131,7 +136,7 @@ function M.lower(e, arrays)
         fail(n.where, "no array named %q is declared by the simulation (declared: %s)", n.name,
              #names > 0 and table.concat(names, ", ") or "none")
       end
-      t, shape = leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1)), a.shape
+      t, shape = leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1), 0), a.shape
     elseif n.kind == "unary" then
       local a
       a, shape = go(n.a)
@@ -150,6 +155,10 @@ function M.lower(e, arrays)
         end
       end
       t = { kind = n.kind, op = n.op, a = kids.a, b = kids.b, c = kids.c }
+    elseif n.kind == "prev" then
+      local a
+      a, shape = go(n.a)
+      t = map_leaves(a, function(l) return leaf(l.name, l.origin, l.step, l.version + n.k) end)
     else
       local a, s = go(n.a)
       if not s then fail(n.where, "%s applies to a constant", n.kind) end

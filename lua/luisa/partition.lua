@@ -102,7 +102,7 @@ end
 
 -- This rank's work items and the transfers they need:
 -- items[i] = { lo, hi, sources[k] = { chunk = local index } or { message, offset } },
--- sends = {{peer, bytes, pieces = {{array, chunk, lo, count, step, offset}}}},
+-- sends = {{peer, bytes, pieces = {{array, chunk, lo, count, step, version, offset}}}},
 -- recvs = {{peer, bytes}}. Every rank computes every rank's items the same
 -- way, so senders know what to send without asking.
 function M.plan(leaves, arrays, shape, rank, size)
@@ -139,14 +139,14 @@ function M.plan(leaves, arrays, shape, rank, size)
           local lo, count = at(leaf, item.lo), {}
           for d = 1, #lo do count[d] = item.hi[d] - item.lo[d] + 1 end
           local key = leaf.name .. ":" .. box.chunk .. ":" .. table.concat(lo, ",") .. ":"
-                      .. table.concat(count, ",") .. ":" .. table.concat(leaf.step, ",")
+                      .. table.concat(count, ",") .. ":" .. table.concat(leaf.step, ",") .. ":" .. leaf.version
           local piece = m.seen[key]
           if not piece then
             local n = 1
             for d = 1, #count do n = n * count[d] end
             local bytes = n * SIZE[arrays[leaf.name].dtype]
             piece = { array = leaf.name, chunk = box.chunk, lo = lo, count = count, step = leaf.step,
-                      offset = m.bytes }
+                      version = leaf.version, offset = m.bytes }
             m.bytes = m.bytes + math.ceil(bytes / 8) * 8   -- keeps every piece aligned
             m.pieces[#m.pieces + 1] = piece
             m.seen[key] = piece

@@ -38,10 +38,15 @@ local function input_layout(leaf, src, item, arrays)
   local strides = {}
   if src.chunk then
     local chunk = arrays[leaf.name].chunks[src.chunk + 1]
-    local first = chunk.first
+    local first, stride = chunk.first, chunk.stride
+    if leaf.version > 0 then   -- the store keeps earlier versions packed in C order
+      first, stride = 0, {}
+      local s = 1
+      for d = ndim, 1, -1 do stride[d], s = s, s * chunk.shape[d] end
+    end
     for d = 1, ndim do
-      first = first + (leaf.origin[d] + item.lo[d] * leaf.step[d] - chunk.offset[d]) * chunk.stride[d]
-      strides[d] = chunk.stride[d] * leaf.step[d]
+      first = first + (leaf.origin[d] + item.lo[d] * leaf.step[d] - chunk.offset[d]) * stride[d]
+      strides[d] = stride[d] * leaf.step[d]
     end
     return src.chunk, first, strides
   end
@@ -103,8 +108,11 @@ local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
                     moments = { 0, 0, 0 } }
 
 -- Reductions whose first view reads the same elements of arrays decomposed
--- the same way are split into the same items: they share a group.
-local function group_key(leaf, arrays, shape)
+-- the same way are split into the same items: they share a group; those
+-- reading earlier steps are apart, as they wait until those steps exist.
+local function group_key(leaves, arrays, shape)
+  local leaf, oldest = leaves[1], 0
+  for _, l in ipairs(leaves) do oldest = math.max(oldest, l.version) end
   local a = arrays[leaf.name]
   if not a.chunking then
     local t = {}
@@ -114,7 +122,7 @@ local function group_key(leaf, arrays, shape)
     a.chunking = table.concat(t, ";")
   end
   return a.chunking .. "|" .. table.concat(leaf.origin, ",") .. "/" .. table.concat(leaf.step, ",")
-         .. "|" .. table.concat(shape, ",")
+         .. "|" .. table.concat(shape, ",") .. "|" .. oldest
 end
 
 local function compile_callback(index, cb, arrays, core)
@@ -132,7 +140,7 @@ local function compile_callback(index, cb, arrays, core)
     if r.kind ~= "count" then
       -- Reductions over the same result, split the same way, share a kernel.
       local leaves = lower.leaves(t)
-      local sig = group_key(leaves[1], arrays, shape)
+      local sig = group_key(leaves, arrays, shape)
       local g = groups[sig]
       if not g or #g.reductions == MAX_PER_KERNEL then
         g = { leaves = {}, seen = {}, reductions = {}, shape = shape }
@@ -148,6 +156,8 @@ local function compile_callback(index, cb, arrays, core)
       counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
       g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = t, spec = spec,
                                           bins = r.bins, lo = r.lo, hi = r.hi }
+      g.specs = g.specs or {}
+      g.specs[#g.specs + 1] = spec
     end
   end
 
@@ -177,11 +187,22 @@ local function compile_callback(index, cb, arrays, core)
   end
   local buffers = (#sends > 0 or #recvs > 0) and core.exchange(id, index, sends, recvs) or {}
 
+  -- Earlier versions the store must keep, per array.
+  local depth, windows = {}, {}
+  for _, g in ipairs(group_list) do
+    for _, leaf in ipairs(g.leaves) do depth[leaf.name] = math.max(depth[leaf.name] or 0, leaf.version) end
+  end
+  for _, name in ipairs(sorted_keys(depth)) do
+    if depth[name] > 0 then windows[name] = core.window(name, depth[name]) end
+  end
+
   for _, g in ipairs(group_list) do
     for _, r in ipairs(g.reductions) do r.slot = r.spec.slot end
-    local inputs, args = {}, {}
+    local inputs, chunks, pieces = {}, {}, {}
+    g.waits = {}   -- array -> versions needed before the group can run
     for k, leaf in ipairs(g.leaves) do
       local a = arrays[leaf.name]
+      if leaf.version > 0 then g.waits[leaf.name] = math.max(g.waits[leaf.name] or 0, leaf.version) end
       inputs[k] = { key = leaf.key, dtype = a.dtype }
       local n = 0
       for _, item in ipairs(g.items) do
@@ -198,14 +219,26 @@ local function compile_callback(index, cb, arrays, core)
           src.pointer = n
         end
       end
-      args[2 * k - 1], args[2 * k] = kernel.slots(a.dtype, a.published), pointers
+      local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
+      chunks[k], pieces[k] = kernel.slots(a.dtype, versions), pointers
     end
-    local ok, run = pcall(kernel.build, g.reductions, inputs)
-    if not ok then fail(cb.where, "luisa.every: %s", tostring(run)) end
-    g.run, g.args, g.nitems = run, args, #g.items
+    -- One kernel when its locals fit, else the reductions split in halves.
+    local function build(reductions)
+      local ok, run = pcall(kernel.build, reductions, inputs)
+      if ok then return { run } end
+      if #reductions == 1 or not tostring(run):find("intermediate values", 1, true) then
+        fail(cb.where, "luisa.every: %s", tostring(run))
+      end
+      local half = math.floor(#reductions / 2)
+      local runs = build({ unpack(reductions, 1, half) })
+      for _, r in ipairs(build({ unpack(reductions, half + 1) })) do runs[#runs + 1] = r end
+      return runs
+    end
+    g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
     g.geo = geometry(g.items, g.leaves, arrays, g.shape)
     g.arrays = arrays
   end
+  c.core = core
   return c
 end
 
@@ -236,15 +269,28 @@ local function run_callback(c, step, rank)
       for w = 1, width do acc[range.first + k * width + w - 1] = init[w] end
     end
   end
+  c.pending = {}
   for _, g in ipairs(c.groups) do
-    local item, input = g.run(acc, g.geo, g.nitems, unpack(g.args))
+    local ready = true
+    for name, versions in pairs(g.waits) do ready = ready and c.core.versions(name) >= versions end
+    local item, input
+    if ready then
+      for _, run in ipairs(g.runs) do
+        item, input = run(acc, g.geo, g.nitems, g.chunks, g.pieces)
+        if item then break end
+      end
+    else
+      for _, spec in ipairs(g.specs) do c.pending[spec] = true end
+    end
     if item then
       local name = g.leaves[input].name
       local chunk = g.items[item + 1].sources[input].chunk
       local ch = g.arrays[name].chunks[chunk + 1]
+      local ago = g.leaves[input].version
       error(string.format("chunk %d of array %q (offset %s, shape %s) was not published on "
-            .. "rank %d; luisa.every at %s needs it: call luisa_publish before luisa_step",
-            chunk, name, shape_text(ch.offset), shape_text(ch.shape), rank, c.cb.where), 0)
+            .. "rank %d%s; luisa.every at %s needs it: call luisa_publish before luisa_step",
+            chunk, name, shape_text(ch.offset), shape_text(ch.shape), rank,
+            ago > 0 and string.format(" %d step%s ago", ago, ago > 1 and "s" or "") or "", c.cb.where), 0)
     end
   end
 end
@@ -304,7 +350,9 @@ function M.deliver(step, due)
   for _, i in ipairs(due) do
     local c = callbacks[i]
     local results = {}
-    for _, spec in ipairs(c.specs) do results[spec.key] = value_of(spec, c.out) end
+    for _, spec in ipairs(c.specs) do
+      if not c.pending[spec] then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
+    end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if not ok then
       failures = failures or {}
