@@ -98,6 +98,7 @@ lu_reduction *transport_reduction_new(luisa *lz, const int *counts);
 double *transport_reduction_input(lu_reduction *r);
 const double *transport_reduction_result(lu_reduction *r);
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
+double *transport_field_new(lu_reduction *r, int n, const char *op, double **out);
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
 

@@ -213,6 +213,25 @@ static lu_array *checked_array(lua_State *L, luisa *lz, int arg)
   return a;
 }
 
+/* core.field(reduction id, n, op) -> input, result: n doubles reduced
+ * elementwise with op ("sum", "min", "max") onto rank 0 with the reduction. */
+static int core_field(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_script *s = lz->script;
+  int id = (int)luaL_checkinteger(L, 1);
+  lua_Number n = luaL_checknumber(L, 2);
+  const char *op = luaL_checkstring(L, 3);
+  if (id < 0 || id >= s->nreductions || n < 1 || n > 1 << 30)
+    return luaL_error(L, "core.field: bad reduction %d or size %f", id, n);
+  double *out, *in = transport_field_new(s->reductions[id], (int)n, op, &out);
+  if (!in)
+    return luaL_error(L, "out of memory for a field of %d values", (int)n);
+  lua_pushlightuserdata(L, in);
+  lua_pushlightuserdata(L, out);
+  return 2;
+}
+
 /* core.window(name, depth) -> {pointer table of version 1, ..., depth} */
 static int core_window(lua_State *L)
 {
@@ -272,7 +291,8 @@ static void install_core(luisa *lz, lua_State *L)
   lua_pushinteger(L, lz->size);
   lua_setfield(L, -2, "size");
   static const luaL_Reg with_context[] = {
-    { "reduction", core_reduction }, { "exchange", core_exchange }, { "window", core_window },
+    { "reduction", core_reduction }, { "exchange", core_exchange }, { "field", core_field },
+    { "window", core_window },
     { "versions", core_versions }, { "stats", core_stats }, { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {

@@ -11,10 +11,19 @@
 enum { HEADER = LU_SLOT_KINDS };
 static const int slot_width[LU_SLOT_KINDS] = { 1, 1, 1, 2, 2, 3 };
 
+/* An array reduced elementwise alongside: axis reductions and gathers. */
+typedef struct lu_field {
+  int n;
+  MPI_Op op;
+  double *in, *out;
+} lu_field;
+
 struct lu_reduction {
   int n;
   double *in, *out;
   MPI_Datatype type;
+  int nfields;
+  lu_field *fields;
 };
 
 /* (value, global index) pairs: the extreme value wins, the lowest index
@@ -146,20 +155,52 @@ const double *transport_reduction_result(lu_reduction *r)
   return r->out + HEADER;
 }
 
-/* Combine every due reduction onto rank 0, all in flight at once. */
+/* A field of n doubles combined elementwise by op ("sum", "min", "max")
+ * with the reduction. Returns its input buffer, NULL if out of memory or
+ * op is unknown; *out receives its result buffer (meaningful on rank 0). */
+double *transport_field_new(lu_reduction *r, int n, const char *op, double **out)
+{
+  MPI_Op mpi_op = !strcmp(op, "sum") ? MPI_SUM : !strcmp(op, "min") ? MPI_MIN
+                : !strcmp(op, "max") ? MPI_MAX : MPI_OP_NULL;
+  lu_field *grown = realloc(r->fields, (size_t)(r->nfields + 1) * sizeof *grown);
+  if (mpi_op == MPI_OP_NULL || !grown)
+    return NULL;
+  r->fields = grown;
+  lu_field *f = &r->fields[r->nfields];
+  f->n = n;
+  f->op = mpi_op;
+  f->in = calloc((size_t)(n ? n : 1), sizeof *f->in);
+  f->out = calloc((size_t)(n ? n : 1), sizeof *f->out);
+  if (!f->in || !f->out) {
+    free(f->in);
+    free(f->out);
+    return NULL;
+  }
+  r->nfields++;
+  *out = f->out;
+  return f->in;
+}
+
+/* Combine every due reduction, and its fields, onto rank 0, all in flight
+ * at once. */
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
 {
   enum { BATCH = 64 };
   MPI_Request req[BATCH];
-  for (int first = 0; first < ndue; first += BATCH) {
-    int n = ndue - first < BATCH ? ndue - first : BATCH;
-    for (int i = 0; i < n; i++) {
-      lu_reduction *r = due[first + i];
-      RETURN_IF(MPI_Ireduce(r->in, r->out, 1, r->type, lz->reduce_op, 0, lz->comm, &req[i]) != MPI_SUCCESS,
-                lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
+  int n = 0;
+  for (int i = 0; i < ndue; i++) {
+    lu_reduction *r = due[i];
+    for (int f = -1; f < r->nfields; f++) {
+      int rc = f < 0 ? MPI_Ireduce(r->in, r->out, 1, r->type, lz->reduce_op, 0, lz->comm, &req[n])
+                     : MPI_Ireduce(r->fields[f].in, r->fields[f].out, r->fields[f].n, MPI_DOUBLE,
+                                   r->fields[f].op, 0, lz->comm, &req[n]);
+      RETURN_IF(rc != MPI_SUCCESS, lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
+      if (++n == BATCH || (i == ndue - 1 && f == r->nfields - 1)) {
+        RETURN_IF(MPI_Waitall(n, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+                  "luisa_step: MPI_Waitall on reductions failed");
+        n = 0;
+      }
     }
-    RETURN_IF(MPI_Waitall(n, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-              "luisa_step: MPI_Waitall on reductions failed");
   }
   return LUISA_OK;
 }
@@ -170,6 +211,11 @@ void transport_reduction_free(lu_reduction *r)
     return;
   if (r->type != MPI_DATATYPE_NULL)
     MPI_Type_free(&r->type);
+  for (int f = 0; f < r->nfields; f++) {
+    free(r->fields[f].in);
+    free(r->fields[f].out);
+  }
+  free(r->fields);
   free(r->in);
   free(r->out);
   free(r);

@@ -194,17 +194,40 @@ function Expr.__index(e, key)
   return Expr[key]
 end
 
-local function reduction(kind)
-  return function(a)
+local function reduction(kind, along_axis)
+  return function(a, axis)
     method_of_expr(a, kind)
-    return setmetatable({ kind = kind, expr = a, where = M.caller() }, Reduction)
+    if axis ~= nil and (not along_axis or type(axis) ~= "number" or axis % 1 ~= 0) then
+      error("luisa: " .. kind .. "(" .. (along_axis and "axis" or "") .. "): "
+            .. (along_axis and "the axis must be a whole number" or "takes no argument")
+            .. ", got " .. tostring(axis), 2)
+    end
+    return setmetatable({ kind = kind, expr = a, axis = axis, where = M.caller() }, Reduction)
   end
 end
 
--- Reductions over the whole array. var and std are the population ones
+-- Reductions over the whole array, or along one axis (sum, mean, min, max:
+-- the result is an array on the root). var and std are the population ones
 -- (divided by the count); argmin and argmax give the 0-based global index.
-for _, kind in ipairs { "sum", "mean", "min", "max", "count", "var", "std", "norm", "argmin", "argmax" } do
-  Expr[kind] = reduction(kind)
+for _, kind in ipairs { "sum", "mean", "min", "max" } do Expr[kind] = reduction(kind, true) end
+for _, kind in ipairs { "count", "var", "std", "norm", "argmin", "argmax" } do Expr[kind] = reduction(kind) end
+
+-- gather(): the whole (small, sliced or coarsened) array on the root.
+Expr.gather = reduction("gather")
+
+-- coarsen(f): means over blocks of f elements per axis (f a number, or one
+-- per axis); the result is floor(n / f) long on each axis.
+function Expr.coarsen(a, f)
+  method_of_expr(a, "coarsen")
+  local ok = type(f) == "number" and f >= 1 and f % 1 == 0
+  if type(f) == "table" then
+    ok = #f > 0
+    for _, v in ipairs(f) do ok = ok and type(v) == "number" and v >= 1 and v % 1 == 0 end
+  end
+  if not ok then
+    error("luisa: coarsen(f): f must be a whole number >= 1 or one per axis, got " .. tostring(f), 2)
+  end
+  return node { kind = "coarsen", a = a, factor = f }
 end
 
 -- histogram(bins, {lo, hi}): counts of values in `bins` equal bins over
@@ -229,7 +252,7 @@ function Expr.__tostring(e)
   if e.kind == "unary" then return e.op .. "(" .. tostring(e.a) .. ")" end
   if e.kind == "diff" then return tostring(e.a) .. ":diff(" .. e.axis .. ")" end
   if e.kind == "prev" then return tostring(e.a) .. ":prev(" .. e.k .. ")" end
-  if e.kind == "laplacian" or e.kind == "stencil" or e.kind == "slice" then
+  if e.kind == "laplacian" or e.kind == "stencil" or e.kind == "slice" or e.kind == "coarsen" then
     return tostring(e.a) .. ":" .. e.kind .. "(...)"
   end
   if e.kind == "leaf" then return e.name end
@@ -238,7 +261,9 @@ function Expr.__tostring(e)
   return "(" .. tostring(e.a) .. " " .. e.op .. " " .. tostring(e.b) .. ")"
 end
 
-function Reduction.__tostring(r) return tostring(r.expr) .. ":" .. r.kind .. "()" end
+function Reduction.__tostring(r)
+  return tostring(r.expr) .. ":" .. r.kind .. "(" .. (r.axis and tostring(r.axis) or "") .. ")"
+end
 
 -- Every node below e, each once, children before parents.
 function M.walk(e, visit, seen)

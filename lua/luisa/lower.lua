@@ -163,7 +163,30 @@ function M.lower(e, arrays)
       local a, s = go(n.a)
       if not s then fail(n.where, "%s applies to a constant", n.kind) end
       local ndim = #s
-      if n.kind == "slice" then
+      if n.kind == "coarsen" then
+        local f, start, volume = {}, {}, 1
+        shape = {}
+        for d = 1, ndim do
+          f[d] = type(n.factor) == "table" and n.factor[d] or n.factor
+          if type(n.factor) == "table" and #n.factor ~= ndim then
+            fail(n.where, "coarsen: %d factors for %d axes", #n.factor, ndim)
+          end
+          shape[d] = math.floor(s[d] / f[d])
+          if shape[d] < 1 then fail(n.where, "coarsen: axis %d has extent %d, less than the factor %d", d - 1, s[d], f[d]) end
+          start[d], volume = 0, volume * f[d]
+        end
+        repeat   -- every offset inside a block, odometer style
+          local v = restrict(a, { unpack(start) }, f)
+          t = t and add(t, v) or v
+          local d = ndim
+          while d >= 1 do
+            start[d] = start[d] + 1
+            if start[d] < f[d] then break end
+            start[d], d = 0, d - 1
+          end
+        until d < 1
+        t = { kind = "binary", op = "/", a = t, b = const(volume) }
+      elseif n.kind == "slice" then
         if n.naxes > ndim then fail(n.where, "slice: %d ranges for %d axes", n.naxes, ndim) end
         local start, step = {}, {}
         shape = {}

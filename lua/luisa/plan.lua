@@ -59,11 +59,12 @@ local function input_layout(leaf, src, item, arrays)
 end
 
 -- The geometry table of a group's items (see luisa.kernel).
-local function geometry(items, leaves, arrays, shape)
+local function geometry(items, leaves, arrays, shape, out_stride)
   local W = kernel.geometry_width(#leaves)
   local ndim = #shape
   local rstride, s = {}, 1
   for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
+  rstride = out_stride or rstride   -- a field's position instead of the result's index
   local geo = ffi.new("double[?]", math.max(1, #items * W))
   for c, item in ipairs(items) do
     local g = (c - 1) * W
@@ -101,6 +102,11 @@ local KERNEL_KIND = { sum = "sum", mean = "sum", min = "min", max = "max", var =
 local SLOT_KIND = { sum = "sum", sumsq = "sum", min = "min", max = "max", argmin = "argmin",
                     argmax = "argmax", moments = "moments", histogram = "sum" }
 local SLOT_KINDS = { "min", "sum", "max", "argmin", "argmax", "moments" }   -- buffer order
+-- Reductions giving an array: the kernel kind and how ranks' parts combine
+-- (a gather's elements are written by one rank each, the others hold 0).
+local FIELD_KIND = { gather = "fset", sum = "fsum", mean = "fsum", min = "fmin", max = "fmax" }
+local FIELD_OP = { gather = "sum", sum = "sum", mean = "sum", min = "min", max = "max" }
+local FIELD_INIT = { gather = 0, sum = 0, mean = 0, min = math.huge, max = -math.huge }
 local SLOT_WIDTH = { min = 1, sum = 1, max = 1, argmin = 2, argmax = 2, moments = 3 }
 -- What a slot holds before any data: the identity of its combination.
 local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
@@ -137,23 +143,44 @@ local function compile_callback(index, cb, arrays, core)
     for _, extent in ipairs(shape) do volume = volume * extent end
     local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins }
     specs[#specs + 1] = spec
+    local field = r.kind == "gather" or r.axis ~= nil
+    if field then   -- an array on the root: where each result element lands in it
+      spec.field, spec.out_shape, spec.out_stride = true, {}, {}
+      local axis = r.axis and r.axis + 1
+      if axis and (axis < 1 or axis > #shape) then
+        fail(r.where, "%s: axis %d is out of range for %d axes (0 to %d)", r.kind, r.axis, #shape, #shape - 1)
+      end
+      for d = 1, #shape do
+        if d ~= axis then spec.out_shape[#spec.out_shape + 1] = shape[d] end
+      end
+      if #spec.out_shape == 0 then spec.out_shape[1] = 1 end
+      local s = 1
+      for d = #shape, 1, -1 do
+        spec.out_stride[d] = d == axis and 0 or s
+        if d ~= axis then s = s * shape[d] end
+      end
+      spec.out_count, spec.along = s, axis and shape[axis] or 1
+    end
     if r.kind ~= "count" then
-      -- Reductions over the same result, split the same way, share a kernel.
+      -- Reductions over the same result, split the same way, share a kernel;
+      -- a field has its own, its geometry mapping onto the field.
       local leaves = lower.leaves(t)
-      local sig = group_key(leaves, arrays, shape)
+      local sig = group_key(leaves, arrays, shape) .. (field and "|field " .. tostring(key) or "")
       local g = groups[sig]
       if not g or #g.reductions == MAX_PER_KERNEL then
-        g = { leaves = {}, seen = {}, reductions = {}, shape = shape }
+        g = { leaves = {}, seen = {}, reductions = {}, shape = shape, out_stride = spec.out_stride }
         groups[sig] = g
         group_list[#group_list + 1] = g
       end
       for _, leaf in ipairs(leaves) do
         if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
       end
-      local kernel_kind = KERNEL_KIND[r.kind]
-      spec.slot_kind = SLOT_KIND[kernel_kind]
-      spec.index = counts[spec.slot_kind]
-      counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
+      local kernel_kind = field and FIELD_KIND[r.kind] or KERNEL_KIND[r.kind]
+      if not field then
+        spec.slot_kind = SLOT_KIND[kernel_kind]
+        spec.index = counts[spec.slot_kind]
+        counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
+      end
       g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = t, spec = spec,
                                           bins = r.bins, lo = r.lo, hi = r.hi }
       g.specs = g.specs or {}
@@ -174,7 +201,15 @@ local function compile_callback(index, cb, arrays, core)
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
   local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
-              acc = ffi.cast("double*", input), out = ffi.cast("double*", output) }
+              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
+  for _, spec in ipairs(specs) do
+    if spec.field then
+      local fin, fout = core.field(id, spec.out_count, FIELD_OP[spec.kind])
+      spec.field_in, spec.field_out = ffi.cast("double*", fin), ffi.cast("double*", fout)
+      c.fields[#c.fields + 1] = spec
+      spec.slot = #c.fields
+    end
+  end
 
   -- Who computes what, and the transfers that brings: one exchange per
   -- callback, its messages in group order on every rank.
@@ -235,10 +270,12 @@ local function compile_callback(index, cb, arrays, core)
       return runs
     end
     g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
-    g.geo = geometry(g.items, g.leaves, arrays, g.shape)
+    g.geo = geometry(g.items, g.leaves, arrays, g.shape, g.out_stride)
     g.arrays = arrays
   end
   c.core = core
+  c.outputs = {}
+  for k, spec in ipairs(c.fields) do c.outputs[k] = spec.field_in end
   return c
 end
 
@@ -269,6 +306,11 @@ local function run_callback(c, step, rank)
       for w = 1, width do acc[range.first + k * width + w - 1] = init[w] end
     end
   end
+  for _, spec in ipairs(c.fields) do
+    ffi.fill(spec.field_in, 8 * spec.out_count)
+    local init = FIELD_INIT[spec.kind]
+    if init ~= 0 then for k = 0, spec.out_count - 1 do spec.field_in[k] = init end end
+  end
   c.pending = {}
   for _, g in ipairs(c.groups) do
     local ready = true
@@ -276,7 +318,7 @@ local function run_callback(c, step, rank)
     local item, input
     if ready then
       for _, run in ipairs(g.runs) do
-        item, input = run(acc, g.geo, g.nitems, g.chunks, g.pieces)
+        item, input = run(acc, g.geo, g.nitems, g.chunks, g.pieces, c.outputs)
         if item then break end
       end
     else
@@ -327,8 +369,23 @@ local function index_of(linear, shape)
 end
 
 -- The user's value of a reduction from the combined slots.
+-- An array delivered to a callback: shape, C-order data, at(i, j, ...).
+local Field = {}
+Field.__index = Field
+function Field:at(...)
+  local k = 0
+  for d = 1, #self.shape do k = k * self.shape[d] + select(d, ...) end
+  return self.data[k]
+end
+
 local function value_of(spec, out)
   local kind, s = spec.kind, spec.slot
+  if spec.field then   -- a copy: the callback may keep it past this step
+    local data = ffi.new("double[?]", spec.out_count)
+    for k = 0, spec.out_count - 1 do data[k] = spec.field_out[k] end
+    if kind == "mean" then for k = 0, spec.out_count - 1 do data[k] = data[k] / spec.along end end
+    return setmetatable({ shape = spec.out_shape, data = data, n = spec.out_count }, Field)
+  end
   if kind == "count" then return spec.count end
   if kind == "mean" then return out[s] / spec.count end
   if kind == "var" then return out[s + 2] / out[s] end
