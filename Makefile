@@ -11,7 +11,7 @@ CC       := mpicc
 SANITIZE ?=
 B        := build$(if $(SANITIZE),/san)
 
-DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev \
+DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev gfortran g++ \
                 libzstd-dev pkg-config perl gcc make
 
 LUAJIT_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
@@ -129,3 +129,4 @@ clean:
 
 # Fortran and C++ bindings: their build and test rules (BINDING_TESTS).
 include bindings/bindings.mk
+include bench/bench.mk

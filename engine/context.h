@@ -59,6 +59,7 @@ struct luisa {
   int64_t steps, analysed_steps, script_failures;
   int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
   char err[LU_ERR_MAX];
+  int64_t err_step;               /* the step whose first failure err tells */
 };
 
 /* error.c: a status with its sentence, the early-return macro. */

@@ -121,7 +121,7 @@ LUISA_API void luisa_finalize(luisa *lz);
  * luisa_publish: a refusal on one rank needs no agreement, the first
  * luisa_step finds any mismatch and reports it on every rank. Every rank
  * must declare the same arrays in the same order.
- * @name  : 1 to 63 characters [A-Za-z0-9_]; copied.
+ * @name  : 1 to 63 characters [A-Za-z0-9_], not starting with a digit; copied.
  * @shape : ndim global extents, each >= 1; copied.
  * @return : LUISA_OK, LUISA_ERR_ARG (bad name, dtype, ndim or shape),
  *           LUISA_ERR_NAME (already declared), LUISA_ERR_ORDER (after the

@@ -453,7 +453,7 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   int n = (int)lua_objlen(L, -1);
   s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
   s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
-  s->control = calloc((size_t)(1 + 3 * n), sizeof *s->control);
+  s->control = calloc((size_t)(2 + 4 * n), sizeof *s->control);
   if (!s->callbacks || !s->due || !s->control) {
     lua_pop(L, 1);
     snprintf(msg, cap, "out of memory compiling the plan");
@@ -572,84 +572,97 @@ static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, i
   lua_pop(L, 1);
 }
 
-/* One step of analytics: local kernels, reductions to the root, callbacks
- * on the root, then the root's verdict to all so every rank returns the same
- * status and disables the same callbacks. Collective. */
-int script_step(luisa *lz, int64_t step)
+/* On the root after callbacks ran: the callbacks a trigger fired, as
+ * 0-based ids into fired[]; returns how many. */
+static int take_fired(luisa *lz, int *fired)
 {
   lu_script *s = lz->script;
-  int ndue = 0, *ids = s->control + 1;   /* ids[] is scratch until the verdict */
-  for (int i = 0; i < s->ncallbacks; i++)
-    if (s->callbacks[i].enabled && step % s->callbacks[i].every == 0) {
-      s->due[ndue] = s->callbacks[i].reduction;
-      ids[ndue++] = i;
-    }
-  if (ndue == 0)
-    return LUISA_OK;
-  lz->analysed_steps++;
-  int *due_ids = malloc((size_t)ndue * sizeof *due_ids);
-  RETURN_IF(!due_ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
-  memcpy(due_ids, ids, (size_t)ndue * sizeof *due_ids);
+  lua_State *L = s->L;
+  char msg[LU_ERR_MAX];
+  int n = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, -1, "take_fired");
+  lua_remove(L, -2);
+  if (protected_call(L, 0, 1, msg, sizeof msg)) {
+    log_write(lz, LUISA_LOG_ERROR, "triggers: %s", msg);
+    return 0;
+  }
+  for (int k = 1; k <= (int)lua_objlen(L, -1) && n < s->ncallbacks; k++) {
+    lua_rawgeti(L, -1, k);
+    int id = (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+    if (id >= 0 && id < s->ncallbacks && s->callbacks[id].enabled)
+      fired[n++] = id;
+  }
+  lua_pop(L, 1);
+  return n;
+}
 
-  for (int k = 0; k < ndue; k++) {
-    lu_callback *cb = &s->callbacks[due_ids[k]];
+/* One round of analytics over the callbacks ids[0..n): planned transfers,
+ * local kernels, reductions to the root, callbacks on the root, then the
+ * root's verdict to all, so every rank returns the same status and disables
+ * the same callbacks. Callbacks fired by triggers land in fired[0..*nfired).
+ * Collective. */
+static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *nfired, int *nfail)
+{
+  lu_script *s = lz->script;
+  for (int k = 0; k < n; k++) {
+    lu_callback *cb = &s->callbacks[ids[k]];
     char msg[LU_ERR_MAX];
     int complete;
+    s->due[k] = cb->reduction;
     if (cb->exchange) {
-      int status = exchange_run(lz, cb->exchange, &complete, msg, sizeof msg);
-      if (status != LUISA_OK) {
-        free(due_ids);
-        return status;
-      }
+      FORWARD_IF_ERROR(exchange_run(lz, cb->exchange, &complete, msg, sizeof msg));
       if (!complete)
         set_failure(cb, msg);
     }
   }
-  run_phase(lz, "run_local", step, due_ids, ndue);
-  for (int k = 0; k < ndue; k++)
-    transport_reduction_input(s->due[k])[0] = s->callbacks[due_ids[k]].failure ? lz->rank : HUGE_VAL;
-  int status = transport_reduce(lz, s->due, ndue);
-  if (status != LUISA_OK) {
-    free(due_ids);
-    return status;
-  }
+  run_phase(lz, "run_local", step, ids, n);
+  for (int k = 0; k < n; k++)
+    transport_reduction_input(s->due[k])[0] = s->callbacks[ids[k]].failure ? lz->rank : HUGE_VAL;
+  FORWARD_IF_ERROR(transport_reduce(lz, s->due, n));
 
-  /* control = [nfail, (callback, how, rank) ...] */
-  int nfail = 0, *v = s->control + 1;
+  /* control = [nfail, nfired, (callback, how, rank) x nfail, fired ids] */
+  int *c = s->control, *v = c + 2, *ok = c + 2 + 3 * n;
   if (lz->rank == 0) {
     int nok = 0;
-    for (int k = 0; k < ndue; k++) {
+    c[0] = 0;
+    for (int k = 0; k < n; k++) {
       double failed_on = transport_reduction_result(s->due[k])[0];
       if (failed_on < HUGE_VAL) {
-        v[3 * nfail] = due_ids[k], v[3 * nfail + 1] = FAILED_HERE, v[3 * nfail + 2] = (int)failed_on;
-        nfail++;
+        v[3 * c[0]] = ids[k], v[3 * c[0] + 1] = FAILED_HERE, v[3 * c[0] + 2] = (int)failed_on;
+        c[0]++;
       } else {
-        due_ids[nok++] = due_ids[k];
+        ok[nok++] = ids[k];
       }
     }
-    run_phase(lz, "deliver", step, due_ids, nok);
+    run_phase(lz, "deliver", step, ok, nok);
     for (int k = 0; k < nok; k++)
-      if (s->callbacks[due_ids[k]].failure) {
-        v[3 * nfail] = due_ids[k], v[3 * nfail + 1] = FAILED_CALLBACK, v[3 * nfail + 2] = 0;
-        nfail++;
+      if (s->callbacks[ok[k]].failure) {
+        v[3 * c[0]] = ok[k], v[3 * c[0] + 1] = FAILED_CALLBACK, v[3 * c[0] + 2] = 0;
+        c[0]++;
       }
-    s->control[0] = nfail;
+    c[1] = take_fired(lz, ok);
   }
-  free(due_ids);
-  FORWARD_IF_ERROR(transport_bcast_ints(lz, s->control, 1 + 3 * ndue));
-  nfail = s->control[0];
+  FORWARD_IF_ERROR(transport_bcast_ints(lz, c, 2 + 3 * n + s->ncallbacks));
+  *nfail = c[0];
+  *nfired = c[1];
+  memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
 
-  char msg[LU_ERR_MAX] = "";
-  for (int f = 0; f < nfail; f++) {
+  for (int f = 0; f < c[0]; f++) {
     lu_callback *cb = &s->callbacks[v[3 * f]];
     int how = v[3 * f + 1], owner = v[3 * f + 2];
+    char msg[LU_ERR_MAX] = "";
     if (how == FAILED_CALLBACK)
       cb->enabled = 0;
     if (f == 0) {   /* the first failure is told on every rank */
       snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
       FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
-      error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step,
-                how == FAILED_CALLBACK ? "callback disabled: " : "", msg);
+      if (lz->err_step != step) {
+        lz->err_step = step;
+        error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step,
+                  how == FAILED_CALLBACK ? "callback disabled: " : "", msg);
+      }
     }
     if (lz->rank == owner)
       log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step,
@@ -659,9 +672,36 @@ int script_step(luisa *lz, int64_t step)
     free(s->callbacks[k].failure);
     s->callbacks[k].failure = NULL;
   }
-  if (nfail)
+  return LUISA_OK;
+}
+
+/* One step of analytics: the callbacks due by their period, then those
+ * their triggers fired, in a second round of the same step. Collective. */
+int script_step(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script;
+  int *ids = malloc((size_t)(2 * s->ncallbacks + 1) * sizeof *ids), *fired = ids + s->ncallbacks;
+  RETURN_IF(!ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
+  int ndue = 0, nfired = 0, nfail = 0, failures = 0, status = LUISA_OK;
+  for (int i = 0; i < s->ncallbacks; i++)
+    if (s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0)
+      ids[ndue++] = i;
+  if (ndue > 0) {
+    lz->analysed_steps++;
+    status = run_round(lz, step, ids, ndue, fired, &nfired, &nfail);
+    failures += nfail;
+    if (status == LUISA_OK && nfired > 0) {   /* what they fire cannot fire again this step */
+      memcpy(ids, fired, (size_t)nfired * sizeof *ids);
+      status = run_round(lz, step, ids, nfired, fired, &nfired, &nfail);
+      failures += nfail;
+    }
+  }
+  free(ids);
+  if (status != LUISA_OK)
+    return status;
+  if (failures)
     lz->script_failures++;
-  return nfail ? LUISA_WARN_SCRIPT : LUISA_OK;
+  return failures ? LUISA_WARN_SCRIPT : LUISA_OK;
 }
 
 void script_summary(luisa *lz)

@@ -21,42 +21,83 @@ luisa.maximum = expr.maximum
 luisa.is_expr = expr.is_expr
 luisa.is_reduction = expr.is_reduction
 
--- every(n, stats, fn): every n steps, evaluate the reductions in stats over
--- the whole distributed arrays and call fn(step, results) on the root, with
--- results holding plain numbers under the same keys.
-function luisa.every(n, stats, fn)
-  if type(n) ~= "number" or n < 1 or n > 2^31 - 1 or n % 1 ~= 0 then
-    error("luisa.every: the period must be a whole number from 1 to 2^31-1, got " .. tostring(n), 2)
-  end
+local function check_stats(stats, what)
   if type(stats) ~= "table" or expr.is_reduction(stats) then
     local hint = expr.is_reduction(stats) and " (name it: {x = " .. tostring(stats) .. "})" or ""
-    error("luisa.every: stats must be a table of reductions, got "
-          .. (hint ~= "" and "a reduction" or type(stats)) .. hint, 2)
-  end
-  if type(fn) ~= "function" then
-    error("luisa.every: the callback must be a function, got " .. type(fn), 2)
+    error(what .. ": stats must be a table of reductions, got "
+          .. (hint ~= "" and "a reduction" or type(stats)) .. hint, 3)
   end
   local copy, count = {}, 0
   for k, v in pairs(stats) do
     if not expr.is_reduction(v) then
       local hint = expr.is_expr(v) and " (an array expression: reduce it, e.g. :mean())" or ""
-      error(string.format("luisa.every: stats[%q] is a %s, not a reduction%s", tostring(k),
-                          expr.is_expr(v) and "lazy array" or type(v), hint), 2)
+      error(string.format("%s: stats[%q] is a %s, not a reduction%s", what, tostring(k),
+                          expr.is_expr(v) and "lazy array" or type(v), hint), 3)
     end
     copy[k] = v
     count = count + 1
   end
-  if count == 0 then error("luisa.every: stats is empty", 2) end
-  local cb = { every = n, stats = copy, fn = fn, where = expr.caller() }
+  if count == 0 then error(what .. ": stats is empty", 3) end
+  return copy
+end
+
+local function check_period(n, what)
+  if type(n) ~= "number" or n < 1 or n > 2^31 - 1 or n % 1 ~= 0 then
+    error(what .. ": the period must be a whole number from 1 to 2^31-1, got " .. tostring(n), 3)
+  end
+end
+
+local function check_function(fn, what, name)
+  if type(fn) ~= "function" then error(what .. ": " .. name .. " must be a function, got " .. type(fn), 3) end
+end
+
+-- every(n, stats, fn): every n steps, evaluate the reductions in stats over
+-- the whole distributed arrays and call fn(step, results) on the root, with
+-- results holding plain numbers under the same keys.
+function luisa.every(n, stats, fn)
+  check_period(n, "luisa.every")
+  stats = check_stats(stats, "luisa.every")
+  check_function(fn, "luisa.every", "the callback")
+  local cb = { every = n, stats = stats, fn = fn, where = expr.caller() }
   luisa._callbacks[#luisa._callbacks + 1] = cb
   return cb
 end
 
+-- trigger{every = n, check = {cheap reductions}, when = function(c) -> bool,
+--         stats = {expensive reductions}, run = function(step, r, c)}:
+-- every n steps the cheap reductions are computed and when(c) decides, on
+-- the root; where it says yes, the expensive ones are computed at the same
+-- step, on every rank, and run(step, r, c) gets both. Elsewhere they cost
+-- nothing.
+function luisa.trigger(t)
+  local what = "luisa.trigger"
+  if type(t) ~= "table" then error(what .. ": expected a table {every, check, when, stats, run}", 2) end
+  check_period(t.every or 1, what)
+  local check = check_stats(t.check, what .. " check")
+  local stats = check_stats(t.stats, what)
+  check_function(t.when, what, "when")
+  check_function(t.run, what, "run")
+  local where = expr.caller()
+  local last_check
+  local fire = { every = 0, stats = stats, where = where,
+                 fn = function(step, r) return t.run(step, r, last_check) end }
+  local test = { every = t.every or 1, stats = check, where = where, fires = fire,
+                 fn = function(_, c)
+                   last_check = c
+                   return t.when(c) and fire or nil
+                 end }
+  luisa._callbacks[#luisa._callbacks + 1] = test
+  luisa._callbacks[#luisa._callbacks + 1] = fire
+  return test
+end
+
+
 -- This rank's figures: objects and bytes the store holds, bytes and messages
--- sent by planned transfers, plans built and kernels compiled.
+-- sent by planned transfers, plans built, kernels compiled, callbacks run.
 function luisa.stats()
   local s = ok and core.stats() or { objects = 0, bytes_held = 0, bytes_moved = 0, transfers = 0 }
   s.plans = require("luisa.plan").builds
+  s.runs = require("luisa.plan").runs
   s.kernels = require("luisa.kernel").compiled
   return s
 end

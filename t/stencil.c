@@ -644,14 +644,10 @@ int main(int argc, char **argv)
     double *ga = malloc((size_t)n * sizeof *ga), *gb = malloc((size_t)n * sizeof *gb);
     static double got[MAXSTEPS][MAXE];
     static char seen[MAXSTEPS][MAXE];
-    for (int s = 1; s <= steps; s++) {
-      for (int64_t i = 0; i < n; i++)
-        ga[i] = value(0, i, s), gb[i] = value(1, i, s);
-      expected_all(ga, gb);
-      if (s == 1 && ref_bugs)
-        failures++;
-    }
-    /* The names are the same every step: read the file against them. */
+    /* The names are the same every step: read the file against step 1's. */
+    for (int64_t i = 0; i < n; i++)
+      ga[i] = value(0, i, 1), gb[i] = value(1, i, 1);
+    expected_all(ga, gb);
     FILE *f = outpath ? fopen(outpath, "r") : NULL;
     char name[64];
     long long s;
@@ -676,6 +672,11 @@ int main(int argc, char **argv)
       for (int64_t i = 0; i < n; i++)
         ga[i] = value(0, i, step), gb[i] = value(1, i, step);
       expected_all(ga, gb);
+      if (ref_bugs) {
+        printf("# the C reference itself is wrong: see stderr\n");
+        failures++;
+        break;
+      }
       for (int k = 0; k < nexpect; k++) {
         entry *e = &expect[k];
         /* A failing callback disables itself, so its values are missing, not wrong. */

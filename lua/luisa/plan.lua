@@ -7,9 +7,11 @@ local lower = require "luisa.lower"
 local partition = require "luisa.partition"
 expr.internal[debug.getinfo(1, "S").source] = true
 
-local M = { builds = 0 }   -- plans built since the state was made
+local M = { builds = 0, runs = 0 }   -- plans built, callbacks evaluated on this rank
 local MAX_PER_KERNEL = 32  -- reductions fused in one kernel: keeps its locals few
 local callbacks = {}       -- compiled callbacks, by index in luisa._callbacks
+local registered = {}      -- registered callback -> its index
+local fired = {}           -- indices of callbacks triggers fired this round
 
 local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
@@ -285,7 +287,8 @@ function M.compile(arrays, core)
   M.builds = M.builds + 1
   local luisa = require "luisa"
   local results = {}
-  callbacks = {}
+  callbacks, registered = {}, {}
+  for i, cb in ipairs(luisa._callbacks) do registered[cb] = i end
   for i, cb in ipairs(luisa._callbacks) do
     local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
@@ -342,6 +345,7 @@ end
 function M.run_local(step, due, rank)
   local failures
   for _, i in ipairs(due) do
+    M.runs = M.runs + 1
     local ok, err = pcall(run_callback, callbacks[i], step, rank)
     if not ok then
       failures = failures or {}
@@ -411,12 +415,22 @@ function M.deliver(step, due)
       if not c.pending[spec] then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
     end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
+    if ok and err and c.cb.fires == err then   -- a trigger said yes
+      fired[#fired + 1] = registered[err]
+    end
     if not ok then
       failures = failures or {}
       failures[i] = "luisa.every callback (registered at " .. c.cb.where .. ") failed: " .. tostring(err)
     end
   end
   return failures
+end
+
+-- The callbacks triggers fired since the last call (on the root).
+function M.take_fired()
+  local list = fired
+  fired = {}
+  return list
 end
 
 return M
