@@ -16,6 +16,7 @@ luisa._callbacks = {}
 luisa.array = expr.array
 luisa.where = expr.where
 luisa.window = expr.window
+luisa.map = expr.map
 luisa.minimum = expr.minimum
 luisa.maximum = expr.maximum
 luisa.is_expr = expr.is_expr

@@ -215,6 +215,20 @@ for _, kind in ipairs { "count", "var", "std", "norm", "argmin", "argmax" } do E
 -- gather(): the whole (small, sliced or coarsened) array on the root.
 Expr.gather = reduction("gather")
 
+-- map(e, fn, combine): fn(data, shape, offset) runs on every rank over each
+-- block of its part of e (data: a double* to the block's values in C order,
+-- shape and offset 0-based global position of the block in e); the numbers
+-- it returns are combined by "sum" (default), "min" or "max".
+function M.map(e, fn, combine)
+  method_of_expr(e, "map")
+  if type(fn) ~= "function" then error("luisa.map(e, fn): fn must be a function, got " .. type(fn), 2) end
+  combine = combine or "sum"
+  if combine ~= "sum" and combine ~= "min" and combine ~= "max" then
+    error("luisa.map(e, fn, combine): combine must be \"sum\", \"min\" or \"max\", got " .. tostring(combine), 2)
+  end
+  return setmetatable({ kind = "map", expr = e, fn = fn, combine = combine, where = M.caller() }, Reduction)
+end
+
 -- coarsen(f): means over blocks of f elements per axis (f a number, or one
 -- per axis); the result is floor(n / f) long on each axis.
 function Expr.coarsen(a, f)

@@ -60,21 +60,31 @@ local function input_layout(leaf, src, item, arrays)
   return -src.pointer, 0, strides
 end
 
--- The geometry table of a group's items (see luisa.kernel).
-local function geometry(items, leaves, arrays, shape, out_stride)
+-- The geometry table of a group's items (see luisa.kernel). What the kernel
+-- calls gi: the result's linear index; or for a field its position there
+-- (out_stride); or for a map, the position in a scratch buffer holding the
+-- items one after the other in C order (item.scratch is set).
+local function geometry(items, leaves, arrays, shape, out_stride, scratch)
   local W = kernel.geometry_width(#leaves)
   local ndim = #shape
   local rstride, s = {}, 1
   for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
-  rstride = out_stride or rstride   -- a field's position instead of the result's index
+  rstride = out_stride or rstride
   local geo = ffi.new("double[?]", math.max(1, #items * W))
+  local used = 0
   for c, item in ipairs(items) do
     local g = (c - 1) * W
     local layouts = {}
     for k, leaf in ipairs(leaves) do layouts[k] = { input_layout(leaf, item.sources[k], item, arrays) } end
     local order = loop_order(layouts[1][3], ndim)
     local gfirst = 0
-    for d = 1, ndim do gfirst = gfirst + item.lo[d] * rstride[d] end
+    if scratch then
+      rstride, s = {}, 1
+      for d = ndim, 1, -1 do rstride[d], s = s, s * (item.hi[d] - item.lo[d] + 1) end
+      item.scratch, used = used, used + s
+      gfirst = item.scratch
+    end
+    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or item.lo[d] * rstride[d]) end
     geo[g + 4] = gfirst
     for k, d in ipairs(order) do
       geo[g + k - 1] = d <= ndim and item.hi[d] - item.lo[d] + 1 or 1
@@ -86,7 +96,7 @@ local function geometry(items, leaves, arrays, shape, out_stride)
       for k, d in ipairs(order) do geo[base + 1 + k] = layout[3][d] or 0 end
     end
   end
-  return geo
+  return geo, used
 end
 
 local function sorted_keys(t)
@@ -146,6 +156,7 @@ local function compile_callback(index, cb, arrays, core)
     local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins }
     specs[#specs + 1] = spec
     local field = r.kind == "gather" or r.axis ~= nil
+    if r.kind == "map" then spec.map, spec.fn, spec.combine = true, r.fn, r.combine end
     if field then   -- an array on the root: where each result element lands in it
       spec.field, spec.out_shape, spec.out_stride = true, {}, {}
       local axis = r.axis and r.axis + 1
@@ -167,19 +178,21 @@ local function compile_callback(index, cb, arrays, core)
       -- Reductions over the same result, split the same way, share a kernel;
       -- a field has its own, its geometry mapping onto the field.
       local leaves = lower.leaves(t)
-      local sig = group_key(leaves, arrays, shape) .. (field and "|field " .. tostring(key) or "")
+      local own = field or spec.map   -- their own geometry: a group of their own
+      local sig = group_key(leaves, arrays, shape) .. (own and "|own " .. tostring(key) or "")
       local g = groups[sig]
       if not g or #g.reductions == MAX_PER_KERNEL then
-        g = { leaves = {}, seen = {}, reductions = {}, shape = shape, out_stride = spec.out_stride }
+        g = { leaves = {}, seen = {}, reductions = {}, shape = shape, out_stride = spec.out_stride,
+              map = spec.map and spec }
         groups[sig] = g
         group_list[#group_list + 1] = g
       end
       for _, leaf in ipairs(leaves) do
         if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
       end
-      local kernel_kind = field and FIELD_KIND[r.kind] or KERNEL_KIND[r.kind]
+      local kernel_kind = field and FIELD_KIND[r.kind] or spec.map and "fset" or KERNEL_KIND[r.kind]
       if not field then
-        spec.slot_kind = SLOT_KIND[kernel_kind]
+        spec.slot_kind = spec.map and spec.combine or SLOT_KIND[kernel_kind]
         spec.index = counts[spec.slot_kind]
         counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
       end
@@ -203,13 +216,22 @@ local function compile_callback(index, cb, arrays, core)
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
   local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
-              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
+              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {}, maps = {} }
+  -- Kernels' outputs F: the fields, then the maps' scratch buffers.
+  c.outputs = {}
   for _, spec in ipairs(specs) do
     if spec.field then
       local fin, fout = core.field(id, spec.out_count, FIELD_OP[spec.kind])
       spec.field_in, spec.field_out = ffi.cast("double*", fin), ffi.cast("double*", fout)
       c.fields[#c.fields + 1] = spec
-      spec.slot = #c.fields
+      c.outputs[#c.outputs + 1] = spec.field_in
+      spec.output = #c.outputs
+    end
+  end
+  for _, spec in ipairs(specs) do
+    if spec.map then
+      c.outputs[#c.outputs + 1] = false   -- the scratch buffer, once its size is known
+      spec.output = #c.outputs
     end
   end
 
@@ -234,7 +256,7 @@ local function compile_callback(index, cb, arrays, core)
   end
 
   for _, g in ipairs(group_list) do
-    for _, r in ipairs(g.reductions) do r.slot = r.spec.slot end
+    for _, r in ipairs(g.reductions) do r.slot = r.spec.output or r.spec.slot end
     local inputs, chunks, pieces = {}, {}, {}
     g.waits = {}   -- array -> versions needed before the group can run
     for k, leaf in ipairs(g.leaves) do
@@ -272,12 +294,17 @@ local function compile_callback(index, cb, arrays, core)
       return runs
     end
     g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
-    g.geo = geometry(g.items, g.leaves, arrays, g.shape, g.out_stride)
+    g.geo, g.scratch_size = geometry(g.items, g.leaves, arrays, g.shape, g.out_stride, g.map)
+    if g.map then   -- the kernel writes the expression here, the map's function reads it
+      g.map.scratch = ffi.new("double[?]", math.max(1, g.scratch_size))
+      g.map.items = g.items
+      c.outputs[g.map.output] = g.map.scratch
+      c.maps[#c.maps + 1] = g.map
+    end
     g.arrays = arrays
   end
   c.core = core
-  c.outputs = {}
-  for k, spec in ipairs(c.fields) do c.outputs[k] = spec.field_in end
+
   return c
 end
 
@@ -299,6 +326,25 @@ function M.compile(arrays, core)
     end
   end
   return results
+end
+
+-- A map's function over each of this rank's items of its expression; the
+-- numbers it returns combine like the reduction named by spec.combine.
+local function run_map(c, spec)
+  local acc, s, fn = c.acc, spec.slot, spec.fn
+  for _, item in ipairs(spec.items) do
+    if not item.shape then
+      item.shape, item.offset = {}, {}
+      for d = 1, #item.lo do item.shape[d], item.offset[d] = item.hi[d] - item.lo[d] + 1, item.lo[d] end
+    end
+    local v = fn(spec.scratch + item.scratch, item.shape, item.offset)
+    if type(v) ~= "number" then
+      error(string.format("luisa.map: the function must return a number, got %s", type(v)), 0)
+    end
+    if spec.combine == "sum" then acc[s] = acc[s] + v
+    elseif spec.combine == "min" then if v < acc[s] then acc[s] = v end
+    elseif v > acc[s] then acc[s] = v end
+  end
 end
 
 local function run_callback(c, step, rank)
@@ -327,6 +373,7 @@ local function run_callback(c, step, rank)
     else
       for _, spec in ipairs(g.specs) do c.pending[spec] = true end
     end
+    if not item and ready and g.map then run_map(c, g.map) end
     if item then
       local name = g.leaves[input].name
       local chunk = g.items[item + 1].sources[input].chunk
