@@ -459,7 +459,8 @@ do
   -- A subexpression is shared by text, not only by node: two separately
   -- built T * 2 give one temporary.
   local lower = require "luisa.lower"
-  local e1, e2 = lower.lower(T * 2 + U, arrays), lower.lower((T * 2):abs(), arrays)
+  local function tree(e) return lower.local_tree(lower.lower(e, arrays).pieces[1]) end
+  local e1, e2 = tree(T * 2 + U), tree((T * 2):abs())
   local views = lower.leaves(e1)
   local src = kernel.source({ { kind = "sum", expr = e1, slot = 0 }, { kind = "max", expr = e2, slot = 1 } },
                             { { key = views[1].key, dtype = "f64" }, { key = views[2].key, dtype = "f64" } })

@@ -132,6 +132,16 @@ function Expr.diff(a, axis)
   return node { kind = "diff", a = a, axis = axis }
 end
 
+-- gradient(axis): numpy.gradient with unit spacing: (T[i+1] - T[i-1]) / 2
+-- inside, one-sided differences at both ends; the same shape as T.
+function Expr.gradient(a, axis)
+  method_of_expr(a, "gradient")
+  if type(axis) ~= "number" or axis % 1 ~= 0 then
+    error("luisa: gradient(axis): the axis must be a whole number, got " .. tostring(axis), 2)
+  end
+  return node { kind = "gradient", a = a, axis = axis }
+end
+
 -- laplacian(): sum over axes of T[i+1] + T[i-1] - 2 T[i], on the interior
 -- points (two shorter on every axis).
 function Expr.laplacian(a)
@@ -264,7 +274,7 @@ function Expr.__tostring(e)
   if e.kind == "array" then return e.name end
   if e.kind == "const" then return tostring(e.value) end
   if e.kind == "unary" then return e.op .. "(" .. tostring(e.a) .. ")" end
-  if e.kind == "diff" then return tostring(e.a) .. ":diff(" .. e.axis .. ")" end
+  if e.kind == "diff" or e.kind == "gradient" then return tostring(e.a) .. ":" .. e.kind .. "(" .. e.axis .. ")" end
   if e.kind == "prev" then return tostring(e.a) .. ":prev(" .. e.k .. ")" end
   if e.kind == "laplacian" or e.kind == "stencil" or e.kind == "slice" or e.kind == "coarsen" then
     return tostring(e.a) .. ":" .. e.kind .. "(...)"

@@ -119,14 +119,95 @@ local function stencil_weights(weights, ndim, where)
   return terms, half
 end
 
--- Lower e; returns the tree and its shape (nil for a constant).
+-- A lowered value is a set of pieces: boxes [lo, hi] of the result's index
+-- space, each with its tree (read at the result's index). Most values are
+-- one piece; gradient's edges make more, and elementwise operations on
+-- pieced values work on the intersections.
+local function whole(t, shape)
+  local hi = {}
+  for d = 1, #shape do hi[d] = shape[d] - 1 end
+  return { shape = shape, pieces = { { lo = ones(#shape, 0), hi = hi, t = t } } }
+end
+
+local function each_piece(v, f)
+  local out = { shape = v.shape, pieces = {} }
+  for i, p in ipairs(v.pieces) do out.pieces[i] = { lo = p.lo, hi = p.hi, t = f(p.t) } end
+  return out
+end
+
+-- The view r -> start + r * step of v, count long on each axis.
+local function cut(v, start, step, count)
+  local out = { shape = count, pieces = {} }
+  for _, p in ipairs(v.pieces) do
+    local lo, hi, empty = {}, {}, false
+    for d = 1, #count do
+      lo[d] = math.max(0, math.ceil((p.lo[d] - start[d]) / step[d]))
+      hi[d] = math.min(count[d] - 1, math.floor((p.hi[d] - start[d]) / step[d]))
+      empty = empty or lo[d] > hi[d]
+    end
+    if not empty then out.pieces[#out.pieces + 1] = { lo = lo, hi = hi, t = restrict(p.t, start, step) } end
+  end
+  return out
+end
+
+-- v moved to start at `offset` of a result shaped `shape`.
+local function place(v, offset, shape)
+  local out, back = { shape = shape, pieces = {} }, {}
+  for d = 1, #offset do back[d] = -offset[d] end
+  for _, p in ipairs(v.pieces) do
+    local lo, hi = {}, {}
+    for d = 1, #offset do lo[d], hi[d] = p.lo[d] + offset[d], p.hi[d] + offset[d] end
+    out.pieces[#out.pieces + 1] = { lo = lo, hi = hi, t = restrict(p.t, back, ones(#offset, 1)) }
+  end
+  return out
+end
+
+-- build(ta, tb, tc) over every intersection of the operands' pieces; an
+-- operand may be a constant ({ const = node }).
+local function combine(shape, build, a, b, c)
+  local out = { shape = shape, pieces = {} }
+  local operands = {}
+  for _, v in ipairs { a, b or false, c or false } do if v and not v.const then operands[#operands + 1] = v end end
+  local function go(k, lo, hi, trees)
+    if k > #operands then
+      local i = 0
+      local function pick(v) if not v then return nil end if v.const then return v.const end i = i + 1; return trees[i] end
+      out.pieces[#out.pieces + 1] = { lo = lo, hi = hi, t = build(pick(a), pick(b), pick(c)) }
+      return
+    end
+    for _, p in ipairs(operands[k].pieces) do
+      local l, h, empty = {}, {}, false
+      for d = 1, #shape do
+        l[d], h[d] = math.max(lo[d], p.lo[d]), math.min(hi[d], p.hi[d])
+        empty = empty or l[d] > h[d]
+      end
+      if not empty then
+        trees[k] = p.t
+        go(k + 1, l, h, trees)
+      end
+    end
+  end
+  local hi = {}
+  for d = 1, #shape do hi[d] = shape[d] - 1 end
+  go(1, ones(#shape, 0), hi, {})
+  return out
+end
+
+local function along(ndim, axis, v, rest)   -- v on axis, rest elsewhere (tables or numbers)
+  local t = {}
+  for d = 1, ndim do t[d] = d == axis and v or (type(rest) == "table" and rest[d] or rest) end
+  return t
+end
+
+-- Lower e; returns its pieces ({ shape, pieces = {{lo, hi, t}} }, or
+-- { const = node } for a constant) and its shape (nil for a constant).
 function M.lower(e, arrays)
   local memo = {}
   local function go(n)
-    if memo[n] then return memo[n][1], memo[n][2] end
-    local t, shape
+    if memo[n] then return memo[n] end
+    local v
     if n.kind == "const" then
-      t = n
+      v = { const = n }
     elseif n.kind == "array" then
       local a = arrays[n.name]
       if not a then
@@ -136,48 +217,56 @@ function M.lower(e, arrays)
         fail(n.where, "no array named %q is declared by the simulation (declared: %s)", n.name,
              #names > 0 and table.concat(names, ", ") or "none")
       end
-      t, shape = leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1), 0), a.shape
+      v = whole(leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1), 0), a.shape)
     elseif n.kind == "unary" then
-      local a
-      a, shape = go(n.a)
-      t = { kind = "unary", op = n.op, a = a }
+      local a = go(n.a)
+      local function f(t) return { kind = "unary", op = n.op, a = t } end
+      v = a.const and { const = f(a.const) } or each_piece(a, f)
     elseif n.kind == "binary" or n.kind == "compare" or n.kind == "where" then
-      local kids, from = {}, nil
+      local kids, shape, from = {}, nil, nil
       for _, key in ipairs { "c", "a", "b" } do   -- where's mask first
         if n[key] then
-          local kid, s = go(n[key])
+          local kid = go(n[key])
           kids[key] = kid
-          if s and shape and not same_shape(shape, s) then
+          if kid.shape and shape and not same_shape(shape, kid.shape) then
             fail(n.where, "shape mismatch in %s: %s has shape %s, %s has shape %s", tostring(n),
-                 tostring(from), shape_text(shape), tostring(n[key]), shape_text(s))
+                 tostring(from), shape_text(shape), tostring(n[key]), shape_text(kid.shape))
           end
-          if s and not shape then shape, from = s, n[key] end
+          if kid.shape and not shape then shape, from = kid.shape, n[key] end
         end
       end
-      t = { kind = n.kind, op = n.op, a = kids.a, b = kids.b, c = kids.c }
+      local function build(a, b, c) return { kind = n.kind, op = n.op, a = a, b = b, c = c } end
+      if not shape then
+        v = { const = build(kids.a.const, kids.b and kids.b.const, kids.c and kids.c.const) }
+      else
+        v = combine(shape, build, kids.a, kids.b, kids.c)
+      end
     elseif n.kind == "prev" then
-      local a
-      a, shape = go(n.a)
-      t = map_leaves(a, function(l) return leaf(l.name, l.origin, l.step, l.version + n.k) end)
+      local a = go(n.a)
+      v = a.const and a or each_piece(a, function(t)
+        return map_leaves(t, function(l) return leaf(l.name, l.origin, l.step, l.version + n.k) end)
+      end)
     else
-      local a, s = go(n.a)
+      local a = go(n.a)
+      local s = a.shape
       if not s then fail(n.where, "%s applies to a constant", n.kind) end
       local ndim = #s
+      local function sub(x, y) return { kind = "binary", op = "-", a = x, b = y } end
+      local function sum(x, y) return { kind = "binary", op = "+", a = x, b = y } end
       if n.kind == "coarsen" then
-        local f, start, volume = {}, {}, 1
-        shape = {}
+        local f, start, volume, shape = {}, {}, 1, {}
+        if type(n.factor) == "table" and #n.factor ~= ndim then
+          fail(n.where, "coarsen: %d factors for %d axes", #n.factor, ndim)
+        end
         for d = 1, ndim do
           f[d] = type(n.factor) == "table" and n.factor[d] or n.factor
-          if type(n.factor) == "table" and #n.factor ~= ndim then
-            fail(n.where, "coarsen: %d factors for %d axes", #n.factor, ndim)
-          end
           shape[d] = math.floor(s[d] / f[d])
           if shape[d] < 1 then fail(n.where, "coarsen: axis %d has extent %d, less than the factor %d", d - 1, s[d], f[d]) end
           start[d], volume = 0, volume * f[d]
         end
         repeat   -- every offset inside a block, odometer style
-          local v = restrict(a, { unpack(start) }, f)
-          t = t and add(t, v) or v
+          local term = cut(a, { unpack(start) }, f, shape)
+          v = v and combine(shape, sum, v, term) or term
           local d = ndim
           while d >= 1 do
             start[d] = start[d] + 1
@@ -185,24 +274,43 @@ function M.lower(e, arrays)
             start[d], d = 0, d - 1
           end
         until d < 1
-        t = { kind = "binary", op = "/", a = t, b = const(volume) }
+        v = combine(shape, function(x, y) return { kind = "binary", op = "/", a = x, b = y } end,
+                    v, { const = const(volume) })
       elseif n.kind == "slice" then
         if n.naxes > ndim then fail(n.where, "slice: %d ranges for %d axes", n.naxes, ndim) end
-        local start, step = {}, {}
-        shape = {}
+        local start, step, shape = {}, {}, {}
         for d = 1, ndim do start[d], shape[d], step[d] = normalize(n.ranges[d], s[d], n.where, d - 1) end
-        t = restrict(a, start, step)
-      elseif n.kind == "diff" then
+        v = cut(a, start, step, shape)
+      elseif n.kind == "diff" or n.kind == "gradient" then
         local axis = n.axis + 1
         if axis < 1 or axis > ndim then
-          fail(n.where, "diff: axis %d is out of range for %d axes (0 to %d)", n.axis, ndim, ndim - 1)
+          fail(n.where, "%s: axis %d is out of range for %d axes (0 to %d)", n.kind, n.axis, ndim, ndim - 1)
         end
-        if s[axis] < 2 then fail(n.where, "diff: axis %d has extent %d, needs 2 or more", n.axis, s[axis]) end
-        shape = { unpack(s) }
-        shape[axis] = s[axis] - 1
-        local forward = restrict(a, unit(ndim, axis, 1), ones(ndim, 1))
-        local here = restrict(a, ones(ndim, 0), ones(ndim, 1))
-        t = { kind = "binary", op = "-", a = forward, b = here }
+        local len = s[axis]
+        if len < 2 then fail(n.where, "%s: axis %d has extent %d, needs 2 or more", n.kind, n.axis, len) end
+        local one = ones(ndim, 1)
+        local function shifted(from, count)   -- a's elements from..from+count-1 on the axis
+          return cut(a, along(ndim, axis, from, 0), one, along(ndim, axis, count, s))
+        end
+        local edge_shape = along(ndim, axis, 1, s)
+        if n.kind == "diff" then
+          local shape = along(ndim, axis, len - 1, s)
+          v = combine(shape, sub, shifted(1, len - 1), shifted(0, len - 1))
+        else   -- numpy.gradient: central inside, one-sided at both ends
+          v = { shape = s, pieces = {} }
+          local parts = {
+            place(combine(edge_shape, sub, shifted(1, 1), shifted(0, 1)), ones(ndim, 0), s),
+            place(combine(edge_shape, sub, shifted(len - 1, 1), shifted(len - 2, 1)),
+                  along(ndim, axis, len - 1, 0), s) }
+          if len > 2 then
+            local inner = along(ndim, axis, len - 2, s)
+            parts[3] = place(combine(inner, function(x, y) return { kind = "binary", op = "/", a = sub(x, y), b = const(2) } end,
+                                     shifted(2, len - 2), shifted(0, len - 2)), along(ndim, axis, 1, 0), s)
+          end
+          for _, part in ipairs(parts) do
+            for _, p in ipairs(part.pieces) do v.pieces[#v.pieces + 1] = p end
+          end
+        end
       else
         local terms, half
         if n.kind == "laplacian" then
@@ -216,7 +324,7 @@ function M.lower(e, arrays)
           if #half ~= ndim then fail(n.where, "stencil: weights must nest %d levels, one per axis", ndim) end
           if #terms == 0 then fail(n.where, "stencil: every weight is zero") end
         end
-        shape = {}
+        local shape = {}
         for d = 1, ndim do
           shape[d] = s[d] - 2 * half[d]
           if shape[d] < 1 then
@@ -226,16 +334,25 @@ function M.lower(e, arrays)
         for _, term in ipairs(terms) do
           local start = {}
           for d = 1, ndim do start[d] = half[d] + term.offset[d] end
-          local v = restrict(a, start, ones(ndim, 1))
-          if term.w ~= 1 then v = { kind = "binary", op = "*", a = const(term.w), b = v } end
-          t = t and add(t, v) or v
+          local t = cut(a, start, ones(ndim, 1), shape)
+          if term.w ~= 1 then
+            t = combine(shape, function(x, y) return { kind = "binary", op = "*", a = x, b = y } end,
+                        { const = const(term.w) }, t)
+          end
+          v = v and combine(shape, sum, v, t) or t
         end
       end
     end
-    memo[n] = { t, shape }
-    return t, shape
+    memo[n] = v
+    return v
   end
-  return go(e)
+  local v = go(e)
+  return v, v.shape
+end
+
+-- A piece's tree read at the piece's own index (0 at its lo).
+function M.local_tree(piece)
+  return restrict(piece.t, piece.lo, ones(#piece.lo, 1))
 end
 
 -- The leaves of a lowered tree, each once, in order of first appearance.

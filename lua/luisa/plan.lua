@@ -60,11 +60,12 @@ local function input_layout(leaf, src, item, arrays)
   return -src.pointer, 0, strides
 end
 
--- The geometry table of a group's items (see luisa.kernel). What the kernel
--- calls gi: the result's linear index; or for a field its position there
--- (out_stride); or for a map, the position in a scratch buffer holding the
--- items one after the other in C order (item.scratch is set).
-local function geometry(items, leaves, arrays, shape, out_stride, scratch)
+-- The geometry table of a group's items (see luisa.kernel); the group's
+-- piece starts at `origin` of the result, shaped `shape`. What the kernel calls gi: the
+-- result's linear index; or for a field its position there (out_stride); or
+-- for a map, the position in a scratch buffer holding the items one after
+-- the other in C order (item.scratch is set).
+local function geometry(items, leaves, arrays, shape, origin, out_stride, scratch)
   local W = kernel.geometry_width(#leaves)
   local ndim = #shape
   local rstride, s = {}, 1
@@ -84,7 +85,7 @@ local function geometry(items, leaves, arrays, shape, out_stride, scratch)
       item.scratch, used = used, used + s
       gfirst = item.scratch
     end
-    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or item.lo[d] * rstride[d]) end
+    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + item.lo[d]) * rstride[d]) end
     geo[g + 4] = gfirst
     for k, d in ipairs(order) do
       geo[g + k - 1] = d <= ndim and item.hi[d] - item.lo[d] + 1 or 1
@@ -149,7 +150,7 @@ local function compile_callback(index, cb, arrays, core)
   for _, kind in ipairs(SLOT_KINDS) do counts[kind] = 0 end
   for _, key in ipairs(sorted_keys(cb.stats)) do
     local r = cb.stats[key]
-    local t, shape = lower.lower(r.expr, arrays)
+    local value, shape = lower.lower(r.expr, arrays)
     if not shape then fail(r.where, "%s reduces a constant: it names no array", tostring(r)) end
     local volume = 1
     for _, extent in ipairs(shape) do volume = volume * extent end
@@ -175,31 +176,36 @@ local function compile_callback(index, cb, arrays, core)
       spec.out_count, spec.along = s, axis and shape[axis] or 1
     end
     if r.kind ~= "count" then
-      -- Reductions over the same result, split the same way, share a kernel;
-      -- a field has its own, its geometry mapping onto the field.
-      local leaves = lower.leaves(t)
-      local own = field or spec.map   -- their own geometry: a group of their own
-      local sig = group_key(leaves, arrays, shape) .. (own and "|own " .. tostring(key) or "")
-      local g = groups[sig]
-      if not g or #g.reductions == MAX_PER_KERNEL then
-        g = { leaves = {}, seen = {}, reductions = {}, shape = shape, out_stride = spec.out_stride,
-              map = spec.map and spec }
-        groups[sig] = g
-        group_list[#group_list + 1] = g
-      end
-      for _, leaf in ipairs(leaves) do
-        if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
-      end
       local kernel_kind = field and FIELD_KIND[r.kind] or spec.map and "fset" or KERNEL_KIND[r.kind]
       if not field then
         spec.slot_kind = spec.map and spec.combine or SLOT_KIND[kernel_kind]
         spec.index = counts[spec.slot_kind]
         counts[spec.slot_kind] = counts[spec.slot_kind] + (r.bins or 1)
       end
-      g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = t, spec = spec,
-                                          bins = r.bins, lo = r.lo, hi = r.hi }
-      g.specs = g.specs or {}
-      g.specs[#g.specs + 1] = spec
+      -- Each piece of the result is computed by its own group; reductions
+      -- over the same piece, split the same way, share a kernel. Fields and
+      -- maps have their own: their geometry maps onto their output.
+      for _, piece in ipairs(value.pieces) do
+        local t, pshape = lower.local_tree(piece), {}
+        for d = 1, #shape do pshape[d] = piece.hi[d] - piece.lo[d] + 1 end
+        local leaves = lower.leaves(t)
+        local own = field or spec.map
+        local sig = group_key(leaves, arrays, pshape) .. "@" .. table.concat(piece.lo, ",")
+                    .. (own and "|own " .. tostring(key) or "")
+        local g = groups[sig]
+        if not g or #g.reductions == MAX_PER_KERNEL then
+          g = { leaves = {}, seen = {}, reductions = {}, specs = {}, shape = pshape, origin = piece.lo, full = shape,
+                out_stride = spec.out_stride, map = spec.map and spec }
+          groups[sig] = g
+          group_list[#group_list + 1] = g
+        end
+        for _, leaf in ipairs(leaves) do
+          if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
+        end
+        g.reductions[#g.reductions + 1] = { kind = kernel_kind, expr = t, spec = spec,
+                                            bins = r.bins, lo = r.lo, hi = r.hi }
+        g.specs[#g.specs + 1] = spec
+      end
     end
   end
 
@@ -216,7 +222,7 @@ local function compile_callback(index, cb, arrays, core)
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
   local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
-              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {}, maps = {} }
+              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
   -- Kernels' outputs F: the fields, then the maps' scratch buffers.
   c.outputs = {}
   for _, spec in ipairs(specs) do
@@ -228,10 +234,10 @@ local function compile_callback(index, cb, arrays, core)
       spec.output = #c.outputs
     end
   end
-  for _, spec in ipairs(specs) do
-    if spec.map then
+  for _, g in ipairs(group_list) do
+    if g.map then
       c.outputs[#c.outputs + 1] = false   -- the scratch buffer, once its size is known
-      spec.output = #c.outputs
+      g.output = #c.outputs
     end
   end
 
@@ -256,7 +262,7 @@ local function compile_callback(index, cb, arrays, core)
   end
 
   for _, g in ipairs(group_list) do
-    for _, r in ipairs(g.reductions) do r.slot = r.spec.output or r.spec.slot end
+    for _, r in ipairs(g.reductions) do r.slot = g.output or r.spec.output or r.spec.slot end
     local inputs, chunks, pieces = {}, {}, {}
     g.waits = {}   -- array -> versions needed before the group can run
     for k, leaf in ipairs(g.leaves) do
@@ -294,12 +300,11 @@ local function compile_callback(index, cb, arrays, core)
       return runs
     end
     g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
-    g.geo, g.scratch_size = geometry(g.items, g.leaves, arrays, g.shape, g.out_stride, g.map)
+    local size
+    g.geo, size = geometry(g.items, g.leaves, arrays, g.full, g.origin, g.out_stride, g.map)
     if g.map then   -- the kernel writes the expression here, the map's function reads it
-      g.map.scratch = ffi.new("double[?]", math.max(1, g.scratch_size))
-      g.map.items = g.items
-      c.outputs[g.map.output] = g.map.scratch
-      c.maps[#c.maps + 1] = g.map
+      g.scratch = ffi.new("double[?]", math.max(1, size))
+      c.outputs[g.output] = g.scratch
     end
     g.arrays = arrays
   end
@@ -330,14 +335,17 @@ end
 
 -- A map's function over each of this rank's items of its expression; the
 -- numbers it returns combine like the reduction named by spec.combine.
-local function run_map(c, spec)
+local function run_map(c, g)
+  local spec = g.map
   local acc, s, fn = c.acc, spec.slot, spec.fn
-  for _, item in ipairs(spec.items) do
+  for _, item in ipairs(g.items) do
     if not item.shape then
       item.shape, item.offset = {}, {}
-      for d = 1, #item.lo do item.shape[d], item.offset[d] = item.hi[d] - item.lo[d] + 1, item.lo[d] end
+      for d = 1, #item.lo do
+        item.shape[d], item.offset[d] = item.hi[d] - item.lo[d] + 1, g.origin[d] + item.lo[d]
+      end
     end
-    local v = fn(spec.scratch + item.scratch, item.shape, item.offset)
+    local v = fn(g.scratch + item.scratch, item.shape, item.offset)
     if type(v) ~= "number" then
       error(string.format("luisa.map: the function must return a number, got %s", type(v)), 0)
     end
@@ -373,7 +381,7 @@ local function run_callback(c, step, rank)
     else
       for _, spec in ipairs(g.specs) do c.pending[spec] = true end
     end
-    if not item and ready and g.map then run_map(c, g.map) end
+    if not item and ready and g.map then run_map(c, g) end
     if item then
       local name = g.leaves[input].name
       local chunk = g.items[item + 1].sources[input].chunk
