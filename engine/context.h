@@ -112,6 +112,11 @@ const void *store_version(luisa *lz, const lu_array *a, int version, int chunk, 
 void store_stats(const luisa *lz, int64_t *objects, int64_t *bytes_held);
 void store_free(luisa *lz);
 
+/* fetch.c: on-demand reads by the root, served during the verdict. */
+int fetch_serve_bcast(luisa *lz, int *v, int n);
+int fetch_box(luisa *lz, lu_array *a, int version, int owner, int chunk, const int64_t *lo, const int64_t *count,
+              double *out);
+
 /* exchange.c: transfers planned at compile time. */
 lu_exchange *exchange_new(int nsend, int nrecv);
 void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t bytes, int npieces);

@@ -27,6 +27,7 @@ struct lu_script {
   int nreductions, reductions_cap;
   lu_reduction **due;
   int *control;                /* root's verdict per step, see script_step */
+  int delivering;              /* callbacks are running: luisa.fetch may serve */
 };
 
 enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
@@ -126,15 +127,21 @@ static int64_t field_int(lua_State *L, int t, const char *k)
   return v;
 }
 
-static void field_ints(lua_State *L, int t, const char *k, int n, int64_t *v)
+/* v[0..n) from the list at stack index t. */
+static void field_ints_at(lua_State *L, int t, int n, int64_t *v)
 {
-  lua_getfield(L, t, k);
-  luaL_checktype(L, -1, LUA_TTABLE);
+  luaL_checktype(L, t, LUA_TTABLE);
   for (int d = 0; d < n; d++) {
-    lua_rawgeti(L, -1, d + 1);
+    lua_rawgeti(L, t, d + 1);
     v[d] = (int64_t)luaL_checknumber(L, -1);
     lua_pop(L, 1);
   }
+}
+
+static void field_ints(lua_State *L, int t, const char *k, int n, int64_t *v)
+{
+  lua_getfield(L, t, k);
+  field_ints_at(L, lua_gettop(L), n, v);
   lua_pop(L, 1);
 }
 
@@ -232,6 +239,27 @@ static int core_field(lua_State *L)
   return 2;
 }
 
+/* core.fetch(name, version, owner, chunk, lo, count, out): the box of that
+ * chunk into the FFI double array out; false if the owner has no such data.
+ * Only while callbacks run on the root, when the owners serve. */
+static int core_fetch(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_array *a = checked_array(L, lz, 1);
+  int version = (int)luaL_checkinteger(L, 2), owner = (int)luaL_checkinteger(L, 3);
+  int chunk = (int)luaL_checkinteger(L, 4);
+  int64_t lo[LUISA_MAX_DIMS] = { 0 }, count[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
+  field_ints_at(L, 5, a->ndim, lo);
+  field_ints_at(L, 6, a->ndim, count);
+  double *out = (double *)lua_topointer(L, 7);
+  if (!lz->script->delivering || lz->rank != 0)
+    return luaL_error(L, "luisa.fetch can only be called inside a callback");
+  if (owner < 0 || owner >= lz->size || !out)
+    return luaL_error(L, "core.fetch: bad owner %d or buffer", owner);
+  lua_pushboolean(L, fetch_box(lz, a, version, owner, chunk, lo, count, out));
+  return 1;
+}
+
 /* core.window(name, depth) -> {pointer table of version 1, ..., depth} */
 static int core_window(lua_State *L)
 {
@@ -293,7 +321,7 @@ static void install_core(luisa *lz, lua_State *L)
   static const luaL_Reg with_context[] = {
     { "reduction", core_reduction }, { "exchange", core_exchange }, { "field", core_field },
     { "window", core_window },
-    { "versions", core_versions }, { "stats", core_stats }, { NULL, NULL }
+    { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {
     lua_pushlightuserdata(L, lz);
@@ -636,7 +664,9 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
         ok[nok++] = ids[k];
       }
     }
+    s->delivering = 1;
     run_phase(lz, "deliver", step, ok, nok);
+    s->delivering = 0;
     for (int k = 0; k < nok; k++)
       if (s->callbacks[ok[k]].failure) {
         v[3 * c[0]] = ok[k], v[3 * c[0] + 1] = FAILED_CALLBACK, v[3 * c[0] + 2] = 0;
@@ -644,7 +674,7 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
       }
     c[1] = take_fired(lz, ok);
   }
-  FORWARD_IF_ERROR(transport_bcast_ints(lz, c, 2 + 3 * n + s->ncallbacks));
+  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 2 + 3 * n + s->ncallbacks));
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);

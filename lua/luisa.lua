@@ -93,6 +93,18 @@ function luisa.trigger(t)
 end
 
 
+-- fetch(name, offset, shape[, k]): inside a callback, any box of an array
+-- (0-based offset and shape) as published at this step, or k steps ago
+-- when a statistic keeps that many (T:prev(k)); read on demand from the
+-- ranks that own it. Gives {shape, data, n, at} like gather(); nil while
+-- the k-th earlier step does not exist yet.
+function luisa.fetch(name, offset, shape, k)
+  if k ~= nil and (type(k) ~= "number" or k < 0 or k % 1 ~= 0) then
+    error("luisa.fetch: k must be a whole number >= 0, got " .. tostring(k), 2)
+  end
+  return require("luisa.plan").fetch(name, offset, shape, k or 0)
+end
+
 -- This rank's figures: objects and bytes the store holds, bytes and messages
 -- sent by planned transfers, plans built, kernels compiled, callbacks run.
 function luisa.stats()

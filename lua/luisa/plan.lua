@@ -12,6 +12,7 @@ local MAX_PER_KERNEL = 32  -- reductions fused in one kernel: keeps its locals f
 local callbacks = {}       -- compiled callbacks, by index in luisa._callbacks
 local registered = {}      -- registered callback -> its index
 local fired = {}           -- indices of callbacks triggers fired this round
+local compiled_arrays, fetch_core   -- what luisa.fetch reads
 
 local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
@@ -317,6 +318,7 @@ end
 -- { every = n, reduction = id } or { error = "file:line: message" }.
 function M.compile(arrays, core)
   M.builds = M.builds + 1
+  compiled_arrays, fetch_core = arrays, core
   local luisa = require "luisa"
   local results = {}
   callbacks, registered = {}, {}
@@ -479,6 +481,54 @@ function M.deliver(step, due)
     end
   end
   return failures
+end
+
+-- fetch(name, offset, shape, version): any box of an array as published at
+-- this step (or `version` steps ago), read from its owners on demand. Only
+-- in a callback on the root, where the owners serve while they wait.
+function M.fetch(name, offset, shape, version)
+  local a = compiled_arrays and compiled_arrays[name]
+  if not a then error(string.format("luisa.fetch: no array named %q", tostring(name)), 3) end
+  if type(offset) ~= "table" or type(shape) ~= "table" or #offset ~= a.ndim or #shape ~= a.ndim then
+    error(string.format("luisa.fetch(%q, offset, shape): offset and shape need %d numbers each", name, a.ndim), 3)
+  end
+  local n = 1
+  for d = 1, a.ndim do
+    if offset[d] < 0 or shape[d] < 1 or offset[d] + shape[d] > a.shape[d] then
+      error(string.format("luisa.fetch(%q): the box at %s of shape %s is outside the array's shape %s", name,
+                          shape_text(offset), shape_text(shape), shape_text(a.shape)), 3)
+    end
+    n = n * shape[d]
+  end
+  if version > 0 and fetch_core.versions(name) < version then return nil end
+  local data = ffi.new("double[?]", n)
+  local stride, s = {}, 1
+  for d = a.ndim, 1, -1 do stride[d], s = s, s * shape[d] end
+  for _, box in ipairs(a.boxes) do
+    local lo, count, m = {}, {}, 1
+    for d = 1, a.ndim do
+      lo[d] = math.max(offset[d], box.offset[d])
+      count[d] = math.min(offset[d] + shape[d], box.offset[d] + box.shape[d]) - lo[d]
+      m = m * math.max(count[d], 0)
+    end
+    if m > 0 then
+      local part = ffi.new("double[?]", m)
+      if not fetch_core.fetch(name, version, box.owner, box.chunk, lo, count, part) then
+        error(string.format("luisa.fetch(%q): chunk %d on rank %d was not published%s", name, box.chunk,
+                            box.owner, version > 0 and " at that step" or ""), 3)
+      end
+      for k = 0, m - 1 do   -- part is C order over count: place it in data
+        local rest, at = k, 0
+        for d = a.ndim, 1, -1 do
+          local i = rest % count[d]
+          rest = (rest - i) / count[d]
+          at = at + (lo[d] - offset[d] + i) * stride[d]
+        end
+        data[at] = part[k]
+      end
+    end
+  end
+  return setmetatable({ shape = { unpack(shape) }, data = data, n = n }, Field)
 end
 
 -- The callbacks triggers fired since the last call (on the root).
