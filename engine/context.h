@@ -125,6 +125,7 @@ int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, int
 int exchange_commit(luisa *lz, lu_exchange *x, int tag);
 int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap);
 size_t exchange_bytes_sent(const lu_exchange *x);
+void exchange_sizes(const lu_exchange *x, int size, int64_t *to, int64_t *from);
 void exchange_free(lu_exchange *x);
 
 /* The lua/ modules, compiled into the library at build time (lua_embed.c,

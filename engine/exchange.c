@@ -102,10 +102,14 @@ int exchange_commit(luisa *lz, lu_exchange *x, int tag)
   return LUISA_OK;
 }
 
-/* Copy a piece out of the chunk version it reads. 0 if that is missing. */
+/* Copy a piece out of the chunk version it reads. 0 if that is missing; a
+ * version older than the run itself is no error: the receiver waits for it
+ * too and sends nothing of it to a kernel. */
 static int pack(luisa *lz, const lu_piece *p, char *dst)
 {
   lu_chunk layout;
+  if (p->version > store_versions(lz, p->array))
+    return 1;
   const void *src = store_version(lz, p->array, p->version, p->chunk, &layout);
   if (!src)
     return 0;
@@ -139,6 +143,17 @@ int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap
   lz->bytes_moved += exchange_bytes_sent(x);
   lz->transfers += x->nsend;
   return LUISA_OK;
+}
+
+/* Bytes sent to and expected from each rank (x may be NULL: nothing). */
+void exchange_sizes(const lu_exchange *x, int size, int64_t *to, int64_t *from)
+{
+  memset(to, 0, (size_t)size * sizeof *to);
+  memset(from, 0, (size_t)size * sizeof *from);
+  for (int i = 0; x && i < x->nsend; i++)
+    to[x->send[i].peer] += (int64_t)x->send[i].bytes;
+  for (int i = 0; x && i < x->nrecv; i++)
+    from[x->recv[i].peer] += (int64_t)x->recv[i].bytes;
 }
 
 size_t exchange_bytes_sent(const lu_exchange *x)

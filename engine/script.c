@@ -509,6 +509,45 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   return 0;
 }
 
+/* Every rank planned its transfers alone: check that what each sends is
+ * what its peer expects, so a disagreement (an engine bug) fails the
+ * callback on every rank instead of hanging them. Collective. */
+static int check_transfers(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script;
+  int64_t *to = malloc(3 * (size_t)lz->size * sizeof *to), *from = to + lz->size, *got = from + lz->size;
+  RETURN_IF(!to, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking transfers");
+  int status = LUISA_OK;
+  for (int i = 0; i < s->ncallbacks && status < LUISA_ERR_FIRST; i++) {
+    lu_callback *cb = &s->callbacks[i];
+    if (!cb->enabled)
+      continue;
+    exchange_sizes(cb->exchange, lz->size, to, from);
+    int bad = lz->size, first;
+    if (MPI_Alltoall(to, 1, MPI_INT64_T, got, 1, MPI_INT64_T, lz->comm) != MPI_SUCCESS) {
+      status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Alltoall checking transfers failed");
+      break;
+    }
+    for (int r = 0; r < lz->size; r++)
+      if (got[r] != from[r] && bad == lz->size)
+        bad = r;
+    if (MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS) {
+      status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce checking transfers failed");
+      break;
+    }
+    if (first < lz->size) {
+      cb->enabled = 0;
+      status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): analysis callback %d disabled: luisa "
+                         "internal error: its ranks planned different transfers (rank %d's differ)",
+                         (long long)step, i + 1, first);
+      if (lz->rank == 0)
+        log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+    }
+  }
+  free(to);
+  return status;
+}
+
 /* Compile the plan on every rank at the first step. A callback that fails
  * to compile on any rank is disabled on all. Collective. */
 int script_compile(luisa *lz, int64_t step)
@@ -565,6 +604,11 @@ int script_compile(luisa *lz, int64_t step)
   }
   free(first);
   free(mine);
+  if (status < LUISA_ERR_FIRST) {
+    int checked = check_transfers(lz, step);
+    if (checked != LUISA_OK)
+      status = checked;
+  }
   return status;
 }
 

@@ -111,7 +111,7 @@ function M.source(reductions, inputs)
       nused = nused + 1
     end
   end
-  local body, temps, nlocals = {}, {}, 4 * nused + 24
+  local body, temps, nlocals = {}, {}, 4 * nused + 26
   for _, r in ipairs(reductions) do nlocals = nlocals + ACC_LOCALS[r.kind] end
   local function bind(k, code)
     nlocals = nlocals + 1
@@ -238,6 +238,7 @@ do
   local src = {}
   local function add(fmt, ...) src[#src + 1] = string.format(fmt, ...) end
   local nilchecks, loads, first_loads, offsets, fields = {}, {}, {}, {}, {}
+  local unit_loads, unit_test = {}, {}
   local W = M.geometry_width(#inputs)
   for i, input in ipairs(inputs) do
     if used[i] then
@@ -247,11 +248,17 @@ do
         "    local q%d\n    do local src = g[%d]; if src >= 0 then q%d = S[%d][src]; if q%d == nil then return c, %d end"
         .. " else q%d = P[%d][-src - 1] end end", i, base, i, i, i, i, i, i)
       fields[#fields + 1] = string.format("    local d%d = g[%d]", i, base + 5)
-      offsets[#offsets + 1] = string.format("        local o%d = g[%d] + i0 * g[%d] + i1 * g[%d] + i2 * g[%d]",
-                                            i, base + 1, base + 2, base + 3, base + 4)
-      local load, first = string.format("q%d[o%d + i3 * d%d]", i, i, i), string.format("q%d[g[%d]]", i, base + 1)
-      if input.dtype == "i64" then load, first = "tonumber(" .. load .. ")", "tonumber(" .. first .. ")" end
+      -- a row pointer, so the innermost loop indexes with its own counter
+      offsets[#offsets + 1] = string.format("        local o%d = q%d + (g[%d] + i0 * g[%d] + i1 * g[%d] + i2 * g[%d])",
+                                            i, i, base + 1, base + 2, base + 3, base + 4)
+      local load, unit, first = string.format("o%d[i3 * d%d]", i, i), string.format("o%d[i3]", i),
+                                string.format("q%d[g[%d]]", i, base + 1)
+      if input.dtype == "i64" then
+        load, unit, first = "tonumber(" .. load .. ")", "tonumber(" .. unit .. ")", "tonumber(" .. first .. ")"
+      end
       loads[#loads + 1] = string.format("local x%d = %s", i, load)
+      unit_loads[#unit_loads + 1] = string.format("local x%d = %s", i, unit)
+      unit_test[#unit_test + 1] = string.format("d%d == 1", i)
       first_loads[#first_loads + 1] = string.format("local x%d = %s", i, first)
     end
   end
@@ -279,16 +286,23 @@ do
     add("    end")
     add("%s", lines(chunk_start, "    "))
   end
+  -- Contiguous rows (every input's innermost stride 1) get a loop of their
+  -- own: plain indexing is what LuaJIT turns into the tightest code.
+  add("    local unit = %s", #unit_test > 0 and table.concat(unit_test, " and ") or "true")
   add("    for i0 = 0, n0 - 1 do")
   add("      for i1 = 0, n1 - 1 do")
   add("      for i2 = 0, n2 - 1 do")
   add("%s", table.concat(offsets, "\n"))
   if needs_index then add("        local gb = gf + i0 * g0 + i1 * g1 + i2 * g2") end
-  add("        for i3 = 0, n3 - 1 do")
-  if needs_index then add("          local gi = gb + i3 * g3") end
-  add("%s", lines(loads, "          "))
-  if #body > 0 then add("%s", lines(body, "          ")) end
-  add("%s", lines(update, "          "))
+  for variant = 1, 2 do
+    add(variant == 1 and "        if unit then" or "        else")
+    add("        for i3 = 0, n3 - 1 do")
+    if needs_index then add("          local gi = gb + i3 * g3") end
+    add("%s", lines(variant == 1 and unit_loads or loads, "          "))
+    if #body > 0 then add("%s", lines(body, "          ")) end
+    add("%s", lines(update, "          "))
+    add("        end")
+  end
   add("        end")
   add("      end")
   add("      end")
@@ -310,6 +324,39 @@ function M.build(reductions, inputs)
   if not chunk then error("luisa internal error: generated kernel does not compile: " .. err .. "\n" .. src, 0) end
   M.compiled = M.compiled + 1
   return chunk(), src
+end
+
+-- Run a new kernel once over a few zeros with every min and max already at
+-- its extreme: LuaJIT then records its loop with the comparisons not taken,
+-- which is the common case on real data (a new extreme is rare), instead of
+-- whatever the first real chunk happened to do.
+function M.warm(run, reductions, inputs)
+  local N = 256
+  local geo = ffi.new("double[?]", M.geometry_width(#inputs))
+  geo[3] = N
+  for k = 0, 3 do geo[k] = k == 3 and N or 1 end
+  local S, P, F, keep = {}, {}, {}, {}
+  for i, input in ipairs(inputs) do
+    local buf = ffi.new(M.ctype[input.dtype] .. "[?]", N)
+    local table_ = ffi.new(M.ctype[input.dtype] .. "*[1]", buf)
+    S[i], P[i], keep[i] = table_, table_, buf
+    geo[ITEM_WORDS + INPUT_WORDS * (i - 1) + 5] = 1   -- innermost stride
+  end
+  local size = 8
+  for _, r in ipairs(reductions) do size = math.max(size, r.slot + 4 + (r.bins or 0)) end
+  local acc = ffi.new("double[?]", size)
+  local extreme = { min = -math.huge, max = math.huge, argmin = -math.huge, argmax = math.huge,
+                    fmin = -math.huge, fmax = math.huge }
+  for _, r in ipairs(reductions) do
+    if r.kind:sub(1, 1) == "f" then
+      F[r.slot] = ffi.new("double[1]", extreme[r.kind] or 0)
+    elseif extreme[r.kind] then
+      acc[r.slot] = extreme[r.kind]
+      if r.kind:sub(1, 3) == "arg" then acc[r.slot + 1] = -math.huge end
+    end
+  end
+  run(acc, geo, 1, S, P, F)
+  return keep
 end
 
 -- Typed view of the engine's table of published pointers.

@@ -18,10 +18,19 @@ local function same_shape(a, b)
 end
 M.same_shape, M.shape_text = same_shape, shape_text
 
+-- A list of whole numbers as text for keys. %d, not tostring: -0 and 0
+-- must read the same, as ranks must agree on every key (whether ceil gives
+-- -0 may depend on whether LuaJIT compiled the code).
+function M.text(list)
+  local t = {}
+  for i, v in ipairs(list) do t[i] = string.format("%d", v) end
+  return table.concat(t, ",")
+end
+
 -- A leaf: element r of the view is array[origin + r * step] on every axis,
 -- as published `version` steps ago (0: this step).
 local function leaf(name, origin, step, version)
-  local key = "L" .. name .. "@" .. table.concat(origin, ",") .. "/" .. table.concat(step, ",") .. "v" .. version
+  local key = "L" .. name .. "@" .. M.text(origin) .. "/" .. M.text(step) .. "v" .. version
   return { kind = "leaf", name = name, origin = origin, step = step, version = version, key = key }
 end
 
@@ -141,7 +150,7 @@ local function cut(v, start, step, count)
   for _, p in ipairs(v.pieces) do
     local lo, hi, empty = {}, {}, false
     for d = 1, #count do
-      lo[d] = math.max(0, math.ceil((p.lo[d] - start[d]) / step[d]))
+      lo[d] = math.max(0, math.ceil((p.lo[d] - start[d]) / step[d])) + 0   -- + 0: never -0
       hi[d] = math.min(count[d] - 1, math.floor((p.hi[d] - start[d]) / step[d]))
       empty = empty or lo[d] > hi[d]
     end
@@ -153,7 +162,7 @@ end
 -- v moved to start at `offset` of a result shaped `shape`.
 local function place(v, offset, shape)
   local out, back = { shape = shape, pieces = {} }, {}
-  for d = 1, #offset do back[d] = -offset[d] end
+  for d = 1, #offset do back[d] = 0 - offset[d] end
   for _, p in ipairs(v.pieces) do
     local lo, hi = {}, {}
     for d = 1, #offset do lo[d], hi[d] = p.lo[d] + offset[d], p.hi[d] + offset[d] end

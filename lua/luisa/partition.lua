@@ -1,6 +1,7 @@
 -- luisa.partition: who computes which part of a result and where its data
 -- comes from. Owner computes: the ranks owning the first view's elements.
 local expr = require "luisa.expr"
+local lower = require "luisa.lower"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
@@ -65,7 +66,7 @@ local function items_of(rank, leaves, arrays, shape)
       local lo, hi, empty = {}, {}, false
       for d = 1, #shape do
         local o, s = driver.origin[d], driver.step[d]
-        lo[d] = math.max(0, math.ceil((box.offset[d] - o) / s))
+        lo[d] = math.max(0, math.ceil((box.offset[d] - o) / s)) + 0   -- + 0: never -0
         hi[d] = math.min(shape[d] - 1, math.floor((box.offset[d] + box.shape[d] - 1 - o) / s))
         empty = empty or lo[d] > hi[d]
       end
@@ -138,8 +139,8 @@ function M.plan(leaves, arrays, shape, rank, size)
           local m = message(box.owner, r)
           local lo, count = at(leaf, item.lo), {}
           for d = 1, #lo do count[d] = item.hi[d] - item.lo[d] + 1 end
-          local key = leaf.name .. ":" .. box.chunk .. ":" .. table.concat(lo, ",") .. ":"
-                      .. table.concat(count, ",") .. ":" .. table.concat(leaf.step, ",") .. ":" .. leaf.version
+          local key = leaf.name .. ":" .. box.chunk .. ":" .. lower.text(lo) .. ":" .. lower.text(count)
+                      .. ":" .. lower.text(leaf.step) .. ":" .. leaf.version
           local piece = m.seen[key]
           if not piece then
             local n = 1

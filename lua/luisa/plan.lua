@@ -137,12 +137,12 @@ local function group_key(leaves, arrays, shape)
   if not a.chunking then
     local t = {}
     for i, box in ipairs(a.boxes) do
-      t[i] = box.owner .. ":" .. table.concat(box.offset, ",") .. "+" .. table.concat(box.shape, ",")
+      t[i] = box.owner .. ":" .. lower.text(box.offset) .. "+" .. lower.text(box.shape)
     end
     a.chunking = table.concat(t, ";")
   end
-  return a.chunking .. "|" .. table.concat(leaf.origin, ",") .. "/" .. table.concat(leaf.step, ",")
-         .. "|" .. table.concat(shape, ",") .. "|" .. oldest
+  return a.chunking .. "|" .. lower.text(leaf.origin) .. "/" .. lower.text(leaf.step)
+         .. "|" .. lower.text(shape) .. "|" .. oldest
 end
 
 local function compile_callback(index, cb, arrays, core)
@@ -191,7 +191,7 @@ local function compile_callback(index, cb, arrays, core)
         for d = 1, #shape do pshape[d] = piece.hi[d] - piece.lo[d] + 1 end
         local leaves = lower.leaves(t)
         local own = field or spec.map
-        local sig = group_key(leaves, arrays, pshape) .. "@" .. table.concat(piece.lo, ",")
+        local sig = group_key(leaves, arrays, pshape) .. "@" .. lower.text(piece.lo)
                     .. (own and "|own " .. tostring(key) or "")
         local g = groups[sig]
         if not g or #g.reductions == MAX_PER_KERNEL then
@@ -244,13 +244,36 @@ local function compile_callback(index, cb, arrays, core)
 
   -- Who computes what, and the transfers that brings: one exchange per
   -- callback, its messages in group order on every rank.
-  local sends, recvs = {}, {}
+  -- One message per pair of ranks: the groups' pieces follow each other in
+  -- it (MPI starts a batch of requests in no fixed order, so two messages
+  -- with the same peer and tag could swap).
+  local sends, recvs, send_to, recv_from = {}, {}, {}, {}
+  local function message(list, by_peer, peer)
+    if not by_peer[peer] then
+      list[#list + 1] = { peer = peer, bytes = 0, pieces = {} }
+      by_peer[peer] = list[#list]
+      by_peer[peer].index = #list
+    end
+    return by_peer[peer]
+  end
   for _, g in ipairs(group_list) do
     local items, gsends, grecvs = partition.plan(g.leaves, arrays, g.shape, core.rank, core.size)
-    g.items, g.recv_base = items, #recvs
-    for _, m in ipairs(gsends) do sends[#sends + 1] = m end
-    for _, m in ipairs(grecvs) do recvs[#recvs + 1] = m end
+    g.items, g.recv_at = items, {}
+    for _, m in ipairs(gsends) do
+      local to = message(sends, send_to, m.peer)
+      for _, piece in ipairs(m.pieces) do
+        piece.offset = piece.offset + to.bytes
+        to.pieces[#to.pieces + 1] = piece
+      end
+      to.bytes = to.bytes + m.bytes
+    end
+    for j, m in ipairs(grecvs) do
+      local from = message(recvs, recv_from, m.peer)
+      g.recv_at[j] = { message = from, base = from.bytes }
+      from.bytes = from.bytes + m.bytes
+    end
   end
+  table.sort(sends, function(a, b) return a.peer < b.peer end)
   local buffers = (#sends > 0 or #recvs > 0) and core.exchange(id, index, sends, recvs) or {}
 
   -- Earlier versions the store must keep, per array.
@@ -280,8 +303,9 @@ local function compile_callback(index, cb, arrays, core)
         local src = item.sources[k]
         if src.message then
           n = n + 1
-          local buffer = ffi.cast("char*", buffers[g.recv_base + src.message])
-          pointers[n - 1] = ffi.cast(ctype, buffer + src.offset)
+          local at = g.recv_at[src.message]
+          local buffer = ffi.cast("char*", buffers[at.message.index])
+          pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
           src.pointer = n
         end
       end
@@ -291,7 +315,10 @@ local function compile_callback(index, cb, arrays, core)
     -- One kernel when its locals fit, else the reductions split in halves.
     local function build(reductions)
       local ok, run = pcall(kernel.build, reductions, inputs)
-      if ok then return { run } end
+      if ok then
+        kernel.warm(run, reductions, inputs)
+        return { run }
+      end
       if #reductions == 1 or not tostring(run):find("intermediate values", 1, true) then
         fail(cb.where, "luisa.every: %s", tostring(run))
       end
