@@ -1,0 +1,14 @@
+# bench.mk: the benchmarks (make bench): built into $(B)/bench, run by
+# bench/run.sh, figures recorded in docs/benchmarks.md. Timings are printed, never asserted.
+BENCH_PROGS := kernel overhead chunks
+BENCH_BIN   := $(BENCH_PROGS:%=$(B)/bench/%)
+
+# -rdynamic: the scripts write their results into bench_out through ffi.C.
+$(B)/bench/%: bench/%.c bench/common.c bench/bench.h engine/luisa.h $(B)/libluisa.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -rdynamic -Iengine -Ibench $< bench/common.c -o $@ $(LINK_LUISA)
+
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@sh bench/run.sh $(B) $(if $(SANITIZE),sanitized)
