@@ -7,7 +7,7 @@
 
 #define VOLUME_LIMIT ((int64_t)1 << 62)
 
-static int name_is_valid(const char *name)
+int array_name_is_valid(const char *name)
 {
   size_t n = strlen(name);
   if (n == 0 || n >= LU_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
@@ -99,7 +99,7 @@ int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim, const 
 {
   if (!lz)
     return LUISA_ERR_ARG;
-  RETURN_IF(!name || !name_is_valid(name), lz, LUISA_ERR_ARG,
+  RETURN_IF(!name || !array_name_is_valid(name), lz, LUISA_ERR_ARG,
             "luisa_array: name \"%s\" is not valid: expected 1 to %d characters "
             "[A-Za-z0-9_], not starting with a digit", name ? name : "(null)", LU_NAME_MAX - 1);
   RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,

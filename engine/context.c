@@ -92,6 +92,7 @@ void luisa_finalize(luisa *lz)
   script_summary(lz);
   script_close(lz);
   store_free(lz);
+  steer_free(lz);
   transport_close(lz);
   if (lz->comm != MPI_COMM_NULL)
     MPI_Comm_free(&lz->comm);
@@ -104,6 +105,8 @@ void luisa_finalize(luisa *lz)
 static int first_step(luisa *lz, int64_t step)
 {
   int status = decomp_check(lz);   /* logs what it finds */
+  if (status == LUISA_OK)
+    status = steer_check(lz);
   if (status != LUISA_OK) {
     script_close(lz);
     return status;
@@ -127,12 +130,8 @@ int luisa_step(luisa *lz, int64_t step)
   lz->last_step = step;
   lz->steps++;
   if (lz->script && status < LUISA_ERR_FIRST) {
-    char compile_msg[LU_ERR_MAX];
-    memcpy(compile_msg, lz->err, sizeof compile_msg);
     int step_status = script_step(lz, step);
-    if (step_status == LUISA_OK && status == LUISA_WARN_SCRIPT)
-      memcpy(lz->err, compile_msg, sizeof compile_msg);   /* keep the compile warning */
-    else
+    if (step_status != LUISA_OK)   /* else a first step's compile warning stands */
       status = step_status;
   }
   if (lz->store && status < LUISA_ERR_FIRST) {

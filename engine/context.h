@@ -9,6 +9,7 @@
 
 #define LU_NAME_MAX 64
 #define LU_ERR_MAX 4096
+#define LU_VALUE_MAX 64                /* longest string parameter, with its NUL */
 
 /* A block of an array: global box plus where its elements sit in memory. */
 typedef struct lu_chunk {
@@ -42,6 +43,7 @@ typedef struct lu_script lu_script;
 typedef struct lu_reduction lu_reduction;
 typedef struct lu_exchange lu_exchange;
 typedef struct lu_store lu_store;
+typedef struct lu_param lu_param;
 
 struct luisa {
   MPI_Comm comm;
@@ -58,6 +60,12 @@ struct luisa {
   lu_store *store;                /* earlier versions kept for windows; NULL if none */
   int64_t steps, analysed_steps, script_failures;
   int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
+  lu_param *params;               /* steerable simulation variables */
+  int nparams, params_cap;
+  void *pending;                  /* changes the root's callbacks asked for this step */
+  int npending;
+  int64_t nchanges;
+  char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
   int64_t err_step;               /* the step whose first failure err tells */
 };
@@ -75,6 +83,7 @@ void log_write(const luisa *lz, luisa_log_level level, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 
 /* array.c */
+int array_name_is_valid(const char *name);
 lu_array *array_find(luisa *lz, const char *name);
 const char *array_dtype_name(luisa_dtype dtype);
 size_t array_dtype_size(luisa_dtype dtype);
@@ -102,6 +111,21 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
 double *transport_field_new(lu_reduction *r, int n, const char *op, double **out);
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
+
+/* steer.c: steerable parameters. */
+lu_param *steer_find(luisa *lz, const char *name);
+int steer_check(luisa *lz);
+const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, int is_bool, int boolean,
+                          const char *text, char *why, size_t cap);
+int steer_queue(luisa *lz, const void *change);
+int steer_stop(luisa *lz, const char *reason);
+int steer_pending(const luisa *lz);
+int steer_apply(luisa *lz, int64_t step, int n);
+int steer_value(const lu_param *p, double *number, int *boolean, const char **text);
+void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, char *const **allowed);
+const char *steer_type(const lu_param *p);
+const char *steer_name(const luisa *lz, int i);
+void steer_free(luisa *lz);
 
 /* store.c: earlier versions of chunks, kept for windows. */
 int store_window(luisa *lz, lu_array *a, int depth);

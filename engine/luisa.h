@@ -30,6 +30,7 @@ extern "C" {
 #define LUISA_STATUS_LIST(_) \
   _(OK,            0, "success") \
   _(WARN_SCRIPT,   1, "the analysis script failed; the simulation goes on") \
+  _(STOP,          2, "the analysis asked the simulation to stop") \
   _(ERR_ARG,      16, "invalid argument") \
   _(ERR_NOMEM,    17, "out of memory") \
   _(ERR_MPI,      18, "MPI call failed") \
@@ -150,6 +151,28 @@ LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
  *           makes that step's analytics fail with a message naming it. */
 LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *data);
 
+/* Steerable parameters: simulation variables that scripts read
+ * (luisa.param.NAME) and change (luisa.set). Register them before the first
+ * luisa_step, identically on every rank (checked at the first step). A
+ * change decided while analysing step t is written into *var on every rank
+ * before luisa_step(t) returns, so the simulation uses it from step t + 1.
+ * The engine reads *var at each step: the simulation may change it too.
+ * @name : as for arrays; copied. @var : borrowed until luisa_finalize.
+ * @description : may be NULL; copied.
+ * @return : LUISA_OK, LUISA_ERR_ARG (bad name, NULL var, min > max, current
+ *           value outside the bounds), LUISA_ERR_NAME (already registered),
+ *           LUISA_ERR_ORDER (after the first luisa_step). */
+LUISA_API int luisa_param_f64(luisa *lz, const char *name, double *var, double min, double max,
+                              const char *description);
+LUISA_API int luisa_param_i64(luisa *lz, const char *name, int64_t *var, int64_t min, int64_t max,
+                              const char *description);
+/* A boolean: *var is 0 or 1. */
+LUISA_API int luisa_param_bool(luisa *lz, const char *name, int *var, const char *description);
+/* A short string from an allowed set: *var holds one of `allowed` (a NULL
+ * terminated list, copied) in a buffer of cap bytes. */
+LUISA_API int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap,
+                                 const char *const *allowed, const char *description);
+
 /* luisa_step() : iteration boundary. MPI collective. The first call checks
  * every declaration collectively and compiles the script's plan; every
  * call runs the analytics due at `step`. Published data is forgotten when
@@ -157,6 +180,7 @@ LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *
  * @step : must be greater than the previous call's.
  * @return : LUISA_OK; LUISA_WARN_SCRIPT if analytics failed at this step
  *           (the failing callback is disabled, the others go on);
+ *           LUISA_STOP when a script called luisa.stop: end the run;
  *           LUISA_ERR_STEP (step not increasing, nothing ran);
  *           LUISA_ERR_CHUNK, LUISA_ERR_NAME (declarations inconsistent across
  *           ranks: returned on every rank, analytics stay off); LUISA_ERR_MPI.

@@ -260,6 +260,98 @@ static int core_fetch(lua_State *L)
   return 1;
 }
 
+static int push_param_value(lua_State *L, const lu_param *p)
+{
+  double number = 0;
+  int boolean = 0;
+  const char *text = NULL;
+  switch (steer_value(p, &number, &boolean, &text)) {
+  case 0: lua_pushnumber(L, number); break;
+  case 1: lua_pushboolean(L, boolean); break;
+  default: lua_pushstring(L, text); break;
+  }
+  return 1;
+}
+
+static lu_param *checked_param(lua_State *L, luisa *lz, int arg)
+{
+  const char *name = luaL_checkstring(L, arg);
+  lu_param *p = steer_find(lz, name);
+  if (!p) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; i < lz->nparams; i++) {
+      if (i)
+        luaL_addstring(&b, ", ");
+      luaL_addstring(&b, steer_name(lz, i));
+    }
+    luaL_pushresult(&b);
+    luaL_error(L, "no steerable parameter named \"%s\" (registered: %s)", name,
+               lz->nparams ? lua_tostring(L, -1) : "none");
+  }
+  return p;
+}
+
+/* core.param(name) -> the current value of a steerable parameter */
+static int core_param(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  return push_param_value(L, checked_param(L, lz, 1));
+}
+
+/* core.bounds(name) -> {min, max} or {allowed...}, and the type */
+static int core_bounds(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_param *p = checked_param(L, lz, 1);
+  double min, max;
+  int n;
+  char *const *allowed;
+  steer_bounds(p, &min, &max, &n, &allowed);
+  lua_createtable(L, n ? n : 2, 0);
+  for (int k = 0; k < n; k++) {
+    lua_pushstring(L, allowed[k]);
+    lua_rawseti(L, -2, k + 1);
+  }
+  if (!n && strcmp(steer_type(p), "bool") != 0) {
+    lua_pushnumber(L, min);
+    lua_rawseti(L, -2, 1);
+    lua_pushnumber(L, max);
+    lua_rawseti(L, -2, 2);
+  }
+  lua_pushstring(L, steer_type(p));
+  return 2;
+}
+
+/* core.set(name, value) -> nil, or why the value is refused */
+static int core_set(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_param *p = checked_param(L, lz, 1);
+  if (!lz->script->delivering)
+    return luaL_error(L, "luisa.set can only be called inside a callback");
+  char why[LU_ERR_MAX];
+  int type = lua_type(L, 2);
+  const char *refused = steer_request(lz, p, type == LUA_TNUMBER, lua_tonumber(L, 2), type == LUA_TBOOLEAN,
+                                      lua_toboolean(L, 2), type == LUA_TSTRING ? lua_tostring(L, 2) : NULL,
+                                      why, sizeof why);
+  if (!refused)
+    return 0;
+  lua_pushstring(L, refused);
+  return 1;
+}
+
+/* core.stop(reason) */
+static int core_stop(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  if (!lz->script->delivering)
+    return luaL_error(L, "luisa.stop can only be called inside a callback");
+  if (steer_stop(lz, luaL_optstring(L, 1, "")) != LUISA_OK)
+    return luaL_error(L, "out of memory");
+  return 0;
+}
+
 /* core.window(name, depth) -> {pointer table of version 1, ..., depth} */
 static int core_window(lua_State *L)
 {
@@ -321,7 +413,8 @@ static void install_core(luisa *lz, lua_State *L)
   static const luaL_Reg with_context[] = {
     { "reduction", core_reduction }, { "exchange", core_exchange }, { "field", core_field },
     { "window", core_window },
-    { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { NULL, NULL }
+    { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
+    { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {
     lua_pushlightuserdata(L, lz);
@@ -481,7 +574,7 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   int n = (int)lua_objlen(L, -1);
   s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
   s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
-  s->control = calloc((size_t)(2 + 4 * n), sizeof *s->control);
+  s->control = calloc((size_t)(3 + 4 * n), sizeof *s->control);
   if (!s->callbacks || !s->due || !s->control) {
     lua_pop(L, 1);
     snprintf(msg, cap, "out of memory compiling the plan");
@@ -675,7 +768,7 @@ static int take_fired(luisa *lz, int *fired)
  * root's verdict to all, so every rank returns the same status and disables
  * the same callbacks. Callbacks fired by triggers land in fired[0..*nfired).
  * Collective. */
-static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *nfired, int *nfail)
+static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *nfired, int *nfail, int *stop)
 {
   lu_script *s = lz->script;
   for (int k = 0; k < n; k++) {
@@ -694,8 +787,8 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     transport_reduction_input(s->due[k])[0] = s->callbacks[ids[k]].failure ? lz->rank : HUGE_VAL;
   FORWARD_IF_ERROR(transport_reduce(lz, s->due, n));
 
-  /* control = [nfail, nfired, (callback, how, rank) x nfail, fired ids] */
-  int *c = s->control, *v = c + 2, *ok = c + 2 + 3 * n;
+  /* control = [nfail, nfired, nchanges, (callback, how, rank) x nfail, fired ids] */
+  int *c = s->control, *v = c + 3, *ok = c + 3 + 3 * n;
   if (lz->rank == 0) {
     int nok = 0;
     c[0] = 0;
@@ -717,11 +810,19 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
         c[0]++;
       }
     c[1] = take_fired(lz, ok);
+    c[2] = steer_pending(lz);
   }
-  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 2 + 3 * n + s->ncallbacks));
+  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 3 + 3 * n + s->ncallbacks));
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
+  if (c[2] > 0) {   /* the callbacks' parameter changes and stop, on every rank now */
+    int steered = steer_apply(lz, step, c[2]);
+    if (steered == LUISA_STOP)
+      *stop = 1;
+    else
+      FORWARD_IF_ERROR(steered);
+  }
 
   for (int f = 0; f < c[0]; f++) {
     lu_callback *cb = &s->callbacks[v[3 * f]];
@@ -756,17 +857,17 @@ int script_step(luisa *lz, int64_t step)
   lu_script *s = lz->script;
   int *ids = malloc((size_t)(2 * s->ncallbacks + 1) * sizeof *ids), *fired = ids + s->ncallbacks;
   RETURN_IF(!ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
-  int ndue = 0, nfired = 0, nfail = 0, failures = 0, status = LUISA_OK;
+  int ndue = 0, nfired = 0, nfail = 0, failures = 0, stop = 0, status = LUISA_OK;
   for (int i = 0; i < s->ncallbacks; i++)
     if (s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0)
       ids[ndue++] = i;
   if (ndue > 0) {
     lz->analysed_steps++;
-    status = run_round(lz, step, ids, ndue, fired, &nfired, &nfail);
+    status = run_round(lz, step, ids, ndue, fired, &nfired, &nfail, &stop);
     failures += nfail;
     if (status == LUISA_OK && nfired > 0) {   /* what they fire cannot fire again this step */
       memcpy(ids, fired, (size_t)nfired * sizeof *ids);
-      status = run_round(lz, step, ids, nfired, fired, &nfired, &nfail);
+      status = run_round(lz, step, ids, nfired, fired, &nfired, &nfail, &stop);
       failures += nfail;
     }
   }
@@ -775,7 +876,7 @@ int script_step(luisa *lz, int64_t step)
     return status;
   if (failures)
     lz->script_failures++;
-  return failures ? LUISA_WARN_SCRIPT : LUISA_OK;
+  return stop ? LUISA_STOP : failures ? LUISA_WARN_SCRIPT : LUISA_OK;
 }
 
 void script_summary(luisa *lz)
@@ -793,6 +894,9 @@ void script_summary(luisa *lz)
             "in %lld planned transfers", (long long)lz->steps, (long long)lz->analysed_steps,
             (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0, (long long)objects,
             (long long)bytes, (long long)lz->bytes_moved, (long long)lz->transfers);
+  if (lz->nchanges || lz->stop_reason[0])
+    log_write(lz, LUISA_LOG_INFO, "summary: %lld parameter changes%s%s", (long long)lz->nchanges,
+              lz->stop_reason[0] ? "; stopped: " : "", lz->stop_reason);
 }
 
 void script_close(luisa *lz)

@@ -105,6 +105,49 @@ function luisa.fetch(name, offset, shape, k)
   return require("luisa.plan").fetch(name, offset, shape, k or 0)
 end
 
+-- Steering. luisa.param.NAME: the current value of a parameter the
+-- simulation registered; luisa.bounds.NAME: {min, max} or the allowed
+-- values. In a callback, luisa.set(NAME, value) changes it on every rank
+-- before this step ends (the simulation sees it from the next step) and
+-- luisa.stop(reason) makes luisa_step return LUISA_STOP on every rank.
+local function need_core(what)
+  if not ok then error(what .. ": only inside the engine", 3) end
+end
+
+luisa.param = setmetatable({}, {
+  __index = function(_, name)
+    need_core("luisa.param")
+    local found, value = pcall(core.param, name)
+    if not found then error("luisa.param." .. tostring(name) .. ": " .. tostring(value), 2) end
+    return value
+  end,
+  __newindex = function(_, name)
+    error("luisa.param is read-only: change " .. tostring(name) .. " with luisa.set(name, value)", 2)
+  end,
+})
+
+luisa.bounds = setmetatable({}, {
+  __index = function(_, name)
+    need_core("luisa.bounds")
+    local found, bounds = pcall(core.bounds, name)
+    if not found then error("luisa.bounds." .. tostring(name) .. ": " .. tostring(bounds), 2) end
+    return bounds
+  end,
+})
+
+function luisa.set(name, value)
+  need_core("luisa.set")
+  local done, refused = pcall(core.set, name, value)
+  if not done then error(tostring(refused), 2) end
+  if refused then error(refused .. " (" .. tostring(name) .. " keeps its value)", 2) end
+end
+
+function luisa.stop(reason)
+  need_core("luisa.stop")
+  local done, err = pcall(core.stop, reason ~= nil and tostring(reason) or nil)
+  if not done then error(tostring(err), 2) end
+end
+
 -- This rank's figures: objects and bytes the store holds, bytes and messages
 -- sent by planned transfers, plans built, kernels compiled, callbacks run.
 function luisa.stats()

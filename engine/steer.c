@@ -1,0 +1,348 @@
+/* steer.c: steerable simulation parameters, registered from C, read and
+ * changed by scripts; every change lands on every rank at the same step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+
+enum { PARAM_F64, PARAM_I64, PARAM_BOOL, PARAM_STRING };
+static const char *const type_names[] = { "f64", "i64", "bool", "string" };
+
+struct lu_param {
+  char name[LU_NAME_MAX];
+  int type;
+  void *var;
+  double min, max;             /* f64 */
+  int64_t imin, imax;          /* i64 */
+  size_t cap;                  /* string */
+  char **allowed;
+  int nallowed;
+  char *description;
+};
+
+/* A change as it travels from the root to every rank. */
+typedef struct lu_change {
+  int32_t param;               /* -1: stop */
+  int32_t pad;
+  double f;
+  int64_t i;
+  char s[LU_VALUE_MAX];
+} lu_change;
+
+lu_param *steer_find(luisa *lz, const char *name)
+{
+  for (int i = 0; i < lz->nparams; i++)
+    if (strcmp(lz->params[i].name, name) == 0)
+      return &lz->params[i];
+  return NULL;
+}
+
+static int add(luisa *lz, const char *name, int type, void *var, const char *description, lu_param **out)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name || !array_name_is_valid(name), lz, LUISA_ERR_ARG,
+            "luisa_param: name \"%s\" is not valid: expected 1 to %d characters [A-Za-z0-9_], not "
+            "starting with a digit", name ? name : "(null)", LU_NAME_MAX - 1);
+  RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
+            "luisa_param(\"%s\"): parameters must be registered before the first luisa_step", name);
+  RETURN_IF(steer_find(lz, name), lz, LUISA_ERR_NAME, "luisa_param: \"%s\" is already registered", name);
+  RETURN_IF(!var, lz, LUISA_ERR_ARG, "luisa_param(\"%s\"): var is NULL", name);
+  if (lz->nparams == lz->params_cap) {
+    int cap = lz->params_cap ? 2 * lz->params_cap : 8;
+    lu_param *grown = realloc(lz->params, (size_t)cap * sizeof *grown);
+    RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "luisa_param(\"%s\"): out of memory", name);
+    lz->params = grown;
+    lz->params_cap = cap;
+  }
+  lu_param *p = &lz->params[lz->nparams];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->type = type;
+  p->var = var;
+  if (description && !(p->description = strdup(description)))
+    return error_set(lz, LUISA_ERR_NOMEM, "luisa_param(\"%s\"): out of memory", name);
+  *out = p;
+  return LUISA_OK;
+}
+
+int luisa_param_f64(luisa *lz, const char *name, double *var, double min, double max, const char *description)
+{
+  if (lz && var && !(min <= max))
+    return error_set(lz, LUISA_ERR_ARG, "luisa_param_f64(\"%s\"): min %g is not <= max %g", name ? name : "",
+                     min, max);
+  RETURN_IF(lz && var && !(*var >= min && *var <= max), lz, LUISA_ERR_ARG,
+            "luisa_param_f64(\"%s\"): the current value %g is outside [%g, %g]", name ? name : "", *var, min, max);
+  lu_param *p;
+  FORWARD_IF_ERROR(add(lz, name, PARAM_F64, var, description, &p));
+  p->min = min, p->max = max;
+  lz->nparams++;
+  return LUISA_OK;
+}
+
+int luisa_param_i64(luisa *lz, const char *name, int64_t *var, int64_t min, int64_t max, const char *description)
+{
+  RETURN_IF(lz && var && min > max, lz, LUISA_ERR_ARG, "luisa_param_i64(\"%s\"): min %lld is not <= max %lld",
+            name ? name : "", (long long)min, (long long)max);
+  RETURN_IF(lz && var && (*var < min || *var > max), lz, LUISA_ERR_ARG,
+            "luisa_param_i64(\"%s\"): the current value %lld is outside [%lld, %lld]", name ? name : "",
+            (long long)*var, (long long)min, (long long)max);
+  lu_param *p;
+  FORWARD_IF_ERROR(add(lz, name, PARAM_I64, var, description, &p));
+  p->imin = min, p->imax = max;
+  lz->nparams++;
+  return LUISA_OK;
+}
+
+int luisa_param_bool(luisa *lz, const char *name, int *var, const char *description)
+{
+  RETURN_IF(lz && var && *var != 0 && *var != 1, lz, LUISA_ERR_ARG,
+            "luisa_param_bool(\"%s\"): the current value %d is not 0 or 1", name ? name : "", *var);
+  lu_param *p;
+  FORWARD_IF_ERROR(add(lz, name, PARAM_BOOL, var, description, &p));
+  lz->nparams++;
+  return LUISA_OK;
+}
+
+int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap, const char *const *allowed,
+                       const char *description)
+{
+  RETURN_IF(lz && (!allowed || !allowed[0]), lz, LUISA_ERR_ARG,
+            "luisa_param_string(\"%s\"): allowed must list at least one value", name ? name : "");
+  RETURN_IF(lz && (cap < 2 || cap > LU_VALUE_MAX), lz, LUISA_ERR_ARG,
+            "luisa_param_string(\"%s\"): cap is %zu, expected 2 to %d", name ? name : "", cap, LU_VALUE_MAX);
+  int n = 0, current = 0;
+  for (; lz && allowed && allowed[n]; n++) {
+    RETURN_IF(strlen(allowed[n]) >= cap, lz, LUISA_ERR_ARG,
+              "luisa_param_string(\"%s\"): allowed value \"%s\" does not fit in %zu bytes", name ? name : "",
+              allowed[n], cap);
+    current |= var && strcmp(var, allowed[n]) == 0;
+  }
+  RETURN_IF(lz && var && !current, lz, LUISA_ERR_ARG,
+            "luisa_param_string(\"%s\"): the current value \"%.*s\" is not an allowed value", name ? name : "",
+            (int)cap, var);
+  lu_param *p;
+  FORWARD_IF_ERROR(add(lz, name, PARAM_STRING, var, description, &p));
+  p->cap = cap;
+  p->allowed = calloc((size_t)n, sizeof *p->allowed);
+  RETURN_IF(!p->allowed, lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
+  for (int k = 0; k < n; k++) {
+    p->allowed[k] = strdup(allowed[k]);
+    RETURN_IF(!p->allowed[k], lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
+    p->nallowed = k + 1;
+  }
+  lz->nparams++;
+  return LUISA_OK;
+}
+
+/* The current value as text, for logs and messages. */
+static const char *value_text(const lu_param *p, char *buf, size_t cap)
+{
+  switch (p->type) {
+  case PARAM_F64: snprintf(buf, cap, "%.17g", *(double *)p->var); break;
+  case PARAM_I64: snprintf(buf, cap, "%lld", (long long)*(int64_t *)p->var); break;
+  case PARAM_BOOL: snprintf(buf, cap, "%s", *(int *)p->var ? "true" : "false"); break;
+  default: snprintf(buf, cap, "%s", (char *)p->var); break;
+  }
+  return buf;
+}
+
+/* Every rank must register the same parameters: compared by a hash of their
+ * text, which rank 0 broadcasts. Collective. */
+int steer_check(luisa *lz)
+{
+  uint64_t h = 1469598103934665603ull;
+  char line[512];
+  for (int i = 0; i < lz->nparams; i++) {
+    lu_param *p = &lz->params[i];
+    int n = snprintf(line, sizeof line, "%s %s %.17g %.17g %lld %lld %zu;", p->name, type_names[p->type], p->min,
+                     p->max, (long long)p->imin, (long long)p->imax, p->cap);
+    for (int k = 0; k < p->nallowed; k++)
+      n += snprintf(line + n, sizeof line - (size_t)n, "%s,", p->allowed[k]);
+    for (const char *c = line; *c; c++)
+      h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  }
+  uint64_t root = h;
+  RETURN_IF(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "luisa_step: MPI_Bcast of the parameters failed");
+  char msg[LU_ERR_MAX];
+  snprintf(msg, sizeof msg, "rank %d registers %d steerable parameters that differ from rank 0's: every rank "
+           "must register the same parameters, with the same types and bounds", lz->rank, lz->nparams);
+  int who = transport_agree(lz, root != h, msg, sizeof msg);
+  if (who == -2)
+    return LUISA_ERR_MPI;
+  if (who < 0)
+    return LUISA_OK;
+  error_set(lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  return LUISA_ERR_NAME;
+}
+
+/* A script's value for p, checked; on the root, queued for the end of the
+ * step. Returns NULL, or why it was refused. */
+const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, int is_bool, int boolean,
+                          const char *text, char *why, size_t cap)
+{
+  lu_change c;
+  memset(&c, 0, sizeof c);
+  c.param = (int32_t)(p - lz->params);
+  switch (p->type) {
+  case PARAM_F64:
+    if (!is_number)
+      snprintf(why, cap, "luisa.set(\"%s\"): expected a number in [%g, %g]", p->name, p->min, p->max);
+    else if (!(number >= p->min && number <= p->max))
+      snprintf(why, cap, "luisa.set(\"%s\"): %.17g is outside [%g, %g]", p->name, number, p->min, p->max);
+    else {
+      c.f = number;
+      break;
+    }
+    return why;
+  case PARAM_I64:
+    if (!is_number || number != floor(number) || number < (double)p->imin || number > (double)p->imax) {
+      snprintf(why, cap, "luisa.set(\"%s\"): expected a whole number in [%lld, %lld]", p->name,
+               (long long)p->imin, (long long)p->imax);
+      return why;
+    }
+    c.i = (int64_t)number;
+    break;
+  case PARAM_BOOL:
+    if (!is_bool) {
+      snprintf(why, cap, "luisa.set(\"%s\"): expected true or false", p->name);
+      return why;
+    }
+    c.i = boolean;
+    break;
+  default: {
+    int ok = 0;
+    for (int k = 0; text && k < p->nallowed; k++)
+      ok |= strcmp(text, p->allowed[k]) == 0;
+    if (!ok) {
+      int n = snprintf(why, cap, "luisa.set(\"%s\"): expected one of", p->name);
+      for (int k = 0; k < p->nallowed && (size_t)n < cap; k++)
+        n += snprintf(why + n, cap - (size_t)n, " \"%s\"", p->allowed[k]);
+      return why;
+    }
+    snprintf(c.s, sizeof c.s, "%s", text);
+  }
+  }
+  return steer_queue(lz, &c) == LUISA_OK ? NULL : "out of memory queueing a change";
+}
+
+int steer_queue(luisa *lz, const void *change)
+{
+  const lu_change *c = change;
+  for (int k = 0; k < lz->npending; k++)   /* the last request of a step wins */
+    if (((lu_change *)lz->pending)[k].param == c->param && c->param >= 0) {
+      ((lu_change *)lz->pending)[k] = *c;
+      return LUISA_OK;
+    }
+  lu_change *grown = realloc(lz->pending, (size_t)(lz->npending + 1) * sizeof *grown);
+  RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "out of memory");
+  grown[lz->npending++] = *c;
+  lz->pending = grown;
+  return LUISA_OK;
+}
+
+/* luisa.stop(reason) on the root. */
+int steer_stop(luisa *lz, const char *reason)
+{
+  lu_change c;
+  memset(&c, 0, sizeof c);
+  c.param = -1;
+  snprintf(c.s, sizeof c.s, "%s", reason ? reason : "");
+  return steer_queue(lz, &c);
+}
+
+/* How many changes the root queued this step (meaningful on the root). */
+int steer_pending(const luisa *lz)
+{
+  return lz->npending;
+}
+
+/* The root's queued changes to every rank, applied to the simulation's
+ * variables on all. Returns LUISA_STOP when one was a stop. Collective
+ * among ranks that agreed n > 0. */
+int steer_apply(luisa *lz, int64_t step, int n)
+{
+  lu_change *c = malloc((size_t)n * sizeof *c);
+  RETURN_IF(!c, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory applying changes");
+  if (lz->rank == 0)
+    memcpy(c, lz->pending, (size_t)n * sizeof *c);
+  if (MPI_Bcast(c, n * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS) {
+    free(c);
+    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Bcast of parameter changes failed");
+  }
+  int status = LUISA_OK;
+  for (int k = 0; k < n; k++) {
+    if (c[k].param < 0) {
+      status = LUISA_STOP;
+      snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c[k].s);
+      if (lz->rank == 0)
+        log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)step, c[k].s);
+      continue;
+    }
+    lu_param *p = &lz->params[c[k].param];
+    char old[LU_VALUE_MAX + 8], new[LU_VALUE_MAX + 8];
+    value_text(p, old, sizeof old);
+    switch (p->type) {
+    case PARAM_F64: *(double *)p->var = c[k].f; break;
+    case PARAM_I64: *(int64_t *)p->var = c[k].i; break;
+    case PARAM_BOOL: *(int *)p->var = (int)c[k].i; break;
+    default: snprintf((char *)p->var, p->cap, "%s", c[k].s); break;
+    }
+    value_text(p, new, sizeof new);
+    lz->nchanges++;
+    if (lz->rank == 0)
+      log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)step, p->name, old, new);
+  }
+  free(c);
+  lz->npending = 0;
+  return status;
+}
+
+/* The value of p for a script: pushes nothing, fills one of the outputs. */
+int steer_value(const lu_param *p, double *number, int *boolean, const char **text)
+{
+  switch (p->type) {
+  case PARAM_F64: *number = *(double *)p->var; return 0;
+  case PARAM_I64: *number = (double)*(int64_t *)p->var; return 0;
+  case PARAM_BOOL: *boolean = *(int *)p->var; return 1;
+  default: *text = p->var; return 2;
+  }
+}
+
+/* Bounds for scripts: {min, max} or the allowed values. */
+void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, char *const **allowed)
+{
+  *min = p->type == PARAM_I64 ? (double)p->imin : p->min;
+  *max = p->type == PARAM_I64 ? (double)p->imax : p->max;
+  *nallowed = p->nallowed;
+  *allowed = p->allowed;
+}
+
+const char *steer_name(const luisa *lz, int i)
+{
+  return lz->params[i].name;
+}
+
+const char *steer_type(const lu_param *p)
+{
+  return type_names[p->type];
+}
+
+void steer_free(luisa *lz)
+{
+  for (int i = 0; i < lz->nparams; i++) {
+    for (int k = 0; k < lz->params[i].nallowed; k++)
+      free(lz->params[i].allowed[k]);
+    free(lz->params[i].allowed);
+    free(lz->params[i].description);
+  }
+  free(lz->params);
+  free(lz->pending);
+  lz->params = NULL;
+  lz->pending = NULL;
+  lz->nparams = lz->npending = 0;
+}
