@@ -36,8 +36,9 @@ enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
 static const char *on_rank(char *buf, size_t cap, const luisa *lz, int rank)
 {
   if (lz->size == 1)
-    return "";
-  snprintf(buf, cap, " on rank %d", rank);
+    buf[0] = '\0';
+  else
+    snprintf(buf, cap, " on rank %d", rank);
   return buf;
 }
 

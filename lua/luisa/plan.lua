@@ -155,7 +155,8 @@ local function compile_callback(index, cb, arrays, core)
     if not shape then fail(r.where, "%s reduces a constant: it names no array", tostring(r)) end
     local volume = 1
     for _, extent in ipairs(shape) do volume = volume * extent end
-    local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins }
+    local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins, where = r.where,
+                   text = tostring(r) }
     specs[#specs + 1] = spec
     local field = r.kind == "gather" or r.axis ~= nil
     if r.kind == "map" then spec.map, spec.fn, spec.combine = true, r.fn, r.combine end
@@ -319,9 +320,13 @@ local function compile_callback(index, cb, arrays, core)
         kernel.warm(run, reductions, inputs)
         return { run }
       end
-      if #reductions == 1 or not tostring(run):find("intermediate values", 1, true) then
-        fail(cb.where, "luisa.every: %s", tostring(run))
+      local too_big = tostring(run):find("intermediate values", 1, true)
+      if too_big and #reductions == 1 then
+        fail(reductions[1].spec.where or cb.where, "%s reads %d shifted views of arrays at once, more than one "
+             .. "kernel can hold (LuaJIT allows 200 locals; about 40 views fit): use a smaller coarsen "
+             .. "factor or stencil", reductions[1].spec.text or "this reduction", #inputs)
       end
+      if not too_big then fail(cb.where, "luisa.every: %s", tostring(run)) end
       local half = math.floor(#reductions / 2)
       local runs = build({ unpack(reductions, 1, half) })
       for _, r in ipairs(build({ unpack(reductions, half + 1) })) do runs[#runs + 1] = r end
