@@ -14,7 +14,7 @@
 /* Pearson's "spots" regime; dx = 1, and dt = 1 is stable since 4*Du*dt < 1. */
 #define DU   0.2097
 #define DV   0.105
-#define FEED 0.0545
+#define FEED 0.0545   /* initial values: both are steerable ("feed", "kill") */
 #define KILL 0.062
 #define DT   1.0
 
@@ -210,6 +210,9 @@ static void exchange(const domain *d, double *a)
 /* One explicit Euler step. Each cell is computed by the same expression
  * whatever the decomposition, so fields are bitwise rank-count independent
  * (ISO C mode keeps the compiler from contracting into FMAs). */
+/* Steerable: analysis scripts may change them between steps (luisa.set). */
+static double feed = FEED, kill = KILL;
+
 static void update(const domain *d, const double *restrict u,
                    const double *restrict v, double *restrict un,
                    double *restrict vn)
@@ -221,8 +224,8 @@ static void update(const domain *d, const double *restrict u,
       const double lu = u[c - s] + u[c + s] + u[c - 1] + u[c + 1] - 4.0 * u[c];
       const double lv = v[c - s] + v[c + s] + v[c - 1] + v[c + 1] - 4.0 * v[c];
       const double uvv = u[c] * v[c] * v[c];
-      un[c] = u[c] + DT * (DU * lu - uvv + FEED * (1.0 - u[c]));
-      vn[c] = v[c] + DT * (DV * lv + uvv - (FEED + KILL) * v[c]);
+      un[c] = u[c] + DT * (DU * lu - uvv + feed * (1.0 - u[c]));
+      vn[c] = v[c] + DT * (DV * lv + uvv - (feed + kill) * v[c]);
     }
   }
 }
@@ -287,6 +290,9 @@ static int declare(luisa *lz, const config *cfg, const domain *d, int rank)
   const luisa_layout lay = { .order = LUISA_ORDER_C,
                              .alloc_shape = { d->ny + 2, d->nx + 2 },
                              .start = { 1, 1 } };
+  if (failed(lz, luisa_param_f64(lz, "feed", &feed, 0.01, 0.1, "feed rate F"), "luisa_param_f64", rank) ||
+      failed(lz, luisa_param_f64(lz, "kill", &kill, 0.04, 0.08, "kill rate k"), "luisa_param_f64", rank))
+    return 0;
   const char *names[2] = { "U", "V" };
   for (int k = 0; k < 2; k++) {
     if (failed(lz, luisa_array(lz, names[k], LUISA_F64, 2, shape),
@@ -371,6 +377,12 @@ int main(int argc, char **argv)
         status = 1;
         break;
       }
+      if (st == LUISA_STOP) {   /* every rank gets it at the same step */
+        if (rank == 0)
+          fprintf(stderr, "gray-scott: the analysis ended the run at step %d\n", step);
+        step++;   /* as the loop would: step - 1 is the last step run */
+        break;
+      }
       /* LUISA_WARN_SCRIPT: the analysis failed this step, the engine logged
        * it; the simulation does not care. */
     }
@@ -388,7 +400,7 @@ int main(int argc, char **argv)
     if (rank == 0)
       fprintf(stderr, "gray-scott: %s %d steps, %d x %d cells on %d ranks "
               "(%d x %d): %.3f s\n", status ? "stopped at step" : "done after",
-              status ? step : cfg.steps, cfg.nx, cfg.ny, nranks, d.dims[1],
+              step - 1, cfg.nx, cfg.ny, nranks, d.dims[1],
               d.dims[0], slowest);
     if (cfg.check)
       checksum(&cfg, &d, u, v, rank);
