@@ -228,6 +228,21 @@ int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
   return LUISA_OK;
 }
 
+int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!wanted, lz, LUISA_ERR_ARG, "luisa_wants: wanted is NULL");
+  *wanted = 1;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_wants: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_wants: no array \"%s\" is declared", name);
+  RETURN_IF(chunk >= a->nchunks, lz, LUISA_ERR_ARG, "luisa_wants(\"%s\"): chunk %d does not exist on rank %d: "
+            "expected -1 (any) or 0 to %d", name, chunk, lz->rank, a->nchunks - 1);
+  *wanted = script_wants(lz, (int)(a - lz->arrays), chunk, step);
+  return LUISA_OK;
+}
+
 void array_forget_published(luisa *lz)
 {
   for (int i = 0; i < lz->narrays; i++)

@@ -131,6 +131,7 @@ void steer_free(luisa *lz);
 int store_window(luisa *lz, lu_array *a, int depth);
 const void **store_table(luisa *lz, lu_array *a, int version);
 int store_versions(const luisa *lz, const lu_array *a);
+int store_versions_kept(const luisa *lz, const lu_array *a);
 int store_capture(luisa *lz, int64_t step);
 const void *store_version(luisa *lz, const lu_array *a, int version, int chunk, lu_chunk *layout);
 void store_stats(const luisa *lz, int64_t *objects, int64_t *bytes_held);
@@ -165,6 +166,7 @@ extern const lu_lua_module lu_lua_modules[];
 int script_open(luisa *lz, const char *path, char *msg, size_t cap);
 int script_compile(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
+int script_wants(luisa *lz, int a, int chunk, int64_t step);
 void script_summary(luisa *lz);
 void script_close(luisa *lz);
 

@@ -173,6 +173,17 @@ LUISA_API int luisa_param_bool(luisa *lz, const char *name, int *var, const char
 LUISA_API int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap,
                                  const char *const *allowed, const char *description);
 
+/* luisa_wants() : whether the analytics at `step` will read array `name`
+ * on this rank: chunk < 0 asks about any of its local chunks, else about
+ * that one. A chunk not wanted need not be published (nor computed, if it
+ * is derived). Local, and cheap: it follows the compiled plan (periods, the
+ * chunks slices and stencils touch, windows, which need every step).
+ * Before the first step everything is wanted; without a script, nothing.
+ * luisa.fetch reads in callbacks are not foreseen: publish what they read.
+ * @wanted : out, 1 or 0 (1 on a refusal).
+ * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG. */
+LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted);
+
 /* luisa_step() : iteration boundary. MPI collective. The first call checks
  * every declaration collectively and compiles the script's plan; every
  * call runs the analytics due at `step`. Published data is forgotten when

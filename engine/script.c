@@ -14,6 +14,7 @@ typedef struct lu_callback {
   int enabled;
   lu_reduction *reduction;
   lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
+  unsigned char **reads;       /* per array, per local chunk: read by this callback */
   char *failure;               /* this rank's message for the current step */
 } lu_callback;
 
@@ -556,6 +557,56 @@ static void set_failure(lu_callback *cb, const char *msg)
   cb->failure = strdup(msg);
 }
 
+/* cb->reads from the table {[array] = {[chunk + 1] = true}} on the stack. */
+static int read_set(luisa *lz, lua_State *L, lu_callback *cb)
+{
+  cb->reads = calloc((size_t)(lz->narrays ? lz->narrays : 1), sizeof *cb->reads);
+  if (!cb->reads)
+    return 0;
+  for (int a = 0; a < lz->narrays && lua_istable(L, -1); a++) {
+    lua_getfield(L, -1, lz->arrays[a].name);
+    if (lua_istable(L, -1)) {
+      cb->reads[a] = calloc((size_t)(lz->arrays[a].nchunks ? lz->arrays[a].nchunks : 1), 1);
+      if (!cb->reads[a]) {
+        lua_pop(L, 1);
+        return 0;
+      }
+      for (int c = 0; c < lz->arrays[a].nchunks; c++) {
+        lua_rawgeti(L, -1, c + 1);
+        cb->reads[a][c] = (unsigned char)lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* Whether the analytics due at `step` read chunk `chunk` (< 0: any) of
+ * array `a` on this rank. Callbacks fired by triggers count as due when
+ * anything is; an array in a window is read at every step. */
+int script_wants(luisa *lz, int a, int chunk, int64_t step)
+{
+  lu_script *s = lz->script;
+  if (!s || !lz->declarations_ok)
+    return !lz->stepped;   /* before the plan exists, everything may be needed */
+  if (store_versions_kept(lz, &lz->arrays[a]))
+    return 1;
+  int any_due = 0;
+  for (int i = 0; i < s->ncallbacks; i++)
+    any_due |= s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0;
+  for (int i = 0; i < s->ncallbacks; i++) {
+    lu_callback *cb = &s->callbacks[i];
+    int due = cb->enabled && (cb->every > 0 ? step % cb->every == 0 : any_due);
+    if (!due || !cb->reads || !cb->reads[a])
+      continue;
+    for (int c = 0; c < lz->arrays[a].nchunks; c++)
+      if (cb->reads[a][c] && (chunk < 0 || chunk == c))
+        return 1;
+  }
+  return 0;
+}
+
 /* Local compile: fills callbacks[] and their failures. */
 static int compile_here(luisa *lz, char *msg, size_t cap)
 {
@@ -596,6 +647,14 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
       cb->exchange = s->exchanges[lua_tointeger(L, -1)];
       cb->enabled = 1;
       lua_pop(L, 2);
+      lua_getfield(L, -2, "reads");
+      int stored = read_set(lz, L, cb);
+      lua_pop(L, 1);
+      if (!stored) {
+        lua_pop(L, 3);
+        snprintf(msg, cap, "out of memory compiling the plan");
+        return 1;
+      }
     }
     lua_pop(L, 2);
   }
@@ -912,8 +971,12 @@ void script_close(luisa *lz)
     exchange_free(s->exchanges[i]);
   }
   free(s->exchanges);
-  for (int i = 0; i < s->ncallbacks; i++)
+  for (int i = 0; i < s->ncallbacks; i++) {
     free(s->callbacks[i].failure);
+    for (int a = 0; s->callbacks[i].reads && a < lz->narrays; a++)
+      free(s->callbacks[i].reads[a]);
+    free(s->callbacks[i].reads);
+  }
   free(s->reductions);
   free(s->callbacks);
   free(s->due);

@@ -78,6 +78,12 @@ const void **store_table(luisa *lz, lu_array *a, int version)
          ? s->history[a - lz->arrays].tables[version - 1] : NULL;
 }
 
+/* How many versions of a the store keeps (0: no window on it). */
+int store_versions_kept(const luisa *lz, const lu_array *a)
+{
+  return lz->store ? lz->store->history[a - lz->arrays].depth : 0;
+}
+
 /* How many earlier versions of a exist so far (the same on every rank). */
 int store_versions(const luisa *lz, const lu_array *a)
 {

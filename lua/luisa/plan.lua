@@ -342,12 +342,28 @@ local function compile_callback(index, cb, arrays, core)
     g.arrays = arrays
   end
   c.core = core
-
+  -- The local chunks this callback reads, per array: what luisa_wants tells.
+  c.reads = {}
+  local function read(name, chunk)
+    c.reads[name] = c.reads[name] or {}
+    c.reads[name][chunk + 1] = true
+  end
+  for _, g in ipairs(group_list) do
+    for _, item in ipairs(g.items) do
+      for k, src in ipairs(item.sources) do
+        if src.chunk then read(g.leaves[k].name, src.chunk) end
+      end
+    end
+  end
+  for _, m in ipairs(sends) do
+    for _, piece in ipairs(m.pieces) do read(piece.array, piece.chunk) end
+  end
   return c
 end
 
 -- Compile every registered callback. Returns one entry per callback:
--- { every = n, reduction = id } or { error = "file:line: message" }.
+-- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}} }
+-- or { error = "file:line: message" }.
 function M.compile(arrays, core)
   M.builds = M.builds + 1
   compiled_arrays, fetch_core = arrays, core
@@ -359,7 +375,7 @@ function M.compile(arrays, core)
     local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
       callbacks[i] = c
-      results[i] = { every = cb.every, reduction = c.reduction }
+      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads }
     else
       results[i] = { error = tostring(c) }
     end

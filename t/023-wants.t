@@ -1,0 +1,11 @@
+#!/bin/sh
+# luisa_wants: which arrays and chunks the plan reads at a step; a
+# simulation that publishes only those gets exact results.
+. t/lib.sh
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+echo "1..21"
+for np in 1 2 3; do
+  LUISA_TEST_OUT="$out/w" mpi "$np" "$B/t/wants" 2>/dev/null | grep '^ok\|^not ok\|^#' \
+    | sed "s/^\(not \)\{0,1\}ok [0-9]* - /\1ok - $np ranks: /"
+done
