@@ -228,6 +228,19 @@ int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
   return LUISA_OK;
 }
 
+int luisa_field_writable(luisa *lz, const char *name)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_field_writable: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_field_writable: no array \"%s\" is declared", name);
+  RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
+            "luisa_field_writable(\"%s\"): call it before the first luisa_step", name);
+  a->writable = 1;
+  return LUISA_OK;
+}
+
 int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)
 {
   if (!lz)

@@ -37,6 +37,7 @@ typedef struct lu_array {
   const void **published;         /* per local chunk, this step's data or NULL */
   int nboxes;
   lu_box *boxes;                  /* global chunk map, sorted by owner */
+  int writable;                   /* scripts may assign to it (luisa_field_writable) */
 } lu_array;
 
 typedef struct lu_script lu_script;

@@ -145,7 +145,8 @@ LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
 /* luisa_publish() : hand the current data of local chunk `chunk` of `name`
  * to the engine for the coming luisa_step. Zero copy in inline mode.
  * @data : the buffer described by the chunk's layout; borrowed: must stay
- *         valid and unchanged until the next luisa_step() returns.
+ *         valid and unchanged until the next luisa_step() returns. Const,
+ *         except for arrays made writable (luisa_field_writable).
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (no such local chunk,
  *           NULL data). A chunk not published before a step that needs it
  *           makes that step's analytics fail with a message naming it. */
@@ -172,6 +173,15 @@ LUISA_API int luisa_param_bool(luisa *lz, const char *name, int *var, const char
  * terminated list, copied) in a buffer of cap bytes. */
 LUISA_API int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap,
                                  const char *const *allowed, const char *description);
+
+/* luisa_field_writable() : let scripts write into array `name`
+ * (luisa.assign), for nudging or data assimilation. The engine then writes
+ * into the buffers published for a step, inside the chunks (ghost cells
+ * untouched), on every rank after that step's analytics and before
+ * luisa_step returns: publish a buffer the simulation reads next. Local;
+ * before the first luisa_step.
+ * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ORDER. */
+LUISA_API int luisa_field_writable(luisa *lz, const char *name);
 
 /* luisa_wants() : whether the analytics at `step` will read array `name`
  * on this rank: chunk < 0 asks about any of its local chunks, else about

@@ -15,6 +15,7 @@ typedef struct lu_callback {
   lu_reduction *reduction;
   lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
   unsigned char **reads;       /* per array, per local chunk: read by this callback */
+  int assigns;                 /* writes into a simulation array (luisa.assign) */
   char *failure;               /* this rank's message for the current step */
 } lu_callback;
 
@@ -27,6 +28,7 @@ struct lu_script {
   lu_exchange **exchanges;     /* per reduction, or NULL */
   int nreductions, reductions_cap;
   lu_reduction **due;
+  int *due_ids;                /* scratch list of callbacks */
   int *control;                /* root's verdict per step, see script_step */
   int delivering;              /* callbacks are running: luisa.fetch may serve */
 };
@@ -343,6 +345,14 @@ static int core_set(lua_State *L)
   return 1;
 }
 
+/* core.writable(name) -> whether scripts may assign to the array */
+static int core_writable(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushboolean(L, checked_array(L, lz, 1)->writable);
+  return 1;
+}
+
 /* core.stop(reason) */
 static int core_stop(lua_State *L)
 {
@@ -416,7 +426,8 @@ static void install_core(luisa *lz, lua_State *L)
     { "reduction", core_reduction }, { "exchange", core_exchange }, { "field", core_field },
     { "window", core_window },
     { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
-    { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { NULL, NULL }
+    { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
+    { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {
     lua_pushlightuserdata(L, lz);
@@ -626,8 +637,9 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   int n = (int)lua_objlen(L, -1);
   s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
   s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
+  s->due_ids = calloc((size_t)(n ? n : 1), sizeof *s->due_ids);
   s->control = calloc((size_t)(3 + 4 * n), sizeof *s->control);
-  if (!s->callbacks || !s->due || !s->control) {
+  if (!s->callbacks || !s->due || !s->due_ids || !s->control) {
     lua_pop(L, 1);
     snprintf(msg, cap, "out of memory compiling the plan");
     return 1;
@@ -647,6 +659,9 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
       cb->exchange = s->exchanges[lua_tointeger(L, -1)];
       cb->enabled = 1;
       lua_pop(L, 2);
+      lua_getfield(L, -2, "assigns");
+      cb->assigns = lua_toboolean(L, -1);
+      lua_pop(L, 1);
       lua_getfield(L, -2, "reads");
       int stored = read_set(lz, L, cb);
       lua_pop(L, 1);
@@ -876,6 +891,16 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
+  int nwrite = 0;   /* assignments write now, where no rank failed */
+  for (int k = 0; k < n; k++) {
+    int failed = 0;
+    for (int f = 0; f < c[0]; f++)
+      failed |= v[3 * f] == ids[k];
+    if (!failed && s->callbacks[ids[k]].assigns)
+      s->due_ids[nwrite++] = ids[k];
+  }
+  if (nwrite)
+    run_phase(lz, "commit", step, s->due_ids, nwrite);
   if (c[2] > 0) {   /* the callbacks' parameter changes and stop, on every rank now */
     int steered = steer_apply(lz, step, c[2]);
     if (steered == LUISA_STOP)
@@ -980,6 +1005,7 @@ void script_close(luisa *lz)
   free(s->reductions);
   free(s->callbacks);
   free(s->due);
+  free(s->due_ids);
   free(s->control);
   free(s);
   lz->script = NULL;

@@ -64,6 +64,23 @@ function luisa.every(n, stats, fn)
   return cb
 end
 
+-- assign(name, expr[, n]): every n steps (default 1), write expr into the
+-- simulation's array `name` (registered with luisa_field_writable): the
+-- values are computed from this step's data and written on every rank after
+-- the step's analytics, before luisa_step returns; ghost cells untouched.
+function luisa.assign(name, e, n)
+  if type(name) ~= "string" then error("luisa.assign: the array name must be a string, got " .. type(name), 2) end
+  if not expr.is_expr(e) then
+    e = type(e) == "number" and (expr.array(name) * 0 + e) or nil
+    if not e then error("luisa.assign(" .. name .. ", e): e must be an array expression or a number", 2) end
+  end
+  check_period(n or 1, "luisa.assign")
+  local cb = { every = n or 1, stats = {}, fn = function() end, where = expr.caller(),
+               assign = { name = name, expr = e } }
+  luisa._callbacks[#luisa._callbacks + 1] = cb
+  return cb
+end
+
 -- trigger{every = n, check = {cheap reductions}, when = function(c) -> bool,
 --         stats = {expensive reductions}, run = function(step, r, c)}:
 -- every n steps the cheap reductions are computed and when(c) decides, on

@@ -34,6 +34,8 @@ local function leaf(name, origin, step, version)
   return { kind = "leaf", name = name, origin = origin, step = step, version = version, key = key }
 end
 
+M.leaf = leaf
+
 -- Every node below t rebuilt with its leaves passed through f.
 local function map_leaves(t, f)
   local memo = {}

@@ -145,8 +145,48 @@ local function group_key(leaves, arrays, shape)
          .. "|" .. lower.text(shape) .. "|" .. oldest
 end
 
+-- An assignment's target, as the first view of its group: the partition
+-- then computes each element on the rank owning it in the target.
+local function assignment(cb, arrays, core)
+  local a = cb.assign
+  local target = arrays[a.name]
+  if not target then fail(cb.where, "luisa.assign: no array named %q is declared", a.name) end
+  if not core.writable(a.name) then
+    fail(cb.where, "luisa.assign: the simulation did not register %q as writable (luisa_field_writable)", a.name)
+  end
+  local value, shape = lower.lower(a.expr, arrays)
+  if not shape then value = lower.lower(expr.array(a.name) * 0 + a.expr.value, arrays) end
+  if shape and not lower.same_shape(shape, target.shape) then
+    fail(cb.where, "luisa.assign(%q): the expression has shape %s, the array %s", a.name, shape_text(shape),
+         shape_text(target.shape))
+  end
+  return value, target
+end
+
 local function compile_callback(index, cb, arrays, core)
   local specs, groups, group_list = {}, {}, {}
+  if cb.assign then   -- one spec: the whole expression, written at the end of the step
+    local value, target = assignment(cb, arrays, core)
+    local spec = { key = "assign", kind = "assign", map = true, assign = true, shape = target.shape, count = 0 }
+    specs[1] = spec
+    local ones, zeros = {}, {}
+    for d = 1, #target.shape do ones[d], zeros[d] = 1, 0 end
+    local self = lower.leaf(cb.assign.name, zeros, ones, 0)
+    for _, piece in ipairs(value.pieces) do
+      local t, pshape = lower.local_tree(piece), {}
+      for d = 1, #target.shape do pshape[d] = piece.hi[d] - piece.lo[d] + 1 end
+      local g = { leaves = {}, seen = {}, reductions = {}, specs = { spec }, shape = pshape, origin = piece.lo,
+                  full = target.shape, map = spec }
+      -- the target's own view first (shifted to the piece), so it drives the partition
+      local own = lower.local_tree({ lo = piece.lo, t = self })
+      for _, leaf in ipairs(lower.leaves(own)) do g.seen[leaf.key] = true; g.leaves[1] = leaf end
+      for _, leaf in ipairs(lower.leaves(t)) do
+        if not g.seen[leaf.key] then g.seen[leaf.key] = true; g.leaves[#g.leaves + 1] = leaf end
+      end
+      g.reductions[1] = { kind = "fset", expr = t, spec = spec }
+      group_list[#group_list + 1] = g
+    end
+  end
   local counts = {}
   for _, kind in ipairs(SLOT_KINDS) do counts[kind] = 0 end
   for _, key in ipairs(sorted_keys(cb.stats)) do
@@ -375,7 +415,7 @@ function M.compile(arrays, core)
     local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
       callbacks[i] = c
-      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads }
+      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil }
     else
       results[i] = { error = tostring(c) }
     end
@@ -431,7 +471,12 @@ local function run_callback(c, step, rank)
     else
       for _, spec in ipairs(g.specs) do c.pending[spec] = true end
     end
-    if not item and ready and g.map then run_map(c, g) end
+    if not item and ready and g.map and not g.map.assign then run_map(c, g) end
+    if not item and ready and g.map and g.map.assign then   -- the target must be there to write
+      for _, it in ipairs(g.items) do
+        if g.chunks[1][it.sources[1].chunk] == nil then item, input = 0, 1; break end
+      end
+    end
     if item then
       local name = g.leaves[input].name
       local chunk = g.items[item + 1].sources[input].chunk
@@ -517,7 +562,7 @@ function M.deliver(step, due)
     local c = callbacks[i]
     local results = {}
     for _, spec in ipairs(c.specs) do
-      if not c.pending[spec] then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
+      if not c.pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
     end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if ok and err and c.cb.fires == err then   -- a trigger said yes
@@ -577,6 +622,37 @@ function M.fetch(name, offset, shape, version)
     end
   end
   return setmetatable({ shape = { unpack(shape) }, data = data, n = n }, Field)
+end
+
+-- After the verdict, on every rank: the assignments of the due callbacks
+-- that did not fail are written into the simulation's buffers.
+function M.commit(step, due)
+  for _, i in ipairs(due) do
+    local c = callbacks[i]
+    for _, g in ipairs(c and c.cb.assign and c.groups or {}) do
+      local target = g.arrays[g.leaves[1].name]
+      for _, item in ipairs(g.items) do
+        local chunk = item.sources[1].chunk
+        local ch, dst = target.chunks[chunk + 1], g.chunks[1][chunk]
+        local ndim, n = #item.lo, {}
+        for d = 1, ndim do n[d] = item.hi[d] - item.lo[d] + 1 end
+        local src, k, idx = g.scratch + item.scratch, 0, {}
+        for d = 1, ndim do idx[d] = 0 end
+        repeat   -- the item's elements in C order, as the scratch holds them
+          local at = ch.first
+          for d = 1, ndim do at = at + (g.origin[d] + item.lo[d] + idx[d] - ch.offset[d]) * ch.stride[d] end
+          dst[at] = src[k]
+          k = k + 1
+          local d = ndim
+          while d >= 1 do
+            idx[d] = idx[d] + 1
+            if idx[d] < n[d] then break end
+            idx[d], d = 0, d - 1
+          end
+        until d < 1
+      end
+    end
+  end
 end
 
 -- The callbacks triggers fired since the last call (on the root).
