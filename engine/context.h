@@ -103,6 +103,7 @@ int transport_open(luisa *lz);
 void transport_close(luisa *lz);
 int transport_agree(luisa *lz, int failed, char *msg, size_t cap);
 int transport_share(luisa *lz, int owner, char *msg, size_t cap);
+int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status);
 /* Kinds of reduction slots, in buffer order; widths 1, 1, 1, 2, 2, 3. */
 enum lu_slot_kind { LU_MIN, LU_SUM, LU_MAX, LU_ARGMIN, LU_ARGMAX, LU_MOMENTS, LU_SLOT_KINDS };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts);

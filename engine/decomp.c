@@ -82,15 +82,7 @@ static int check_same_arrays(luisa *lz)
   free(root);
   if (status != LUISA_OK)
     return status;
-  int who = transport_agree(lz, failed, msg, sizeof msg);
-  if (who == -2)
-    return LUISA_ERR_MPI;
-  if (who < 0)
-    return LUISA_OK;
-  error_set(lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
-  if (lz->rank == 0)
-    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
-  return LUISA_ERR_NAME;
+  return transport_check(lz, failed, msg, sizeof msg, LUISA_ERR_NAME);
 }
 
 static int boxes_intersect(int ndim, const lu_box *a, const lu_box *b)

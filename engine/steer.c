@@ -169,15 +169,7 @@ int steer_check(luisa *lz)
   char msg[LU_ERR_MAX];
   snprintf(msg, sizeof msg, "rank %d registers %d steerable parameters that differ from rank 0's: every rank "
            "must register the same parameters, with the same types and bounds", lz->rank, lz->nparams);
-  int who = transport_agree(lz, root != h, msg, sizeof msg);
-  if (who == -2)
-    return LUISA_ERR_MPI;
-  if (who < 0)
-    return LUISA_OK;
-  error_set(lz, LUISA_ERR_NAME, "luisa_step: %s", msg);
-  if (lz->rank == 0)
-    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
-  return LUISA_ERR_NAME;
+  return transport_check(lz, root != h, msg, sizeof msg, LUISA_ERR_NAME);
 }
 
 /* A script's value for p, checked; on the root, queued for the end of the

@@ -104,6 +104,22 @@ int transport_agree(luisa *lz, int failed, char *msg, size_t cap)
   return transport_share(lz, first, msg, cap) == LUISA_OK ? first : -2;
 }
 
+/* A collective check of declarations: when any rank failed, every rank
+ * refuses the step with `status` and the first failing rank's msg, logged
+ * once by rank 0. Collective. */
+int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status)
+{
+  int who = transport_agree(lz, failed, msg, cap);
+  if (who == -2)
+    return LUISA_ERR_MPI;
+  if (who < 0)
+    return LUISA_OK;
+  error_set(lz, status, "luisa_step: %s", msg);
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  return status;
+}
+
 /* Broadcast the string msg from owner. Collective. */
 int transport_share(luisa *lz, int owner, char *msg, size_t cap)
 {
