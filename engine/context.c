@@ -54,6 +54,11 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     free(path);
     return refuse(LUISA_ERR_NOMEM, "out of memory");
   }
+  const char *level = getenv("LUISA_LOG_LEVEL");   /* more or less detail without recompiling */
+  static const char *const levels[] = { "error", "warning", "info", "debug" };
+  for (int l = 0; level && l < 4; l++)
+    if (!strcmp(level, levels[l]))
+      o.log_level = (luisa_log_level)l;
   lz->opts = o;
   lz->script_path = path;
   lz->opts.script = path;

@@ -66,6 +66,8 @@ struct luisa {
   void *pending;                  /* changes the root's callbacks asked for this step */
   int npending;
   int64_t nchanges;
+  char *history;                  /* on rank 0: every change, for the summary */
+  size_t history_len;
   char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
   int64_t err_step;               /* the step whose first failure err tells */
@@ -128,6 +130,7 @@ void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, ch
 const char *steer_type(const lu_param *p);
 const char *steer_name(const luisa *lz, int i);
 void steer_free(luisa *lz);
+const char *steer_history(const luisa *lz);
 
 /* store.c: earlier versions of chunks, kept for windows. */
 int store_window(luisa *lz, lu_array *a, int depth);

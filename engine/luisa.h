@@ -75,7 +75,9 @@ typedef enum luisa_order {
 typedef struct luisa_options {
   const char *script;          /* analysis script path; NULL: no analytics */
   luisa_mode mode;             /* default LUISA_MODE_INLINE */
-  luisa_log_level log_level;   /* default LUISA_LOG_WARN; messages go to stderr */
+  luisa_log_level log_level;   /* default LUISA_LOG_WARN; messages go to stderr; the
+                                  environment's LUISA_LOG_LEVEL (error, warning, info,
+                                  debug) overrides it */
 } luisa_options;
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be

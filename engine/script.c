@@ -980,8 +980,8 @@ void script_summary(luisa *lz)
             (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0, (long long)objects,
             (long long)bytes, (long long)lz->bytes_moved, (long long)lz->transfers);
   if (lz->nchanges || lz->stop_reason[0])
-    log_write(lz, LUISA_LOG_INFO, "summary: %lld parameter changes%s%s", (long long)lz->nchanges,
-              lz->stop_reason[0] ? "; stopped: " : "", lz->stop_reason);
+    log_write(lz, LUISA_LOG_INFO, "summary: %lld parameter changes (%s)%s%s", (long long)lz->nchanges,
+              steer_history(lz), lz->stop_reason[0] ? "; stopped: " : "", lz->stop_reason);
 }
 
 void script_close(luisa *lz)

@@ -140,7 +140,15 @@ int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap, const
 static const char *value_text(const lu_param *p, char *buf, size_t cap)
 {
   switch (p->type) {
-  case PARAM_F64: snprintf(buf, cap, "%.17g", *(double *)p->var); break;
+  case PARAM_F64: {   /* the shortest text that reads back exactly */
+    double v = *(double *)p->var;
+    for (int digits = 15; digits <= 17; digits++) {
+      snprintf(buf, cap, "%.*g", digits, v);
+      if (strtod(buf, NULL) == v)
+        break;
+    }
+    break;
+  }
   case PARAM_I64: snprintf(buf, cap, "%lld", (long long)*(int64_t *)p->var); break;
   case PARAM_BOOL: snprintf(buf, cap, "%s", *(int *)p->var ? "true" : "false"); break;
   default: snprintf(buf, cap, "%s", (char *)p->var); break;
@@ -253,6 +261,26 @@ int steer_pending(const luisa *lz)
   return lz->npending;
 }
 
+/* The history of changes, for the finalize summary (rank 0 keeps it). */
+static void remember(luisa *lz, int64_t step, const char *name, const char *old, const char *new)
+{
+  char line[2 * LU_VALUE_MAX + LU_NAME_MAX + 48];
+  int n = snprintf(line, sizeof line, "%s%lld: %s %s -> %s", lz->history_len ? "; " : "", (long long)step, name,
+                   old, new);
+  char *grown = realloc(lz->history, lz->history_len + (size_t)n + 1);
+  if (!grown)
+    return;   /* the log line was written: the summary only loses its copy */
+  memcpy(grown + lz->history_len, line, (size_t)n + 1);
+  lz->history = grown;
+  lz->history_len += (size_t)n;
+}
+
+/* The changes made so far, as "step: name old -> new; ..." ("" if none). */
+const char *steer_history(const luisa *lz)
+{
+  return lz->history ? lz->history : "";
+}
+
 /* The root's queued changes to every rank, applied to the simulation's
  * variables on all. Returns LUISA_STOP when one was a stop. Collective
  * among ranks that agreed n > 0. */
@@ -286,8 +314,10 @@ int steer_apply(luisa *lz, int64_t step, int n)
     }
     value_text(p, new, sizeof new);
     lz->nchanges++;
-    if (lz->rank == 0)
+    if (lz->rank == 0) {
       log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)step, p->name, old, new);
+      remember(lz, step, p->name, old, new);
+    }
   }
   free(c);
   lz->npending = 0;
@@ -334,6 +364,9 @@ void steer_free(luisa *lz)
   }
   free(lz->params);
   free(lz->pending);
+  free(lz->history);
+  lz->history = NULL;
+  lz->history_len = 0;
   lz->params = NULL;
   lz->pending = NULL;
   lz->nparams = lz->npending = 0;

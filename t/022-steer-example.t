@@ -5,7 +5,7 @@
 . t/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..5"
+echo "1..6"
 run() { mpi "$1" "$B/examples/gray_scott" --size 64 --steps 6000 --progress 0 --check \
           --script examples/gray-scott/steer.lua >"$out/$2" 2>"$out/$2.err"; }
 run 2 a; run 2 b; run 1 one; run 4 four
@@ -21,3 +21,10 @@ cmp -s "$out/a" "$out/one" && cmp -s "$out/a" "$out/four" \
   && echo "ok - 1, 2 and 4 ranks print the same history" || echo "not ok - histories differ across rank counts"
 [ "$(h one)" = "$(h a)" ] && [ "$(h four)" = "$(h a)" ] \
   && echo "ok - and end with the same fields on 1, 2 and 4 ranks" || echo "not ok - fields differ across rank counts"
+LUISA_LOG_LEVEL=info mpi 2 "$B/examples/gray_scott" --size 64 --steps 6000 --progress 0 \
+  --script examples/gray-scott/steer.lua >/dev/null 2>"$out/log"
+changes=$(grep -c "luisa\[0\] info: step [0-9]*: kill " "$out/log")
+grep -q "summary: $changes parameter changes (0: kill 0.062 -> 0.0615;.*); stopped: area in" "$out/log" \
+  && echo "ok - with LUISA_LOG_LEVEL=info every change is logged and the summary lists all $changes" \
+  || { echo "not ok - change log or summary missing ($changes changes logged)"; grep summary "$out/log" | cut -c1-300 | sed 's/^/# /'; }
+
