@@ -30,7 +30,7 @@ OBJ        := $(ENGINE_SRC:engine/%.c=$(B)/obj/%.o) $(B)/obj/lua_embed.o
 
 TEST_SRC  := $(wildcard t/*.c)
 TEST_BIN  := $(TEST_SRC:t/%.c=$(B)/t/%)
-EXAMPLES  := $(B)/examples/gray_scott
+EXAMPLES  := $(B)/examples/gray_scott $(B)/examples/heat2d
 
 MPIRUN := mpirun --allow-run-as-root --oversubscribe
 
@@ -92,6 +92,10 @@ $(B)/t/%: t/%.c t/tap.h engine/luisa.h $(B)/libluisa.so
 	$(CC) $(CFLAGS) -Iengine -It $< -o $@ $(LINK_LUISA)
 
 $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/libluisa.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
+
+$(B)/examples/heat2d: examples/heat2d/heat2d.c engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
 

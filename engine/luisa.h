@@ -190,7 +190,8 @@ LUISA_API int luisa_field_writable(luisa *lz, const char *name);
  * that one. A chunk not wanted need not be published (nor computed, if it
  * is derived). Local, and cheap: it follows the compiled plan (periods, the
  * chunks slices and stencils touch, windows, which need every step).
- * Before the first step everything is wanted; without a script, nothing.
+ * Before the first step everything is wanted; after it, nothing is when
+ * there are no analytics (no script, or it did not load or compile).
  * luisa.fetch reads in callbacks are not foreseen: publish what they read.
  * @wanted : out, 1 or 0 (1 on a refusal).
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG. */

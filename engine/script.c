@@ -280,6 +280,8 @@ static int push_param_value(lua_State *L, const lu_param *p)
 static lu_param *checked_param(lua_State *L, luisa *lz, int arg)
 {
   const char *name = luaL_checkstring(L, arg);
+  if (!lz->stepped)
+    luaL_error(L, "parameters are registered after the script loads: read and set them in callbacks");
   lu_param *p = steer_find(lz, name);
   if (!p) {
     luaL_Buffer b;
