@@ -123,6 +123,7 @@ const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, 
                           const char *text, char *why, size_t cap);
 int steer_queue(luisa *lz, const void *change);
 int steer_stop(luisa *lz, const char *reason);
+int steer_period(luisa *lz, int callback, int every);
 int steer_pending(const luisa *lz);
 int steer_apply(luisa *lz, int64_t step, int n);
 int steer_value(const lu_param *p, double *number, int *boolean, const char **text);
@@ -172,6 +173,7 @@ int script_open(luisa *lz, const char *path, char *msg, size_t cap);
 int script_compile(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 int script_wants(luisa *lz, int a, int chunk, int64_t step);
+void script_set_period(luisa *lz, int64_t step, int callback, int every);
 void script_summary(luisa *lz);
 void script_close(luisa *lz);
 

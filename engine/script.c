@@ -347,6 +347,29 @@ static int core_set(lua_State *L)
   return 1;
 }
 
+/* core.period(callback index, n): from the next step on, every n steps */
+static int core_period(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  int i = (int)luaL_checkinteger(L, 1), every = (int)luaL_checkinteger(L, 2);
+  if (!lz->script->delivering)
+    return luaL_error(L, "luisa.period can only be called inside a callback");
+  if (i < 0 || i >= lz->script->ncallbacks || every < 1)
+    return luaL_error(L, "luisa.period: no such callback, or a period below 1");
+  if (steer_period(lz, i, every) != LUISA_OK)
+    return luaL_error(L, "out of memory");
+  return 0;
+}
+
+void script_set_period(luisa *lz, int64_t step, int callback, int every)
+{
+  lu_callback *cb = &lz->script->callbacks[callback];
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_INFO, "step %lld: callback %d runs every %d steps (was %d)", (long long)step,
+              callback + 1, every, cb->every);
+  cb->every = every;
+}
+
 /* core.writable(name) -> whether scripts may assign to the array */
 static int core_writable(lua_State *L)
 {
@@ -429,6 +452,7 @@ static void install_core(luisa *lz, lua_State *L)
     { "window", core_window },
     { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
     { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
+    { "period", core_period },
     { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {

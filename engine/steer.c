@@ -234,7 +234,7 @@ int steer_queue(luisa *lz, const void *change)
 {
   const lu_change *c = change;
   for (int k = 0; k < lz->npending; k++)   /* the last request of a step wins */
-    if (((lu_change *)lz->pending)[k].param == c->param && c->param >= 0) {
+    if (((lu_change *)lz->pending)[k].param == c->param && c->param != -1) {
       ((lu_change *)lz->pending)[k] = *c;
       return LUISA_OK;
     }
@@ -252,6 +252,17 @@ int steer_stop(luisa *lz, const char *reason)
   memset(&c, 0, sizeof c);
   c.param = -1;
   snprintf(c.s, sizeof c.s, "%s", reason ? reason : "");
+  return steer_queue(lz, &c);
+}
+
+/* A callback's new period, on the root, applied on every rank like a
+ * parameter change. */
+int steer_period(luisa *lz, int callback, int every)
+{
+  lu_change c;
+  memset(&c, 0, sizeof c);
+  c.param = -2 - callback;
+  c.i = every;
   return steer_queue(lz, &c);
 }
 
@@ -296,6 +307,10 @@ int steer_apply(luisa *lz, int64_t step, int n)
   }
   int status = LUISA_OK;
   for (int k = 0; k < n; k++) {
+    if (c[k].param <= -2) {   /* a callback's period */
+      script_set_period(lz, step, -2 - c[k].param, (int)c[k].i);
+      continue;
+    }
     if (c[k].param < 0) {
       status = LUISA_STOP;
       snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c[k].s);

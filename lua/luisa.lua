@@ -159,6 +159,18 @@ function luisa.set(name, value)
   if refused then error(refused .. " (" .. tostring(name) .. " keeps its value)", 2) end
 end
 
+-- period(cb, n): in a callback, make the callback cb (what luisa.every
+-- returned) run every n steps from the next step on, on every rank. A
+-- trigger's handle changes how often its check runs.
+function luisa.period(cb, n)
+  need_core("luisa.period")
+  check_period(n, "luisa.period")
+  local i = require("luisa.plan").index_of(cb)
+  if not i then error("luisa.period: the first argument must be what luisa.every returned", 2) end
+  local done, err = pcall(core.period, i - 1, n)
+  if not done then error(tostring(err), 2) end
+end
+
 function luisa.stop(reason)
   need_core("luisa.stop")
   local done, err = pcall(core.stop, reason ~= nil and tostring(reason) or nil)

@@ -16,6 +16,54 @@ static int all_true(int c)
   return all;
 }
 
+/* A period changed by a script at step 8: B, read by that callback, is
+ * wanted every 4 steps, then every 2; the callback runs exactly then. */
+static int period_change(int rank, int size)
+{
+  luisa *lz;
+  luisa_options o = luisa_options_default();
+  o.script = "t/data/period_change.lua";
+  luisa_init(MPI_COMM_WORLD, &o, &lz);
+  int64_t shape[1] = { N }, lo = N * rank / size, hi = N * (rank + 1) / size;
+  int64_t off[1] = { lo }, len[1] = { hi - lo };
+  double a[N];
+  for (int i = 0; i < N; i++)
+    a[i] = i;
+  luisa_array(lz, "A", LUISA_F64, 1, shape);
+  luisa_array(lz, "B", LUISA_F64, 1, shape);
+  if (hi > lo) {
+    luisa_chunk(lz, "A", off, len, NULL);
+    luisa_chunk(lz, "B", off, len, NULL);
+  }
+  int right = 1, statuses = 1;
+  for (int step = 1; step <= 14; step++) {
+    int wanted = 1, expect = step <= 8 ? step % 4 == 0 : step % 2 == 0;
+    if (hi > lo && step > 1) {
+      luisa_wants(lz, "B", -1, step, &wanted);
+      right &= wanted == expect;
+    }
+    if (hi > lo) {
+      luisa_publish(lz, "A", 0, a);
+      if (wanted)
+        luisa_publish(lz, "B", 0, a);
+    }
+    statuses &= luisa_step(lz, step) == LUISA_OK;
+  }
+  ok(all_true(right), "after luisa.period(slow, 2) at step 8, B is wanted every 2 steps instead of 4");
+  ok(all_true(statuses), "publishing B only then, every step returns LUISA_OK");
+  luisa_finalize(lz);
+  if (rank == 0) {
+    FILE *f = fopen(getenv("LUISA_TEST_OUT"), "r");
+    char line[64], got[256] = "";
+    while (f && fgets(line, sizeof line, f))
+      strncat(got, line, sizeof got - strlen(got) - 1);
+    if (f)
+      fclose(f);
+    ok(!strcmp(got, "4 ran\n8 ran\n10 ran\n12 ran\n14 ran\n"), "the callback ran at steps 4, 8, then 10, 12, 14");
+  }
+  return tap_done();
+}
+
 int main(int argc, char **argv)
 {
   MPI_Init(&argc, &argv);
@@ -23,6 +71,11 @@ int main(int argc, char **argv)
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   tap_rank = rank;
+  if (argc > 1 && !strcmp(argv[1], "period")) {
+    int failed = period_change(rank, size);
+    MPI_Finalize();
+    return failed;
+  }
   luisa *lz;
   luisa_options o = luisa_options_default();
   o.script = "t/data/wants.lua";

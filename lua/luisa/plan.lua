@@ -655,6 +655,9 @@ function M.commit(step, due)
   end
 end
 
+-- The index of a registered callback (1-based), or nil.
+function M.index_of(cb) return registered[cb] end
+
 -- The callbacks triggers fired since the last call (on the root).
 function M.take_fired()
   local list = fired
