@@ -47,6 +47,24 @@ echo "   (constant if compiling is linear in the chunks); C step: tuned C loop o
 run 2 "$B/bench/chunks" bench/summax.lua --header
 echo
 
+echo "== 4. W1, the issue's workload: per step the global mean and max of T and T:diff(0):std(),"
+echo "   NxN float64 row slabs per rank (decomposed along axis 0: diff's halo row comes from the"
+echo "   rank below). Engine (luisa_publish + luisa_step) against hand-written MPI: MPI_Sendrecv"
+echo "   of the halo row, one fused tuned C pass, one MPI_Reduce or MPI_Allreduce of (sum, max,"
+echo "   count, mean, M2) with a user operation (Chan's combine). Each step reads the next of 3"
+echo "   buffers of different data. engine/hand at 1024x1024: target <= 1.3; engine-hand at"
+echo "   256x256: target < 50 us; the 1x1 rows are all fixed cost. spread: engine median - min."
+run 2 "$B/bench/w1" bench/w1.lua 256 1024 1 --header
+run 4 "$B/bench/w1" bench/w1.lua 256 1024 1
+echo
+
+echo "== 5. Memory: luisa.window(T, 3), (W[0] - 2*W[1] + W[2]):abs():max() every step, 1000 steps,"
+echo "   256x256 float64 per rank, new data every step, 2 ranks: rank 0's luisa.stats() (store"
+echo "   objects, bytes_held), its resident set and Lua heap (informational: both move with"
+echo "   malloc and the garbage collector). The store should hold exactly 2 earlier versions."
+run 2 "$B/bench/window" bench/window.lua 256 1000
+echo
+
 if [ $failed != 0 ]; then
   echo "!!!!! SOME BENCHMARK FAILED OR COMPUTED A WRONG ANSWER: see the warnings above"
   exit 1
