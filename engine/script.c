@@ -29,6 +29,7 @@ struct lu_script {
   int nreductions, reductions_cap;
   lu_reduction **due;
   int *due_ids;                /* scratch list of callbacks */
+  int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
   int *control;                /* root's verdict per step, see script_step */
   int delivering;              /* callbacks are running: luisa.fetch may serve */
 };
@@ -664,8 +665,9 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
   s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
   s->due_ids = calloc((size_t)(n ? n : 1), sizeof *s->due_ids);
+  s->round_ids = calloc((size_t)(2 * n + 1), sizeof *s->round_ids);   /* made once: steps allocate nothing */
   s->control = calloc((size_t)(3 + 4 * n), sizeof *s->control);
-  if (!s->callbacks || !s->due || !s->due_ids || !s->control) {
+  if (!s->callbacks || !s->due || !s->due_ids || !s->round_ids || !s->control) {
     lua_pop(L, 1);
     snprintf(msg, cap, "out of memory compiling the plan");
     return 1;
@@ -966,8 +968,7 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
 int script_step(luisa *lz, int64_t step)
 {
   lu_script *s = lz->script;
-  int *ids = malloc((size_t)(2 * s->ncallbacks + 1) * sizeof *ids), *fired = ids + s->ncallbacks;
-  RETURN_IF(!ids, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory");
+  int *ids = s->round_ids, *fired = ids + s->ncallbacks;
   int ndue = 0, nfired = 0, nfail = 0, failures = 0, stop = 0, status = LUISA_OK;
   for (int i = 0; i < s->ncallbacks; i++)
     if (s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0)
@@ -982,7 +983,6 @@ int script_step(luisa *lz, int64_t step)
       failures += nfail;
     }
   }
-  free(ids);
   if (status != LUISA_OK)
     return status;
   if (failures)
@@ -1032,6 +1032,7 @@ void script_close(luisa *lz)
   free(s->callbacks);
   free(s->due);
   free(s->due_ids);
+  free(s->round_ids);
   free(s->control);
   free(s);
   lz->script = NULL;
