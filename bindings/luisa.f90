@@ -88,7 +88,7 @@ module luisa
   end type
 
   public :: luisa_init, luisa_finalize, luisa_array, luisa_chunk, luisa_publish, &
-    luisa_step, luisa_error, luisa_status_string
+    luisa_step, luisa_reload, luisa_error, luisa_status_string
 
   ! call luisa_init(comm, script, lz, status [, log_level])
   !   Create a context on comm (type(MPI_Comm), or the integer handle of
@@ -159,6 +159,11 @@ module luisa
     module procedure step_i32, step_i64
   end interface
 
+  ! status = luisa_reload(lz)
+  !   Ask every rank to reload the script (local: one rank is enough); it is
+  !   carried out at the end of the next luisa_step. LUISA_ERR_ORDER when
+  !   luisa_init had no script.
+
   interface
     function c_init(comm, script, has_level, level, out) bind(C, name='luisa_fortran_init') result(st)
       import :: c_int, c_char, c_ptr
@@ -192,6 +197,11 @@ module luisa
       type(c_ptr), value :: lz, data
       character(kind=c_char), intent(in) :: name(*)
       integer(c_int), value :: chunk
+      integer(c_int) :: st
+    end function
+    function c_reload(lz) bind(C, name='luisa_reload') result(st)
+      import :: c_ptr, c_int
+      type(c_ptr), value :: lz
       integer(c_int) :: st
     end function
     function c_step(lz, step) bind(C, name='luisa_step') result(st)
@@ -500,6 +510,13 @@ contains
     integer(int64), intent(in) :: step
     integer :: status
     status = c_step(lz%ptr, step)
+    call engine_said(lz, status)
+  end function
+
+  function luisa_reload(lz) result(status)
+    type(luisa_t), intent(inout) :: lz
+    integer :: status
+    status = c_reload(lz%ptr)
     call engine_said(lz, status)
   end function
 

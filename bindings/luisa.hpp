@@ -228,6 +228,11 @@ public:
   // forgotten when it returns.
   int step(int64_t step) { return check(luisa_step(lz_, step)); }
 
+  // reload(): ask every rank to reload the script (luisa_reload: local,
+  // carried out at the end of the next step). Throws LUISA_ERR_ORDER when
+  // the context has no script.
+  void reload() { check(luisa_reload(lz_)); }
+
   // luisa_error(): the engine's last failure on this context ("" if none),
   // for the sentence behind LUISA_WARN_SCRIPT.
   std::string last_error() const { return luisa_error(lz_); }

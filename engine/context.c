@@ -1,5 +1,6 @@
 /* context.c: the life of a luisa context: init, the step boundary, finalize.
  * The other engine files do the work; this one orders it. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@ luisa_options luisa_options_default(void)
   o.script = NULL;
   o.mode = LUISA_MODE_INLINE;
   o.log_level = LUISA_LOG_WARN;
+  o.reload_signal = SIGUSR1;
   return o;
 }
 
@@ -44,6 +46,11 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   if (o.log_level < LUISA_LOG_ERROR || o.log_level > LUISA_LOG_DEBUG) {
     snprintf(why, sizeof why, "opts->log_level is %d: expected LUISA_LOG_ERROR (%d) to LUISA_LOG_DEBUG (%d)",
              (int)o.log_level, (int)LUISA_LOG_ERROR, (int)LUISA_LOG_DEBUG);
+    return refuse(LUISA_ERR_ARG, why);
+  }
+  if (o.reload_signal < 0 || o.reload_signal > 64) {
+    snprintf(why, sizeof why, "opts->reload_signal is %d: expected a signal number, or 0 for none",
+             o.reload_signal);
     return refuse(LUISA_ERR_ARG, why);
   }
 
@@ -96,6 +103,7 @@ void luisa_finalize(luisa *lz)
     return;
   script_summary(lz);
   script_close(lz);
+  reload_close(lz);
   store_free(lz);
   steer_free(lz);
   transport_close(lz);
@@ -118,6 +126,21 @@ static int first_step(luisa *lz, int64_t step)
   }
   lz->declarations_ok = 1;
   return lz->script ? script_compile(lz, step) : LUISA_OK;
+}
+
+/* Reload requests are gathered by a nonblocking all-reduce posted at the
+ * end of one step and completed at the end of the next, so they never make
+ * a rank wait; a reload switches every rank to the new script for the step
+ * after this one, its luisa_wants included. */
+static int reload_at_step_end(luisa *lz, int64_t step)
+{
+  int due, status = LUISA_OK;
+  FORWARD_IF_ERROR(reload_poll(lz, &due));
+  if (due)
+    status = script_reload(lz, step);
+  FORWARD_IF_ERROR(status);
+  FORWARD_IF_ERROR(reload_post(lz));
+  return status;
 }
 
 int luisa_step(luisa *lz, int64_t step)
@@ -143,6 +166,11 @@ int luisa_step(luisa *lz, int64_t step)
     int kept = store_capture(lz, step);
     if (kept != LUISA_OK)
       status = kept;
+  }
+  if (lz->reload && lz->declarations_ok) {   /* collective: whatever this rank's status */
+    int reloaded = reload_at_step_end(lz, step);
+    if (reloaded >= LUISA_ERR_FIRST || status == LUISA_OK)
+      status = reloaded;
   }
   array_forget_published(lz);
   return status;

@@ -45,6 +45,19 @@ typedef struct lu_reduction lu_reduction;
 typedef struct lu_exchange lu_exchange;
 typedef struct lu_store lu_store;
 typedef struct lu_param lu_param;
+typedef struct lu_reload lu_reload;
+
+/* The sources of a script version: src[0] is the script, then the modules
+ * it required from its directory, in load order (bundle.c). */
+typedef struct lu_source {
+  char *name, *path, *text;       /* name: the module's ("" for the script) */
+  size_t len;
+} lu_source;
+
+typedef struct lu_bundle {
+  lu_source *src;
+  int n, cap;
+} lu_bundle;
 
 struct luisa {
   MPI_Comm comm;
@@ -57,6 +70,7 @@ struct luisa {
   int64_t last_step;
   int declarations_ok;            /* the first step's collective check passed */
   lu_script *script;              /* NULL when analytics are off */
+  lu_reload *reload;              /* NULL without a script path */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
   lu_store *store;                /* earlier versions kept for windows; NULL if none */
   int64_t steps, analysed_steps, script_failures;
@@ -115,6 +129,7 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
 double *transport_field_new(lu_reduction *r, int n, const char *op, double **out);
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
+int transport_who(luisa *lz, int failed, char *text, size_t cap);
 
 /* steer.c: steerable parameters. */
 lu_param *steer_find(luisa *lz, const char *name);
@@ -139,6 +154,7 @@ const void **store_table(luisa *lz, lu_array *a, int version);
 int store_versions(const luisa *lz, const lu_array *a);
 int store_versions_kept(const luisa *lz, const lu_array *a);
 int store_capture(luisa *lz, int64_t step);
+void store_trim(luisa *lz, lu_array *a, int depth);
 const void *store_version(luisa *lz, const lu_array *a, int version, int chunk, lu_chunk *layout);
 void store_stats(const luisa *lz, int64_t *objects, int64_t *bytes_held);
 void store_free(luisa *lz);
@@ -159,6 +175,24 @@ size_t exchange_bytes_sent(const lu_exchange *x);
 void exchange_sizes(const lu_exchange *x, int size, int64_t *to, int64_t *from);
 void exchange_free(lu_exchange *x);
 
+/* bundle.c: a script version's sources, read by rank 0, sent to all. */
+int bundle_add(lu_bundle *b, const char *name, const char *path, char *text, size_t len);
+const lu_source *bundle_find(const lu_bundle *b, const char *name);
+int bundle_read_file(const char *path, char **text, size_t *len, char *msg, size_t cap);
+uint64_t bundle_hash(const lu_bundle *b);
+int bundle_bcast(luisa *lz, lu_bundle *b);
+void bundle_free(lu_bundle *b);
+
+/* reload.c: when every rank reloads the script. */
+int reload_open(luisa *lz);
+int reload_poll(luisa *lz, int *due);
+int reload_post(luisa *lz);
+void reload_watch(luisa *lz, const lu_bundle *b, uint64_t running);
+void reload_record(luisa *lz, int64_t step, uint64_t version, const char *error);
+uint64_t reload_version(const luisa *lz);
+void reload_summary(const luisa *lz);
+void reload_close(luisa *lz);
+
 /* The lua/ modules, compiled into the library at build time (lua_embed.c,
  * generated) so a simulation never depends on finding them at run time. */
 typedef struct lu_lua_module {
@@ -171,6 +205,7 @@ extern const lu_lua_module lu_lua_modules[];
 /* script.c: the Lua side of a context. */
 int script_open(luisa *lz, const char *path, char *msg, size_t cap);
 int script_compile(luisa *lz, int64_t step);
+int script_reload(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 int script_wants(luisa *lz, int a, int chunk, int64_t step);
 void script_set_period(luisa *lz, int64_t step, int callback, int every);

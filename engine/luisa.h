@@ -78,6 +78,9 @@ typedef struct luisa_options {
   luisa_log_level log_level;   /* default LUISA_LOG_WARN; messages go to stderr; the
                                   environment's LUISA_LOG_LEVEL (error, warning, info,
                                   debug) overrides it */
+  int reload_signal;           /* a signal that asks for a script reload (see
+                                  luisa_reload); default SIGUSR1, 0: none. Not
+                                  taken if the simulation handles it already */
 } luisa_options;
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be
@@ -104,8 +107,10 @@ LUISA_API luisa_options luisa_options_default(void);
 
 /* luisa_init() : create a context on `comm`. MPI collective over `comm`.
  * MPI must be initialised. The communicator is duplicated: luisa's traffic
- * never mixes with the simulation's. When opts->script is set, every rank
- * loads it (the same file, SPMD).
+ * never mixes with the simulation's. When opts->script is set, rank 0
+ * reads it, with the modules it requires from its directory, and sends
+ * them to every rank, which all run it (SPMD): the other ranks need not see
+ * the file. Set opts->script on every rank or on none.
  * @opts : may be NULL for defaults; borrowed for the duration of the call.
  * @out  : receives the context, owned by the caller until luisa_finalize().
  *         Set even when the script failed to load, so the run can go on.
@@ -210,6 +215,22 @@ LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, 
  *           ranks: returned on every rank, analytics stay off); LUISA_ERR_MPI.
  *           Every rank returns the same status. */
 LUISA_API int luisa_step(luisa *lz, int64_t step);
+
+/* luisa_reload() : ask every rank to reload the script. Local: a call on
+ * any one rank is enough, as is the reload signal (luisa_options) reaching
+ * any rank, or a change of the script or of a module it required from its
+ * directory, which rank 0 checks at every step (one stat per file; the
+ * contents are read only when a stat changed). A request made before
+ * luisa_step(t) returns is carried out at the end of luisa_step(t + 1)
+ * (requests travel in a nonblocking all-reduce, so no rank waits for
+ * them): rank 0 reads the sources and sends them to all; every rank loads
+ * and compiles them beside the running script. If that worked on every
+ * rank, all switch: the new script runs from step t + 2, luisa_wants
+ * included. Else all keep the old one and luisa_step(t + 1) returns
+ * LUISA_WARN_SCRIPT, saying where and on which ranks it failed.
+ * luisa.state carries over; windows the new script keeps survive.
+ * @return : LUISA_OK, LUISA_ERR_ORDER (luisa_init had no script). */
+LUISA_API int luisa_reload(luisa *lz);
 
 /* luisa_error() : the last failure on this context in one sentence naming
  * the argument and what was expected; "" if none. Owned by the context,

@@ -32,6 +32,8 @@ struct lu_script {
   int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
   int *control;                /* root's verdict per step, see script_step */
   int delivering;              /* callbacks are running: luisa.fetch may serve */
+  lu_bundle bundle;            /* the sources this script was loaded from */
+  int *depths;                 /* per array, the window this script asked for */
 };
 
 enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
@@ -86,6 +88,21 @@ static int load_embedded(lua_State *L)
   lua_pushstring(L, m->name);
   lua_call(L, 1, 1);
   return 1;
+}
+
+/* Pushes the chunk of a source, named "@path" so messages say path:line
+ * as for a file, or the error; returns luaL_loadbuffer's code. A first line
+ * starting with # is skipped, as luaL_loadfile does, keeping line numbers. */
+static int load_source(lua_State *L, const lu_source *src)
+{
+  const char *text = src->text, *end = src->text + src->len;
+  if (*text == '#')
+    while (text < end && *text != '\n')
+      text++;
+  lua_pushfstring(L, "@%s", src->path);
+  int rc = luaL_loadbuffer(L, text, (size_t)(end - text), lua_tostring(L, -1));
+  lua_remove(L, -2);
+  return rc;
 }
 
 /* core.reduction(counts) -> id, input slots, result slots. counts[k] is the
@@ -396,8 +413,13 @@ static int core_window(lua_State *L)
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_array *a = checked_array(L, lz, 1);
   int depth = (int)luaL_checkinteger(L, 2);
-  if (store_window(lz, a, depth) != LUISA_OK)
-    return luaL_error(L, "%s", lz->err);
+  lu_script *s = lz->script;
+  if (!s->depths)
+    s->depths = calloc((size_t)lz->narrays, sizeof *s->depths);
+  if (!s->depths || store_window(lz, a, depth) != LUISA_OK)
+    return luaL_error(L, "%s", s->depths ? lz->err : "out of memory for a window");
+  if (depth > s->depths[a - lz->arrays])
+    s->depths[a - lz->arrays] = depth;
   lua_createtable(L, depth, 0);
   for (int v = 1; v <= depth; v++) {
     lua_pushlightuserdata(L, (void *)store_table(lz, a, v));
@@ -481,24 +503,91 @@ static void prepend_script_dir(lua_State *L, const char *path)
   lua_pop(L, 1);
 }
 
-static int script_load(luisa *lz, const char *path, char *msg, size_t cap)
+/* A searcher placed before package.path's: modules beside the script.
+ * Rank 0 reads them from its disk and adds them to the sources it sends;
+ * the other ranks take them from those, else from package.path. */
+static int search_beside_script(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lu_bundle *b = &lz->script->bundle;
+  const char *name = luaL_checkstring(L, 1);
+  const lu_source *src = bundle_find(b, name);
+  if (!src && lz->rank == 0 && b->n > 0) {
+    const char *script = b->src[0].path, *slash = strrchr(script, '/');
+    if (slash)
+      lua_pushlstring(L, script, (size_t)(slash - script + 1));
+    else
+      lua_pushliteral(L, "");
+    luaL_gsub(L, name, ".", "/");
+    lua_pushliteral(L, ".lua");
+    lua_concat(L, 3);
+    const char *path = lua_tostring(L, -1);
+    char *text, why[256];
+    size_t len;
+    if (!bundle_read_file(path, &text, &len, why, sizeof why)) {
+      lua_pushfstring(L, "\n\tno file '%s'", path);
+      return 1;
+    }
+    if (!bundle_add(b, name, path, text, len))
+      return luaL_error(L, "out of memory reading %s", path);
+    src = &b->src[b->n - 1];
+  }
+  if (!src) {
+    lua_pushfstring(L, "\n\tno module '%s' among the sources rank 0 sent", name);
+    return 1;
+  }
+  if (load_source(L, src) != 0)
+    return lua_error(L);
+  return 1;
+}
+
+static void install_searcher(luisa *lz, lua_State *L)
+{
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "insert");
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaders");
+  lua_remove(L, -2);
+  lua_pushinteger(L, 2);   /* after package.preload, where the engine's own modules are */
+  lua_pushlightuserdata(L, lz);
+  lua_pushcclosure(L, search_beside_script, 1);
+  lua_call(L, 3, 0);
+  lua_pop(L, 1);
+}
+
+/* Load the script from the bundle into a new Lua state and run it, with
+ * luisa.state unpacked first when a previous version left one. */
+static int script_load(luisa *lz, const char *state, char *msg, size_t cap)
 {
   lu_script *s = lz->script;
+  const lu_source *main = &s->bundle.src[0];
   lua_State *L = s->L = luaL_newstate();
   if (!L) {
-    snprintf(msg, cap, "cannot create a Lua state for %s (out of memory)", path);
+    snprintf(msg, cap, "cannot create a Lua state for %s (out of memory)", main->path);
     return 1;
   }
   lua_atpanic(L, panic);
   luaL_openlibs(L);
   install_core(lz, L);
-  prepend_script_dir(L, path);
+  prepend_script_dir(L, main->path);
+  install_searcher(lz, L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "luisa.plan");
   if (protected_call(L, 1, 1, msg, cap))
     return 1;
   s->plan = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (luaL_loadfile(L, path) != 0) {
+  if (state) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "luisa.state");
+    if (protected_call(L, 1, 1, msg, cap))
+      return 1;
+    lua_getfield(L, -1, "unpack");
+    lua_remove(L, -2);
+    lua_pushstring(L, state);
+    if (protected_call(L, 1, 0, msg, cap))
+      return 1;
+  }
+  if (load_source(L, main) != 0) {
     snprintf(msg, cap, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
     return 1;
@@ -506,17 +595,95 @@ static int script_load(luisa *lz, const char *path, char *msg, size_t cap)
   return protected_call(L, 0, 0, msg, cap);
 }
 
+static void script_free(luisa *lz, lu_script *s)
+{
+  if (!s)
+    return;
+  if (s->L)
+    lua_close(s->L);
+  for (int i = 0; i < s->nreductions; i++) {
+    transport_reduction_free(s->reductions[i]);
+    exchange_free(s->exchanges[i]);
+  }
+  free(s->exchanges);
+  for (int i = 0; i < s->ncallbacks; i++) {
+    free(s->callbacks[i].failure);
+    for (int a = 0; s->callbacks[i].reads && a < lz->narrays; a++)
+      free(s->callbacks[i].reads[a]);
+    free(s->callbacks[i].reads);
+  }
+  free(s->reductions);
+  free(s->callbacks);
+  free(s->due);
+  free(s->due_ids);
+  free(s->round_ids);
+  free(s->control);
+  bundle_free(&s->bundle);
+  free(s->depths);
+  free(s);
+}
+
+void script_close(luisa *lz)
+{
+  script_free(lz, lz->script);
+  lz->script = NULL;
+}
+
+/* A new script, or NULL on every rank when any rank is out of memory. */
+static lu_script *script_new(luisa *lz)
+{
+  lu_script *s = calloc(1, sizeof *s);
+  int ok = s != NULL, all = 0;
+  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS || !all) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* Rank 0 reads the script and loads it, reading the modules it requires
+ * from its disk into the bundle; the bundle goes to every rank, which loads
+ * it too. Returns the first failing rank, whose message is then in msg on
+ * every rank (-1: none failed, -2: MPI failed); `who` (when given) lists
+ * the failing ranks. Collective. */
+static int load_everywhere(luisa *lz, const char *state, char *msg, size_t cap, char *who, size_t wcap)
+{
+  lu_script *s = lz->script;
+  int failed = 0;
+  msg[0] = '\0';
+  if (lz->rank == 0) {
+    char *text;
+    size_t len;
+    if (!bundle_read_file(lz->script_path, &text, &len, msg, cap))
+      failed = 1;
+    else if (!bundle_add(&s->bundle, "", lz->script_path, text, len))
+      failed = snprintf(msg, cap, "out of memory reading %s", lz->script_path) > 0;
+    else
+      failed = script_load(lz, state, msg, cap);
+  }
+  int sent = bundle_bcast(lz, &s->bundle);
+  if (sent == LUISA_ERR_MPI)
+    return -2;
+  if (lz->rank != 0 && sent != LUISA_OK)
+    failed = snprintf(msg, cap, "%s", lz->err) > 0;
+  else if (lz->rank != 0 && s->bundle.n > 0)   /* else rank 0 could not read it and says why */
+    failed = script_load(lz, state, msg, cap);
+  int first = transport_agree(lz, failed, msg, cap);
+  if (who && first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
+    return -2;
+  return first;
+}
+
 /* Load the script on every rank; all keep it or all drop it. Collective. */
 int script_open(luisa *lz, const char *path, char *msg, size_t cap)
 {
   msg[0] = '\0';
-  lz->script = calloc(1, sizeof *lz->script);
-  int failed = !lz->script;
-  if (failed)
+  if (reload_open(lz) != LUISA_OK || !(lz->script = script_new(lz))) {
     snprintf(msg, cap, "out of memory loading %s", path);
-  else
-    failed = script_load(lz, path, msg, cap);
-  int who = transport_agree(lz, failed, msg, cap);
+    return LUISA_WARN_SCRIPT;
+  }
+  int who = load_everywhere(lz, NULL, msg, cap, NULL, 0);
+  reload_watch(lz, &lz->script->bundle, who == -1 ? bundle_hash(&lz->script->bundle) : 0);
   if (who == -1)
     return LUISA_OK;
   script_close(lz);
@@ -808,6 +975,112 @@ int script_compile(luisa *lz, int64_t step)
   return status;
 }
 
+/* The compile of a reload: any failure, of the whole plan or of one
+ * callback on one rank, fails it. Returns as load_everywhere. Collective. */
+static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *who, size_t wcap)
+{
+  lu_script *s = lz->script;
+  int failed = compile_here(lz, msg, cap);
+  int n = failed ? -1 : s->ncallbacks, root_n = n;
+  if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
+    return -2;
+  if (!failed && n != root_n)
+    failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
+                      "a script must register the same callbacks on every rank", lz->rank, n, root_n) > 0;
+  for (int i = 0; !failed && i < n; i++)
+    if (s->callbacks[i].failure)
+      failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->callbacks[i].failure) > 0;
+  int first = transport_agree(lz, failed, msg, cap);
+  if (first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
+    return -2;
+  if (first != -1)
+    return first;
+  int checked = check_transfers(lz, step);
+  if (checked == LUISA_ERR_MPI)
+    return -2;
+  if (checked != LUISA_OK) {
+    snprintf(msg, cap, "%s", lz->err);
+    who[0] = '\0';
+    return 0;
+  }
+  return -1;
+}
+
+/* luisa.state of a running script, packed as text for the next version;
+ * NULL (start fresh) if it cannot be. *dropped lists what is left out. */
+static char *pack_state(luisa *lz, lu_script *s, char **dropped)
+{
+  lua_State *L = s->L;
+  char msg[LU_ERR_MAX];
+  *dropped = NULL;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luisa.state");
+  if (protected_call(L, 1, 1, msg, sizeof msg)) {
+    log_write(lz, LUISA_LOG_WARN, "luisa.state cannot be carried over, it starts fresh: %s", msg);
+    return NULL;
+  }
+  lua_getfield(L, -1, "pack");
+  lua_remove(L, -2);
+  if (protected_call(L, 0, 2, msg, sizeof msg)) {
+    log_write(lz, LUISA_LOG_WARN, "luisa.state cannot be carried over, it starts fresh: %s", msg);
+    return NULL;
+  }
+  char *text = strdup(lua_tostring(L, -2));
+  if (lua_objlen(L, -1))
+    *dropped = strdup(lua_tostring(L, -1));
+  lua_pop(L, 2);
+  return text;
+}
+
+/* The store keeps the windows the running script asks for, no more. */
+static void keep_windows(luisa *lz)
+{
+  for (int a = 0; a < lz->narrays; a++)
+    store_trim(lz, &lz->arrays[a], lz->script && lz->script->depths ? lz->script->depths[a] : 0);
+}
+
+/* Load and compile the script's current sources beside the running one;
+ * all ranks switch to it when it worked everywhere, or all keep the old
+ * one. Collective. */
+int script_reload(luisa *lz, int64_t step)
+{
+  lu_script *old = lz->script, *fresh = script_new(lz);
+  char *dropped = NULL, *state = old && fresh ? pack_state(lz, old, &dropped) : NULL;
+  char msg[LU_ERR_MAX] = "out of memory", who[256] = "", why[LU_ERR_MAX + 512];
+  int first = 0;
+  uint64_t version = 0;
+  if (fresh) {
+    lz->script = fresh;
+    first = load_everywhere(lz, state, msg, sizeof msg, who, sizeof who);
+    if (first == -1)
+      first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+    version = bundle_hash(&fresh->bundle);
+    reload_watch(lz, &fresh->bundle, first == -1 ? version : reload_version(lz));
+  }
+  free(state);
+  if (first == -1) {
+    script_free(lz, old);
+    reload_record(lz, step, version, NULL);
+    if (dropped && lz->rank == 0)
+      log_write(lz, LUISA_LOG_WARN, "step %lld: left out of luisa.state (they start fresh): %s", (long long)step,
+                dropped);
+    free(dropped);
+    keep_windows(lz);
+    return LUISA_OK;
+  }
+  free(dropped);
+  script_free(lz, fresh);
+  lz->script = old;
+  keep_windows(lz);
+  if (first == -2)
+    return LUISA_ERR_MPI;
+  snprintf(why, sizeof why, "%s%s%s", who[0] ? who + 1 : "", who[0] ? ": " : "", msg);
+  reload_record(lz, step, version, why);
+  return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the script %s was not reloaded, %s: %s",
+                   (long long)step, lz->script_path, old ? "the previous version goes on" : "analytics stay off",
+                   why);
+}
+
 /* Calls plan[fn](step, due list, rank) and records the failures it returns
  * on the callbacks. */
 static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, int n)
@@ -1005,35 +1278,8 @@ void script_summary(luisa *lz)
             "in %lld planned transfers", (long long)lz->steps, (long long)lz->analysed_steps,
             (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0, (long long)objects,
             (long long)bytes, (long long)lz->bytes_moved, (long long)lz->transfers);
+  reload_summary(lz);
   if (lz->nchanges || lz->stop_reason[0])
     log_write(lz, LUISA_LOG_INFO, "summary: %lld parameter changes (%s)%s%s", (long long)lz->nchanges,
               steer_history(lz), lz->stop_reason[0] ? "; stopped: " : "", lz->stop_reason);
-}
-
-void script_close(luisa *lz)
-{
-  lu_script *s = lz->script;
-  if (!s)
-    return;
-  if (s->L)
-    lua_close(s->L);
-  for (int i = 0; i < s->nreductions; i++) {
-    transport_reduction_free(s->reductions[i]);
-    exchange_free(s->exchanges[i]);
-  }
-  free(s->exchanges);
-  for (int i = 0; i < s->ncallbacks; i++) {
-    free(s->callbacks[i].failure);
-    for (int a = 0; s->callbacks[i].reads && a < lz->narrays; a++)
-      free(s->callbacks[i].reads[a]);
-    free(s->callbacks[i].reads);
-  }
-  free(s->reductions);
-  free(s->callbacks);
-  free(s->due);
-  free(s->due_ids);
-  free(s->round_ids);
-  free(s->control);
-  free(s);
-  lz->script = NULL;
 }

@@ -121,6 +121,32 @@ static lu_object *acquire(lu_store *s, size_t bytes)
   return o;
 }
 
+/* Keep at most `depth` versions of `a`: the older ones are released, and
+ * the buffers pooled for reuse are freed (the windows just changed). */
+void store_trim(luisa *lz, lu_array *a, int depth)
+{
+  lu_store *s = lz->store;
+  if (!s || depth >= s->history[a - lz->arrays].depth)
+    return;
+  lu_history *h = &s->history[a - lz->arrays];
+  for (int v = depth; v < h->depth; v++) {
+    for (int c = 0; c < a->nchunks; c++)
+      release(s, h->ring[v][c]);
+    free(h->ring[v]);
+    free(h->tables[v]);
+  }
+  h->depth = depth;
+  if (h->captured > depth)
+    h->captured = depth;
+  for (lu_object *o = s->pool, *next; o; o = next) {
+    next = o->next;
+    s->bytes_held -= (int64_t)o->bytes;
+    free(o->data);
+    free(o);
+  }
+  s->pool = NULL;
+}
+
 /* Element strides of a chunk packed in C order, as a layout. */
 static void packed_layout(const lu_chunk *c, int ndim, lu_chunk *layout)
 {

@@ -1,6 +1,7 @@
 /* transport.c: every MPI exchange the engine makes on its own communicator:
  * agreement on failures, message sharing, and the reductions of partials. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
@@ -102,6 +103,32 @@ int transport_agree(luisa *lz, int failed, char *msg, size_t cap)
   if (first == lz->size)
     return -1;
   return transport_share(lz, first, msg, cap) == LUISA_OK ? first : -2;
+}
+
+/* Which ranks failed, as " on rank 1", " on ranks 1, 3", " on every
+ * rank" ("" on one rank or none). Collective; LUISA_ERR_MPI on failure. */
+int transport_who(luisa *lz, int failed, char *text, size_t cap)
+{
+  int *all = malloc((size_t)lz->size * sizeof *all);
+  RETURN_IF(!all, lz, LUISA_ERR_NOMEM, "out of memory listing failed ranks");
+  failed = !!failed;
+  if (MPI_Allgather(&failed, 1, MPI_INT, all, 1, MPI_INT, lz->comm) != MPI_SUCCESS) {
+    free(all);
+    return error_set(lz, LUISA_ERR_MPI, "MPI_Allgather of failures failed");
+  }
+  int n = 0;
+  for (int r = 0; r < lz->size; r++)
+    n += all[r];
+  size_t len = 0;
+  text[0] = '\0';
+  if (n == lz->size && n > 1)
+    snprintf(text, cap, " on every rank");
+  else if (lz->size > 1 && n > 0)
+    for (int r = 0; r < lz->size && len < cap; r++)
+      if (all[r])
+        len += (size_t)snprintf(text + len, cap - len, "%s%d", len ? ", " : n > 1 ? " on ranks " : " on rank ", r);
+  free(all);
+  return LUISA_OK;
 }
 
 /* A collective check of declarations: when any rank failed, every rank

@@ -13,6 +13,11 @@ luisa.size = ok and core.size or 1
 -- Registered callbacks, in registration order: the plan compiles them all.
 luisa._callbacks = {}
 
+-- Kept when the script is reloaded: plain values (numbers, strings,
+-- booleans, tables of them, FFI arrays of numbers) are copied into the new
+-- version's luisa.state; everything else in the script starts fresh.
+luisa.state = {}
+
 luisa.array = expr.array
 luisa.where = expr.where
 luisa.window = expr.window

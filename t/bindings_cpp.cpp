@@ -293,6 +293,11 @@ int main(int argc, char **argv)
     check(b.init_status() == LUISA_WARN_SCRIPT && has(b.last_error(), "t/no_such_script.lua") &&
           b.step(1) == LUISA_OK,
           "context: a missing script gives init_status() LUISA_WARN_SCRIPT, the run goes on", b.last_error());
+    bool b_reloads = true;
+    try { b.reload(); } catch (const luisa::error &) { b_reloads = false; }
+    throws([&] { a.reload(); }, &st, &msg);
+    check(st == LUISA_ERR_ORDER && has(msg, "no script to reload") && b_reloads,
+          "reload(): throws LUISA_ERR_ORDER without a script, works with one that did not load", msg);
     a = std::move(b);
     check(a.native() == bh && !b.native() && a.step(2) == LUISA_OK,
           "move assignment finalizes the old context and takes the other's");

@@ -134,6 +134,9 @@ program bindings_fortran
   call luisa_init(MPI_COMM_WORLD, '', lz2, st)
   call check(st == LUISA_ERR_ARG .and. says(lz2, 'already holds a context'), &
              'luisa_init on a live handle is refused', luisa_error(lz2))
+  st = luisa_reload(lz2)
+  call check(st == LUISA_ERR_ORDER .and. says(lz2, 'no script to reload'), &
+             'luisa_reload: without a script gives LUISA_ERR_ORDER', luisa_error(lz2))
   call luisa_finalize(lz2)
   call luisa_init(MPI_COMM_WORLD, 't/no_such_script.lua', lz2, st, log_level=LUISA_LOG_ERROR)
   st2 = luisa_step(lz2, 1)

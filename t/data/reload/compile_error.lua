@@ -1,0 +1,2 @@
+local luisa = require "luisa"
+luisa.every(1, { s = luisa.array("NOPE"):sum() }, function() end)

@@ -1,0 +1,3 @@
+local luisa = require "luisa"
+local T = luisa.array "T"
+error("boom at load")
