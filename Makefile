@@ -100,10 +100,12 @@ $(B)/examples/heat2d: examples/heat2d/heat2d.c engine/luisa.h $(B)/libluisa.so
 	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
 
 # VALGRIND=1 runs every MPI process under memcheck; any report fails the run.
+# TESTS=t/026-reload.t runs some of the tests only.
+TESTS ?= t/
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN) $(EXAMPLES) $(BINDING_TESTS)
 	@rm -rf $(B)/valgrind
-	LUISA_BUILD=$(B) LUISA_SANITIZE=$(SANITIZE) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove t/
+	LUISA_BUILD=$(B) LUISA_SANITIZE=$(SANITIZE) $(if $(VALGRIND),LUISA_VALGRIND=$(CURDIR)/$(B)/valgrind) prove $(TESTS)
 	@if [ -n "$(VALGRIND)" ]; then \
 	  bad=$$(find $(B)/valgrind -name '*.log' -size +0); \
 	  if [ -n "$$bad" ]; then cat $$bad; echo "valgrind reported errors in: $$bad"; exit 1; fi; \

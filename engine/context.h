@@ -139,6 +139,7 @@ const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, 
 int steer_queue(luisa *lz, const void *change);
 int steer_stop(luisa *lz, const char *reason);
 int steer_period(luisa *lz, int callback, int every);
+int steer_region(luisa *lz, int region, const char *ranges);
 int steer_pending(const luisa *lz);
 int steer_apply(luisa *lz, int64_t step, int n);
 int steer_value(const lu_param *p, double *number, int *boolean, const char **text);
@@ -209,6 +210,7 @@ int script_reload(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 int script_wants(luisa *lz, int a, int chunk, int64_t step);
 void script_set_period(luisa *lz, int64_t step, int callback, int every);
+void script_move_region(luisa *lz, int64_t step, int region, const char *ranges);
 void script_summary(luisa *lz);
 void script_close(luisa *lz);
 

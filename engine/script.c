@@ -34,6 +34,7 @@ struct lu_script {
   int delivering;              /* callbacks are running: luisa.fetch may serve */
   lu_bundle bundle;            /* the sources this script was loaded from */
   int *depths;                 /* per array, the window this script asked for */
+  int recompile;               /* a region moved: compile again at the end of the step */
 };
 
 enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
@@ -388,6 +389,41 @@ void script_set_period(luisa *lz, int64_t step, int callback, int every)
   cb->every = every;
 }
 
+/* core.move(region id, ranges text): from the next step on, on every rank */
+static int core_move(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  int id = (int)luaL_checkinteger(L, 1);
+  const char *ranges = luaL_checkstring(L, 2);
+  if (!lz->script->delivering)
+    return luaL_error(L, "luisa.move can only be called inside a callback");
+  if (steer_region(lz, id, ranges) != LUISA_OK)
+    return luaL_error(L, "%s", lz->err);
+  return 0;
+}
+
+/* On every rank, as the root's callbacks asked: the region's new ranges;
+ * the plan is compiled again at the end of the step. */
+void script_move_region(luisa *lz, int64_t step, int region, const char *ranges)
+{
+  lu_script *s = lz->script;
+  lua_State *L = s->L;
+  char msg[LU_ERR_MAX];
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, -1, "move_region");
+  lua_remove(L, -2);
+  lua_pushinteger(L, region);
+  lua_pushstring(L, ranges);
+  if (protected_call(L, 2, 1, msg, sizeof msg)) {   /* the root checked the ranges: an engine bug */
+    log_write(lz, LUISA_LOG_ERROR, "step %lld: region %d not moved: %s", (long long)step, region, msg);
+    return;
+  }
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_INFO, "step %lld: region %d is now %s", (long long)step, region, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  s->recompile = 1;
+}
+
 /* core.writable(name) -> whether scripts may assign to the array */
 static int core_writable(lua_State *L)
 {
@@ -475,7 +511,7 @@ static void install_core(luisa *lz, lua_State *L)
     { "window", core_window },
     { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
     { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
-    { "period", core_period },
+    { "period", core_period }, { "move", core_move },
     { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {
@@ -595,12 +631,9 @@ static int script_load(luisa *lz, const char *state, char *msg, size_t cap)
   return protected_call(L, 0, 0, msg, cap);
 }
 
-static void script_free(luisa *lz, lu_script *s)
+/* What a compile made: reductions, transfers, callbacks. */
+static void free_plan(luisa *lz, lu_script *s)
 {
-  if (!s)
-    return;
-  if (s->L)
-    lua_close(s->L);
   for (int i = 0; i < s->nreductions; i++) {
     transport_reduction_free(s->reductions[i]);
     exchange_free(s->exchanges[i]);
@@ -618,6 +651,15 @@ static void script_free(luisa *lz, lu_script *s)
   free(s->due_ids);
   free(s->round_ids);
   free(s->control);
+}
+
+static void script_free(luisa *lz, lu_script *s)
+{
+  if (!s)
+    return;
+  if (s->L)
+    lua_close(s->L);
+  free_plan(lz, s);
   bundle_free(&s->bundle);
   free(s->depths);
   free(s);
@@ -1081,6 +1123,45 @@ int script_reload(luisa *lz, int64_t step)
                    why);
 }
 
+/* Compile the plan again in the same Lua state (a region moved); the
+ * callbacks keep their periods and whether they are enabled. All ranks
+ * take the new plan, or all keep the old one. Collective. */
+static int script_recompile(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script, old = *s;
+  lua_State *L = s->L;
+  char msg[LU_ERR_MAX], who[256] = "";
+  s->reductions = NULL, s->exchanges = NULL, s->nreductions = s->reductions_cap = 0;
+  s->callbacks = NULL, s->ncallbacks = 0;
+  s->due = NULL, s->due_ids = s->round_ids = s->control = NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, -1, "snapshot");
+  lua_call(L, 0, 1);   /* makes a table: cannot fail but for memory, like every lua_push */
+  int first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+  if (first == -1) {
+    for (int i = 0; i < s->ncallbacks; i++) {
+      s->callbacks[i].enabled &= old.callbacks[i].enabled;
+      s->callbacks[i].every = old.callbacks[i].every;
+    }
+    free_plan(lz, &old);
+    lua_pop(L, 2);
+    return LUISA_OK;
+  }
+  free_plan(lz, s);
+  lua_getfield(L, -2, "restore");
+  lua_insert(L, -2);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  *s = old;
+  if (first == -2)
+    return LUISA_ERR_MPI;
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "step %lld: plan not compiled again for the moved region, the old one goes "
+              "on%s: %s", (long long)step, who, msg);
+  return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the plan for the moved region does not compile%s: %s",
+                   (long long)step, who, msg);
+}
+
 /* Calls plan[fn](step, due list, rank) and records the failures it returns
  * on the callbacks. */
 static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, int n)
@@ -1258,6 +1339,12 @@ int script_step(luisa *lz, int64_t step)
   }
   if (status != LUISA_OK)
     return status;
+  if (s->recompile) {
+    s->recompile = 0;
+    status = script_recompile(lz, step);
+    FORWARD_IF_ERROR(status);
+    failures += status != LUISA_OK;
+  }
   if (failures)
     lz->script_failures++;
   return stop ? LUISA_STOP : failures ? LUISA_WARN_SCRIPT : LUISA_OK;

@@ -22,12 +22,13 @@ struct lu_param {
 };
 
 /* A change as it travels from the root to every rank. */
+enum { CHANGE_PARAM, CHANGE_STOP, CHANGE_PERIOD, CHANGE_REGION };
 typedef struct lu_change {
-  int32_t param;               /* -1: stop */
-  int32_t pad;
+  int32_t kind;
+  int32_t target;              /* the parameter, callback or region */
   double f;
   int64_t i;
-  char s[LU_VALUE_MAX];
+  char s[192];                 /* a string's value, the stop reason, a region's ranges */
 } lu_change;
 
 lu_param *steer_find(luisa *lz, const char *name)
@@ -187,7 +188,8 @@ const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, 
 {
   lu_change c;
   memset(&c, 0, sizeof c);
-  c.param = (int32_t)(p - lz->params);
+  c.kind = CHANGE_PARAM;
+  c.target = (int32_t)(p - lz->params);
   switch (p->type) {
   case PARAM_F64:
     if (!is_number)
@@ -234,7 +236,8 @@ int steer_queue(luisa *lz, const void *change)
 {
   const lu_change *c = change;
   for (int k = 0; k < lz->npending; k++)   /* the last request of a step wins */
-    if (((lu_change *)lz->pending)[k].param == c->param && c->param != -1) {
+    if (((lu_change *)lz->pending)[k].kind == c->kind && c->kind != CHANGE_STOP
+        && ((lu_change *)lz->pending)[k].target == c->target) {
       ((lu_change *)lz->pending)[k] = *c;
       return LUISA_OK;
     }
@@ -250,7 +253,7 @@ int steer_stop(luisa *lz, const char *reason)
 {
   lu_change c;
   memset(&c, 0, sizeof c);
-  c.param = -1;
+  c.kind = CHANGE_STOP;
   snprintf(c.s, sizeof c.s, "%s", reason ? reason : "");
   return steer_queue(lz, &c);
 }
@@ -261,8 +264,21 @@ int steer_period(luisa *lz, int callback, int every)
 {
   lu_change c;
   memset(&c, 0, sizeof c);
-  c.param = -2 - callback;
+  c.kind = CHANGE_PERIOD;
+  c.target = callback;
   c.i = every;
+  return steer_queue(lz, &c);
+}
+
+/* A region's new ranges (text made by the script), likewise. */
+int steer_region(luisa *lz, int region, const char *ranges)
+{
+  lu_change c;
+  memset(&c, 0, sizeof c);
+  c.kind = CHANGE_REGION;
+  c.target = region;
+  RETURN_IF(strlen(ranges) >= sizeof c.s, lz, LUISA_ERR_ARG, "the ranges %s are too long", ranges);
+  snprintf(c.s, sizeof c.s, "%s", ranges);
   return steer_queue(lz, &c);
 }
 
@@ -307,18 +323,22 @@ int steer_apply(luisa *lz, int64_t step, int n)
   }
   int status = LUISA_OK;
   for (int k = 0; k < n; k++) {
-    if (c[k].param <= -2) {   /* a callback's period */
-      script_set_period(lz, step, -2 - c[k].param, (int)c[k].i);
+    if (c[k].kind == CHANGE_PERIOD) {
+      script_set_period(lz, step, c[k].target, (int)c[k].i);
       continue;
     }
-    if (c[k].param < 0) {
+    if (c[k].kind == CHANGE_REGION) {
+      script_move_region(lz, step, c[k].target, c[k].s);
+      continue;
+    }
+    if (c[k].kind == CHANGE_STOP) {
       status = LUISA_STOP;
       snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c[k].s);
       if (lz->rank == 0)
         log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)step, c[k].s);
       continue;
     }
-    lu_param *p = &lz->params[c[k].param];
+    lu_param *p = &lz->params[c[k].target];
     char old[LU_VALUE_MAX + 8], new[LU_VALUE_MAX + 8];
     value_text(p, old, sizeof old);
     switch (p->type) {

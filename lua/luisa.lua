@@ -21,6 +21,7 @@ luisa.state = {}
 luisa.array = expr.array
 luisa.where = expr.where
 luisa.window = expr.window
+luisa.region = expr.region
 luisa.map = expr.map
 luisa.minimum = expr.minimum
 luisa.maximum = expr.maximum
@@ -174,6 +175,21 @@ function luisa.period(cb, n)
   if not i then error("luisa.period: the first argument must be what luisa.every returned", 2) end
   local done, err = pcall(core.period, i - 1, n)
   if not done then error(tostring(err), 2) end
+end
+
+-- move(region, r0, r1, ...): in a callback, give a region (what
+-- luisa.region returned) new ranges, as for a slice; from the next step on,
+-- on every rank, its statistics and luisa_wants follow them (the plan is
+-- compiled again). Ranges out of bounds are refused here.
+function luisa.move(region, ...)
+  need_core("luisa.move")
+  if type(region) ~= "table" or not region.region then
+    error("luisa.move: the first argument must be what luisa.region returned", 2)
+  end
+  local text, err = require("luisa.plan").region_text(region, ...)
+  if not text then error("luisa.move: " .. err, 2) end
+  local done, why = pcall(core.move, region.region, text)
+  if not done then error(tostring(why), 2) end
 end
 
 function luisa.stop(reason)

@@ -64,6 +64,66 @@ static int period_change(int rank, int size)
   return tap_done();
 }
 
+/* A region moved by the script at the end of step 4 (A[0:3] to A[6:11]):
+ * from step 5 on every rank wants the chunks of the new region only, the
+ * plan is compiled once more, and the sums follow; a move out of bounds at
+ * step 7 is refused with file:line and changes nothing. */
+static int region_move(int rank, int size)
+{
+  luisa *lz;
+  luisa_options o = luisa_options_default();
+  o.script = "t/data/region.lua";
+  luisa_init(MPI_COMM_WORLD, &o, &lz);
+  int64_t shape[1] = { N };
+  double a[N / BLOCK][BLOCK];
+  int blocks[N / BLOCK], nblocks = 0;
+  luisa_array(lz, "A", LUISA_F64, 1, shape);
+  for (int k = rank; k < N / BLOCK; k += size) {
+    int64_t off[1] = { k * BLOCK }, len[1] = { BLOCK };
+    luisa_chunk(lz, "A", off, len, NULL);
+    blocks[nblocks++] = k;
+  }
+  int right = 1, statuses = 1;
+  for (int step = 1; step <= 9; step++) {
+    for (int c = 0; c < nblocks; c++) {
+      int k = blocks[c], wanted = 1, expect = step <= 4 ? k == 0 : k == 2 || k == 3;
+      luisa_wants(lz, "A", c, step, &wanted);
+      if (step > 1)
+        right &= wanted == expect;
+      for (int i = 0; i < BLOCK; i++)
+        a[c][i] = k * BLOCK + i + 100.0 * step;
+      if (wanted)
+        luisa_publish(lz, "A", c, a[c]);
+    }
+    statuses &= luisa_step(lz, step) == LUISA_OK;
+  }
+  ok(all_true(right), "luisa_wants: A[0:3] is wanted through step 4, A[6:11]'s chunks from step 5, on every rank");
+  ok(all_true(statuses), "publishing only those, every step returns LUISA_OK");
+  luisa_finalize(lz);
+  if (rank == 0) {
+    FILE *f = fopen(getenv("LUISA_TEST_OUT"), "r");
+    char line[512];
+    int good = 0, plans = 1, refused = 0;
+    for (int step = 1; step <= 9 && f && fgets(line, sizeof line, f); step++) {
+      double s, want = 0;
+      int n, p, lo = step <= 4 ? 0 : 6, hi = step <= 4 ? 3 : 11;
+      for (int i = lo; i < hi; i++)
+        want += i + 100.0 * step;
+      if (sscanf(line, "%*d %lf %d %d", &s, &n, &p) == 3 && s == want && n == hi - lo)
+        good++;
+      plans &= p == (step <= 4 ? 1 : 2);
+      if (step == 7 && fgets(line, sizeof line, f))
+        refused = strstr(line, "refused true") && strstr(line, "region.lua:11:") && strstr(line, "out of bounds");
+    }
+    if (f)
+      fclose(f);
+    ok(good == 9, "the region's sum and count follow the move from step 5 (%d of 9 steps exact)", good);
+    ok(plans, "the plan was compiled once more, for the move, and not at any other step");
+    ok(refused, "a move out of bounds is refused with file:line, and the region stays");
+  }
+  return tap_done();
+}
+
 int main(int argc, char **argv)
 {
   MPI_Init(&argc, &argv);
@@ -71,8 +131,8 @@ int main(int argc, char **argv)
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   tap_rank = rank;
-  if (argc > 1 && !strcmp(argv[1], "period")) {
-    int failed = period_change(rank, size);
+  if (argc > 1 && (!strcmp(argv[1], "period") || !strcmp(argv[1], "region"))) {
+    int failed = !strcmp(argv[1], "period") ? period_change(rank, size) : region_move(rank, size);
     MPI_Finalize();
     return failed;
   }

@@ -175,6 +175,16 @@ function Expr.slice(a, ...)
   return node { kind = "slice", a = a, ranges = ranges, naxes = select("#", ...) }
 end
 
+-- region(e, r0, r1, ...): a slice of e (as e[{r0, r1, ...}]) that callbacks
+-- may move (luisa.move): the plan is then compiled again on every rank.
+M.regions = {}
+function M.region(e, ...)
+  local n = Expr.slice(e, ...)
+  M.regions[#M.regions + 1] = n
+  n.region = #M.regions
+  return n
+end
+
 -- prev(k): the expression as it was k steps ago: each array in it is read
 -- as published k luisa_step calls before this one (k >= 1, default 1).
 -- Until k steps have passed, reductions of it give nil.

@@ -103,6 +103,7 @@ local function normalize(range, n, where, axis)
   end
   return start, math.floor((stop - start + step - 1) / step), step
 end
+M.normalize = normalize
 
 -- Weights of a stencil as a flat list of {offset = {...}, w = number}, and
 -- the half-width per axis; checks the nesting against ndim.
@@ -291,6 +292,7 @@ function M.lower(e, arrays)
         if n.naxes > ndim then fail(n.where, "slice: %d ranges for %d axes", n.naxes, ndim) end
         local start, step, shape = {}, {}, {}
         for d = 1, ndim do start[d], shape[d], step[d] = normalize(n.ranges[d], s[d], n.where, d - 1) end
+        n.input_shape = s   -- what luisa.move checks a region's new ranges against
         v = cut(a, start, step, shape)
       elseif n.kind == "diff" or n.kind == "gradient" then
         local axis = n.axis + 1

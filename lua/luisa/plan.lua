@@ -658,6 +658,42 @@ end
 -- The index of a registered callback (1-based), or nil.
 function M.index_of(cb) return registered[cb] end
 
+-- A region's new ranges, checked against its input's shape, as the text
+-- that travels to every rank: "start:stop:step" per axis, ";" between.
+function M.region_text(region, ...)
+  local s = region.input_shape
+  if not s then return nil, "the region is not part of a compiled statistic" end
+  local ranges, parts = { ... }, {}
+  if select("#", ...) > #s then return nil, string.format("%d ranges for %d axes", select("#", ...), #s) end
+  for d = 1, #s do
+    local ok, start, count, step = pcall(lower.normalize, ranges[d], s[d], "", d - 1)
+    if not ok then return nil, tostring(start):gsub("^: ", "") end
+    parts[d] = string.format("%d:%d:%d", start, start + (count - 1) * step + 1, step)
+  end
+  return table.concat(parts, ";")
+end
+
+-- On every rank: the region moved (the engine compiles the plan again).
+function M.move_region(id, text)
+  local n = expr.regions[id]
+  local ranges = {}
+  for start, stop, step in text:gmatch("(%d+):(%d+):(%d+)") do
+    ranges[#ranges + 1] = { tonumber(start), tonumber(stop), tonumber(step) }
+  end
+  n.ranges, n.naxes = ranges, #ranges
+  return tostring(n.a) .. "[" .. text .. "]"
+end
+
+-- The compiled plan, kept aside while another is compiled, and put back
+-- if that one fails.
+function M.snapshot()
+  return { callbacks = callbacks, registered = registered, arrays = compiled_arrays, core = fetch_core }
+end
+
+function M.restore(s)
+  callbacks, registered, compiled_arrays, fetch_core = s.callbacks, s.registered, s.arrays, s.core
+end
+
 -- The callbacks triggers fired since the last call (on the root).
 function M.take_fired()
   local list = fired
