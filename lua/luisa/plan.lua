@@ -61,44 +61,138 @@ local function input_layout(leaf, src, item, arrays)
   return -src.pointer, 0, strides
 end
 
--- The geometry table of a group's items (see luisa.kernel); the group's
--- piece starts at `origin` of the result, shaped `shape`. What the kernel calls gi: the
+-- The geometry table of a pass's cells (see luisa.kernel and cells_of);
+-- the result starts at `origin` of the pass's index, shaped `shape`. What the kernel calls gi: the
 -- result's linear index; or for a field its position there (out_stride); or
--- for a map, the position in a scratch buffer holding the items one after
--- the other in C order (item.scratch is set).
-local function geometry(items, leaves, arrays, shape, origin, out_stride, scratch)
+-- for a map, the position in a scratch buffer holding the cells one after
+-- the other in C order (cell.scratch is set).
+local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratch)
   local W = kernel.geometry_width(#leaves)
   local ndim = #shape
   local rstride, s = {}, 1
   for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
   rstride = out_stride or rstride
-  local geo = ffi.new("double[?]", math.max(1, #items * W))
+  local geo = ffi.new("double[?]", math.max(1, #cells * W))
   local used = 0
-  for c, item in ipairs(items) do
+  for c, cell in ipairs(cells) do
     local g = (c - 1) * W
-    local layouts = {}
-    for k, leaf in ipairs(leaves) do layouts[k] = { input_layout(leaf, item.sources[k], item, arrays) } end
-    local order = loop_order(layouts[1][3], ndim)
     local gfirst = 0
     if scratch then
       rstride, s = {}, 1
-      for d = ndim, 1, -1 do rstride[d], s = s, s * (item.hi[d] - item.lo[d] + 1) end
-      item.scratch, used = used, used + s
-      gfirst = item.scratch
+      for d = ndim, 1, -1 do rstride[d], s = s, s * (cell.hi[d] - cell.lo[d] + 1) end
+      cell.scratch, used = used, used + s
+      gfirst = cell.scratch
     end
-    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + item.lo[d]) * rstride[d]) end
-    geo[g + 4] = gfirst
-    for k, d in ipairs(order) do
-      geo[g + k - 1] = d <= ndim and item.hi[d] - item.lo[d] + 1 or 1
+    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + cell.lo[d]) * rstride[d]) end
+    geo[g + 4], geo[g + 9] = gfirst, cell.pattern
+    for k, d in ipairs(cell.order) do
+      geo[g + k - 1] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1
       geo[g + 4 + k] = rstride[d] or 0
     end
-    for i, layout in ipairs(layouts) do
-      local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (i - 1)
-      geo[base], geo[base + 1] = layout[1], layout[2]
-      for k, d in ipairs(order) do geo[base + 1 + k] = layout[3][d] or 0 end
+    for k = 1, #leaves do   -- views the cell's parts do not read stay zero
+      local use = cell.use[k]
+      if use then
+        local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (k - 1)
+        local src, first, strides = input_layout(use.leaf, cell.sources[k], use.item, arrays)
+        for d = 1, ndim do first = first + (cell.lo[d] - use.item.lo[d] - use.shift[d]) * strides[d] end
+        geo[base], geo[base + 1] = src, first
+        for j, d in ipairs(cell.order) do geo[base + 1 + j] = strides[d] or 0 end
+      end
     end
   end
   return geo, used
+end
+
+local function moved(list, by)
+  local t = {}
+  for d = 1, #list do t[d] = list[d] + by[d] end
+  return t
+end
+
+-- A cell of a pass: the box lo..hi of the pass's index, walked in `order`,
+-- and per part (a group of the pass) the item of that group it is a piece
+-- of; sources[k] and use[k] say where view k of the pass reads.
+local function cell(lo, hi, order, entries)
+  local c = { lo = lo, hi = hi, order = order, parts = {}, sources = {}, use = {} }
+  for _, e in ipairs(entries) do
+    c.parts[#c.parts + 1] = { part = e.part, begin = e.begin, finish = e.finish }
+    for k, leaf in ipairs(e.g.leaves) do
+      local pk = e.g.moved[k]
+      if not c.use[pk] then   -- views equal once moved read the same elements: any group's source does
+        c.use[pk], c.sources[pk] = { leaf = leaf, item = e.item, shift = e.g.shift, group = e.g }, e.item.sources[k]
+      end
+    end
+  end
+  return c
+end
+
+-- This rank's cells of a pass. Per chunk of the pass's first array, the
+-- groups' items (moved to the pass's index) that span the same range on
+-- every axis but the outermost of their loop order are cut there into
+-- cells where several groups run together; other items are cells as they
+-- are. Each group thus walks its elements in the order it would alone, and
+-- its sums and moments (which fold once per item: begin, finish) come out
+-- bit for bit the same, whatever it is fused with.
+local function cells_of(pass, arrays, rank)
+  local ndim = #pass.shape
+  local by_chunk = {}
+  for p, g in ipairs(pass.groups) do
+    for _, item in ipairs(g.items) do
+      local src = item.sources[1]   -- the first view is always read in place: its owner computes
+      local order = loop_order(select(3, input_layout(g.leaves[1], src, item, arrays)), ndim)
+      local e = { part = p, g = g, item = item, lo = moved(item.lo, g.shift), hi = moved(item.hi, g.shift),
+                  order = order }
+      for _, d in ipairs(order) do if d <= ndim then e.outer = e.outer or d end end
+      local key = {}
+      for d = 1, ndim do key[d] = d == e.outer and "*" or e.lo[d] .. ":" .. e.hi[d] end
+      e.key = table.concat(order, ",") .. "|" .. table.concat(key, ",")
+      by_chunk[src.chunk] = by_chunk[src.chunk] or {}
+      table.insert(by_chunk[src.chunk], e)
+    end
+  end
+  local cells = {}
+  for _, box in ipairs(arrays[pass.leaves[1].name].boxes) do
+    local entries = box.owner == rank and by_chunk[box.chunk] or {}
+    local key_of = {}   -- part -> the key all its items here share, or false
+    for _, e in ipairs(entries) do key_of[e.part] = (key_of[e.part] == nil or key_of[e.part] == e.key) and e.key end
+    local clusters, cluster_of = {}, {}
+    for _, e in ipairs(entries) do
+      if not key_of[e.part] then
+        e.begin, e.finish = true, true
+        cells[#cells + 1] = cell(e.lo, e.hi, e.order, { e })
+      else
+        if not cluster_of[e.key] then
+          clusters[#clusters + 1] = {}
+          cluster_of[e.key] = clusters[#clusters]
+        end
+        table.insert(cluster_of[e.key], e)
+      end
+    end
+    for _, cluster in ipairs(clusters) do
+      local outer, cuts, seen = cluster[1].outer, {}, {}
+      for _, e in ipairs(cluster) do
+        for _, at in ipairs { e.lo[outer], e.hi[outer] + 1 } do
+          if not seen[at] then seen[at], cuts[#cuts + 1] = true, at end
+        end
+      end
+      table.sort(cuts)
+      for j = 1, #cuts - 1 do
+        local first, last, inside = cuts[j], cuts[j + 1] - 1, {}
+        for _, e in ipairs(cluster) do
+          if e.lo[outer] <= first and e.hi[outer] >= last then
+            inside[#inside + 1] = { part = e.part, g = e.g, item = e.item, begin = e.lo[outer] == first,
+                                    finish = e.hi[outer] == last }
+          end
+        end
+        if #inside > 0 then
+          local lo, hi = { unpack(cluster[1].lo) }, { unpack(cluster[1].hi) }
+          lo[outer], hi[outer] = first, last
+          cells[#cells + 1] = cell(lo, hi, cluster[1].order, inside)
+        end
+      end
+    end
+  end
+  return cells
 end
 
 local function sorted_keys(t)
@@ -145,6 +239,68 @@ local function group_key(leaves, arrays, shape)
          .. "|" .. lower.text(shape) .. "|" .. oldest
 end
 
+-- The passes over a callback's groups: a group is a pass of its own, but
+-- groups whose first view steps by 1 over arrays chunked alike, reading the
+-- same steps, share one: their views are moved to the first view's array
+-- index (T:diff(0)'s T[i+1] - T[i] at i becomes, at T's row i + 1, rows
+-- i + 1 and i, beside T:mean()'s row i + 1), so one kernel reads each
+-- element once for all of them. Not fields and maps (their geometry maps
+-- onto their output), not two pieces of one reduction (they share its
+-- slot), and argmin and argmax count the index in their own result: a
+-- pass serves one result's index.
+local NEEDS_INDEX = { argmin = true, argmax = true }
+local function passes_of(group_list, arrays)
+  local list, open = {}, {}
+  for _, g in ipairs(group_list) do
+    local first, ndim, shift, fusable = g.leaves[1], #g.shape, {}, not g.own
+    for d = 1, ndim do shift[d], fusable = 0, fusable and first.step[d] == 1 end
+    local key, frame, pass = "", nil, nil
+    if fusable then
+      local oldest = 0
+      for _, leaf in ipairs(g.leaves) do oldest = math.max(oldest, leaf.version) end
+      shift, key = first.origin, arrays[first.name].chunking .. "|" .. oldest
+      for _, r in ipairs(g.reductions) do frame = frame or NEEDS_INDEX[r.kind] end
+    end
+    g.shift = shift
+    local origin = {}   -- where the pass's index lands in the group's result
+    for d = 1, ndim do origin[d] = g.origin[d] - shift[d] end
+    if frame then frame = lower.text(g.full) .. "@" .. lower.text(origin) end
+    for _, p in ipairs(fusable and open[key] or {}) do
+      local fits = #p.reductions + #g.reductions <= MAX_PER_KERNEL and not (frame and p.frame and p.frame ~= frame)
+      for _, spec in ipairs(g.specs) do fits = fits and not p.has[spec] end
+      if fits then pass = p; break end
+    end
+    if not pass then
+      pass = { groups = {}, leaves = {}, index = {}, reductions = {}, specs = {}, has = {}, moments = {},
+               shape = fusable and arrays[first.name].shape or g.shape, origin = origin, full = g.full,
+               out_stride = g.out_stride, map = g.map, output = g.output }
+      list[#list + 1] = pass
+      if fusable then
+        open[key] = open[key] or {}
+        table.insert(open[key], pass)
+      end
+    end
+    if frame and not pass.frame then pass.frame, pass.origin, pass.full = frame, origin, g.full end
+    local part = #pass.groups + 1
+    pass.groups[part], g.moved = g, {}
+    for k, leaf in ipairs(g.leaves) do
+      local m = lower.shift(leaf, shift)
+      if not pass.index[m.key] then
+        pass.leaves[#pass.leaves + 1] = m
+        pass.index[m.key] = #pass.leaves
+      end
+      g.moved[k] = pass.index[m.key]
+    end
+    for _, r in ipairs(g.reductions) do
+      pass.reductions[#pass.reductions + 1] = { kind = r.kind, expr = lower.shift(r.expr, shift), spec = r.spec,
+                                                bins = r.bins, lo = r.lo, hi = r.hi, part = part }
+      pass.moments[part] = pass.moments[part] or r.kind == "moments"
+    end
+    for _, spec in ipairs(g.specs) do pass.specs[#pass.specs + 1], pass.has[spec] = spec, true end
+  end
+  return list
+end
+
 -- An assignment's target, as the first view of its group: the partition
 -- then computes each element on the rank owning it in the target.
 local function assignment(cb, arrays, core)
@@ -176,7 +332,7 @@ local function compile_callback(index, cb, arrays, core)
       local t, pshape = lower.local_tree(piece), {}
       for d = 1, #target.shape do pshape[d] = piece.hi[d] - piece.lo[d] + 1 end
       local g = { leaves = {}, seen = {}, reductions = {}, specs = { spec }, shape = pshape, origin = piece.lo,
-                  full = target.shape, map = spec }
+                  full = target.shape, map = spec, own = true }
       -- the target's own view first (shifted to the piece), so it drives the partition
       local own = lower.local_tree({ lo = piece.lo, t = self })
       for _, leaf in ipairs(lower.leaves(own)) do g.seen[leaf.key] = true; g.leaves[1] = leaf end
@@ -237,7 +393,7 @@ local function compile_callback(index, cb, arrays, core)
         local g = groups[sig]
         if not g or #g.reductions == MAX_PER_KERNEL then
           g = { leaves = {}, seen = {}, reductions = {}, specs = {}, shape = pshape, origin = piece.lo, full = shape,
-                out_stride = spec.out_stride, map = spec.map and spec }
+                out_stride = spec.out_stride, map = spec.map and spec, own = own }
           groups[sig] = g
           group_list[#group_list + 1] = g
         end
@@ -263,7 +419,7 @@ local function compile_callback(index, cb, arrays, core)
   for _, spec in ipairs(specs) do
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
-  local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
+  local c = { cb = cb, specs = specs, reduction = id, ranges = ranges,
               acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
   -- Kernels' outputs F: the fields, then the maps' scratch buffers.
   c.outputs = {}
@@ -326,38 +482,55 @@ local function compile_callback(index, cb, arrays, core)
     if depth[name] > 0 then windows[name] = core.window(name, depth[name]) end
   end
 
-  for _, g in ipairs(group_list) do
+  c.groups = passes_of(group_list, arrays)
+  for _, g in ipairs(c.groups) do   -- from here on a group is a pass
     for _, r in ipairs(g.reductions) do r.slot = g.output or r.spec.output or r.spec.slot end
+    g.items = cells_of(g, arrays, core.rank)
+    g.patterns = {}
+    local pattern_of = {}
+    for _, cell in ipairs(g.items) do   -- which parts run, and where moments begin and finish
+      local key, set = {}, {}
+      for _, p in ipairs(cell.parts) do
+        local m = g.moments[p.part]
+        key[#key + 1] = p.part .. (m and p.begin and "b" or "") .. (m and p.finish and "f" or "")
+        set[p.part] = { begin = p.begin or not m, finish = p.finish or not m }
+      end
+      key = table.concat(key, ",")
+      if not pattern_of[key] then
+        g.patterns[#g.patterns + 1] = set
+        pattern_of[key] = #g.patterns
+      end
+      cell.pattern = pattern_of[key]
+    end
     local inputs, chunks, pieces = {}, {}, {}
-    g.waits = {}   -- array -> versions needed before the group can run
+    g.waits = {}   -- array -> versions needed before the pass can run
     for k, leaf in ipairs(g.leaves) do
       local a = arrays[leaf.name]
       if leaf.version > 0 then g.waits[leaf.name] = math.max(g.waits[leaf.name] or 0, leaf.version) end
       inputs[k] = { key = leaf.key, dtype = a.dtype }
-      local n = 0
-      for _, item in ipairs(g.items) do
-        if item.sources[k].message then n = n + 1 end
-      end
-      local pointers, ctype = kernel.pointers(a.dtype, n), kernel.ctype[a.dtype] .. "*"
-      n = 0
-      for _, item in ipairs(g.items) do
-        local src = item.sources[k]
-        if src.message then
-          n = n + 1
-          local at = g.recv_at[src.message]
-          local buffer = ffi.cast("char*", buffers[at.message.index])
-          pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
-          src.pointer = n
+      local received = {}   -- the pieces of received messages view k reads, once each
+      for _, cell in ipairs(g.items) do
+        local src = cell.sources[k]
+        if src and src.message and not received[src] then
+          received[src], received[#received + 1] = true, cell
         end
+      end
+      local pointers, ctype = kernel.pointers(a.dtype, #received), kernel.ctype[a.dtype] .. "*"
+      for n, cell in ipairs(received) do
+        local src = cell.sources[k]
+        local at = cell.use[k].group.recv_at[src.message]
+        local buffer = ffi.cast("char*", buffers[at.message.index])
+        pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
+        src.pointer = n
       end
       local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
       chunks[k], pieces[k] = kernel.slots(a.dtype, versions), pointers
     end
     -- One kernel when its locals fit, else the reductions split in halves.
     local function build(reductions)
-      local ok, run = pcall(kernel.build, reductions, inputs)
+      local ok, run = pcall(kernel.build, reductions, inputs, g.patterns)
       if ok then
-        kernel.warm(run, reductions, inputs)
+        kernel.warm(run, reductions, inputs, g.patterns)
         return { run }
       end
       local too_big = tostring(run):find("intermediate values", 1, true)
