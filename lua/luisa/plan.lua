@@ -84,20 +84,31 @@ local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratc
       gfirst = cell.scratch
     end
     for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + cell.lo[d]) * rstride[d]) end
-    geo[g + 4], geo[g + 9] = gfirst, cell.pattern
-    for k, d in ipairs(cell.order) do
-      geo[g + k - 1] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1
-      geo[g + 4 + k] = rstride[d] or 0
-    end
+    -- extents, result and input strides by loop position (innermost 4th)
+    local n, rs, is = {}, {}, {}
+    for j, d in ipairs(cell.order) do n[j], rs[j] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1, rstride[d] or 0 end
     for k = 1, #leaves do   -- views the cell's parts do not read stay zero
       local use = cell.use[k]
       if use then
-        local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (k - 1)
         local src, first, strides = input_layout(use.leaf, cell.sources[k], use.item, arrays)
         for d = 1, ndim do first = first + (cell.lo[d] - use.item.lo[d] - use.shift[d]) * strides[d] end
-        geo[base], geo[base + 1] = src, first
-        for j, d in ipairs(cell.order) do geo[base + 1 + j] = strides[d] or 0 end
+        is[k] = { src, first }
+        for j, d in ipairs(cell.order) do is[k][2 + j] = strides[d] or 0 end
       end
+    end
+    -- Rows that follow each other in memory for every input and the result
+    -- are one longer row: LuaJIT pays for each entry into an inner loop.
+    for j = 3, 1, -1 do
+      local joins = rs[j] == n[4] * rs[4]
+      for _, x in pairs(is) do joins = joins and x[2 + j] == n[4] * x[6] end
+      if n[j] > 1 and not joins then break end
+      n[4], n[j] = n[4] * n[j], 1
+    end
+    geo[g + 4], geo[g + 9] = gfirst, cell.pattern
+    for j = 1, 4 do geo[g + j - 1], geo[g + 4 + j] = n[j], rs[j] end
+    for k, x in pairs(is) do
+      local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (k - 1)
+      for w = 1, 6 do geo[base + w - 1] = x[w] end
     end
   end
   return geo, used
