@@ -421,16 +421,18 @@ local function compile_callback(index, cb, arrays, core)
   local list = {}
   for k, kind in ipairs(SLOT_KINDS) do list[k] = counts[kind] end
   local id, input, output = core.reduction(list)
-  local base, size, ranges = {}, 0, {}
+  local base, size = {}, 0
+  for _, kind in ipairs(SLOT_KINDS) do base[kind], size = size, size + counts[kind] * SLOT_WIDTH[kind] end
+  local init = ffi.new("double[?]", math.max(size, 1))   -- what the slots hold before any data, copied each step
   for _, kind in ipairs(SLOT_KINDS) do
-    base[kind] = size
-    ranges[#ranges + 1] = { kind = kind, first = size, count = counts[kind] }
-    size = size + counts[kind] * SLOT_WIDTH[kind]
+    for k = base[kind], base[kind] + counts[kind] * SLOT_WIDTH[kind] - 1 do
+      init[k] = SLOT_INIT[kind][(k - base[kind]) % SLOT_WIDTH[kind] + 1]
+    end
   end
   for _, spec in ipairs(specs) do
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
-  local c = { cb = cb, specs = specs, reduction = id, ranges = ranges,
+  local c = { cb = cb, specs = specs, reduction = id, init = init, size = size,
               acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
   -- Kernels' outputs F: the fields, then the maps' scratch buffers.
   c.outputs = {}
@@ -514,10 +516,10 @@ local function compile_callback(index, cb, arrays, core)
       cell.pattern = pattern_of[key]
     end
     local inputs, chunks, pieces = {}, {}, {}
-    g.waits = {}   -- array -> versions needed before the pass can run
+    local waits = {}   -- array -> versions needed before the pass can run
     for k, leaf in ipairs(g.leaves) do
       local a = arrays[leaf.name]
-      if leaf.version > 0 then g.waits[leaf.name] = math.max(g.waits[leaf.name] or 0, leaf.version) end
+      if leaf.version > 0 then waits[leaf.name] = math.max(waits[leaf.name] or 0, leaf.version) end
       inputs[k] = { key = leaf.key, dtype = a.dtype }
       local received = {}   -- the pieces of received messages view k reads, once each
       for _, cell in ipairs(g.items) do
@@ -557,6 +559,8 @@ local function compile_callback(index, cb, arrays, core)
       return runs
     end
     g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
+    g.waits = {}   -- a list: pairs() would keep LuaJIT from compiling the step
+    for _, name in ipairs(sorted_keys(waits)) do g.waits[#g.waits + 1] = { name, waits[name] } end
     local size
     g.geo, size = geometry(g.items, g.leaves, arrays, g.full, g.origin, g.out_stride, g.map)
     if g.map then   -- the kernel writes the expression here, the map's function reads it
@@ -631,21 +635,16 @@ end
 
 local function run_callback(c, step, rank)
   local acc = c.acc
-  for _, range in ipairs(c.ranges) do
-    local init, width = SLOT_INIT[range.kind], SLOT_WIDTH[range.kind]
-    for k = 0, range.count - 1 do
-      for w = 1, width do acc[range.first + k * width + w - 1] = init[w] end
-    end
-  end
+  ffi.copy(acc, c.init, 8 * c.size)
   for _, spec in ipairs(c.fields) do
     ffi.fill(spec.field_in, 8 * spec.out_count)
     local init = FIELD_INIT[spec.kind]
     if init ~= 0 then for k = 0, spec.out_count - 1 do spec.field_in[k] = init end end
   end
-  c.pending = {}
+  c.pending = nil   -- specs whose earlier steps are not there yet, if any
   for _, g in ipairs(c.groups) do
     local ready = true
-    for name, versions in pairs(g.waits) do ready = ready and c.core.versions(name) >= versions end
+    for _, w in ipairs(g.waits) do ready = ready and c.core.versions(w[1]) >= w[2] end
     local item, input
     if ready then
       for _, run in ipairs(g.runs) do
@@ -653,6 +652,7 @@ local function run_callback(c, step, rank)
         if item then break end
       end
     else
+      c.pending = c.pending or {}
       for _, spec in ipairs(g.specs) do c.pending[spec] = true end
     end
     if not item and ready and g.map and not g.map.assign then run_map(c, g) end
@@ -738,15 +738,17 @@ local function value_of(spec, out)
   return out[s]
 end
 
+local NONE = {}
+
 -- On the root, after the reductions: call each due callback with its
 -- results. Returns nil, or a table index -> message for those that failed.
 function M.deliver(step, due)
   local failures
   for _, i in ipairs(due) do
     local c = callbacks[i]
-    local results = {}
+    local results, pending = {}, c.pending or NONE
     for _, spec in ipairs(c.specs) do
-      if not c.pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
+      if not pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
     end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if ok and err and c.cb.fires == err then   -- a trigger said yes
@@ -845,7 +847,7 @@ function M.index_of(cb) return registered[cb] end
 -- The callbacks triggers fired since the last call (on the root).
 function M.take_fired()
   local list = fired
-  fired = {}
+  if #list > 0 then fired = {} end
   return list
 end
 
