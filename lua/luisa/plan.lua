@@ -590,8 +590,8 @@ local function compile_callback(index, cb, arrays, core)
 end
 
 -- Compile every registered callback. Returns one entry per callback:
--- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}} }
--- or { error = "file:line: message" }.
+-- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}},
+-- passes = kernel passes over memory per step } or { error = "file:line: message" }.
 function M.compile(arrays, core)
   M.builds = M.builds + 1
   compiled_arrays, fetch_core = arrays, core
@@ -603,7 +603,8 @@ function M.compile(arrays, core)
     local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
       callbacks[i] = c
-      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil }
+      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil,
+                     passes = #c.groups }
     else
       results[i] = { error = tostring(c) }
     end
