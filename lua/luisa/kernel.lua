@@ -10,9 +10,9 @@ M.ctype = { f64 = "double", f32 = "float", i64 = "int64_t", i32 = "int32_t" }
 
 -- Words per work item in the geometry table: 4 extents, the result's linear
 -- index of the item's first element, the result's 4 strides and the item's
--- pattern (see M.source), then per
--- input: its source (>= 0: that published chunk; < 0: received piece -src-1),
--- the element index of its first element and 4 strides. Axes in loop order.
+-- pattern (see M.source), then per input: its source (>= 0: that published
+-- chunk; < 0: received piece -src-1), the element index of its first element
+-- and 4 strides. Axes in loop order.
 local ITEM_WORDS, INPUT_WORDS = 10, 6
 function M.geometry_width(ninputs) return ITEM_WORDS + INPUT_WORDS * ninputs end
 M.ITEM_WORDS, M.INPUT_WORDS = ITEM_WORDS, INPUT_WORDS

@@ -62,10 +62,10 @@ local function input_layout(leaf, src, item, arrays)
 end
 
 -- The geometry table of a pass's cells (see luisa.kernel and cells_of);
--- the result starts at `origin` of the pass's index, shaped `shape`. What the kernel calls gi: the
--- result's linear index; or for a field its position there (out_stride); or
--- for a map, the position in a scratch buffer holding the cells one after
--- the other in C order (cell.scratch is set).
+-- the result, shaped `shape`, starts at `origin` of the pass's index. What
+-- the kernel calls gi: the result's linear index; or for a field its
+-- position there (out_stride); or for a map, the position in a scratch
+-- buffer holding the cells one after the other in C order (cell.scratch).
 local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratch)
   local W = kernel.geometry_width(#leaves)
   local ndim = #shape
@@ -86,7 +86,9 @@ local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratc
     for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + cell.lo[d]) * rstride[d]) end
     -- extents, result and input strides by loop position (innermost 4th)
     local n, rs, is = {}, {}, {}
-    for j, d in ipairs(cell.order) do n[j], rs[j] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1, rstride[d] or 0 end
+    for j, d in ipairs(cell.order) do
+      n[j], rs[j] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1, rstride[d] or 0
+    end
     for k = 1, #leaves do   -- views the cell's parts do not read stay zero
       local use = cell.use[k]
       if use then
