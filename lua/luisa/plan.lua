@@ -23,14 +23,12 @@ local shape_text = lower.shape_text
 -- Axes by decreasing stride of the first input, so the innermost loop walks
 -- its memory contiguously. strides[d] for the ndim axes.
 local function loop_order(strides, ndim)
-  local axes = {}
-  for d = 1, 4 do axes[d] = d end
-  local function key(d) return d <= ndim and strides[d] or math.huge end
-  table.sort(axes, function(x, y)
-    local sx, sy = key(x), key(y)
-    if sx ~= sy then return sx > sy end
-    return x < y
-  end)
+  local axes, keys = {}, {}
+  for d = 1, 4 do   -- insertion: larger strides first, equal ones by axis
+    local key, j = d <= ndim and strides[d] or math.huge, d
+    while j > 1 and keys[j - 1] < key do axes[j], keys[j], j = axes[j - 1], keys[j - 1], j - 1 end
+    axes[j], keys[j] = d, key
+  end
   return axes
 end
 
@@ -67,13 +65,13 @@ end
 -- position there (out_stride); or for a map, the position in a scratch
 -- buffer holding the cells one after the other in C order (cell.scratch).
 local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratch)
-  local W = kernel.geometry_width(#leaves)
+  local W, IW = kernel.geometry_width(#leaves), kernel.ITEM_WORDS
   local ndim = #shape
   local rstride, s = {}, 1
   for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
   rstride = out_stride or rstride
   local geo = ffi.new("double[?]", math.max(1, #cells * W))
-  local used = 0
+  local used, n, rs, read = 0, {}, {}, {}
   for c, cell in ipairs(cells) do
     local g = (c - 1) * W
     local gfirst = 0
@@ -84,34 +82,37 @@ local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratc
       gfirst = cell.scratch
     end
     for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + cell.lo[d]) * rstride[d]) end
-    -- extents, result and input strides by loop position (innermost 4th)
-    local n, rs, is = {}, {}, {}
+    -- extents and result strides by loop position (innermost 4th), then
+    -- the inputs the cell's groups read (the others stay zero)
     for j, d in ipairs(cell.order) do
       n[j], rs[j] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1, rstride[d] or 0
     end
-    for k = 1, #leaves do   -- views the cell's parts do not read stay zero
-      local use = cell.use[k]
-      if use then
-        local src, first, strides = input_layout(use.leaf, cell.sources[k], use.item, arrays)
-        for d = 1, ndim do first = first + (cell.lo[d] - use.item.lo[d] - use.shift[d]) * strides[d] end
-        is[k] = { src, first }
-        for j, d in ipairs(cell.order) do is[k][2 + j] = strides[d] or 0 end
+    for _, e in ipairs(cell.entries) do
+      for kg, leaf in ipairs(e.g.leaves) do
+        local k = e.g.moved[kg]
+        if read[k] ~= c then   -- views equal once moved read the same elements: any group's layout does
+          read[k] = c
+          local base = g + IW + kernel.INPUT_WORDS * (k - 1)
+          local src, first, strides = input_layout(leaf, cell.sources[k], e.item, arrays)
+          for d = 1, ndim do first = first + (cell.lo[d] - e.item.lo[d] - e.g.shift[d]) * strides[d] end
+          geo[base], geo[base + 1] = src, first
+          for j, d in ipairs(cell.order) do geo[base + 1 + j] = strides[d] or 0 end
+        end
       end
     end
     -- Rows that follow each other in memory for every input and the result
     -- are one longer row: LuaJIT pays for each entry into an inner loop.
     for j = 3, 1, -1 do
       local joins = rs[j] == n[4] * rs[4]
-      for _, x in pairs(is) do joins = joins and x[2 + j] == n[4] * x[6] end
+      for k = 1, #leaves do
+        local base = g + IW + kernel.INPUT_WORDS * (k - 1)
+        joins = joins and (read[k] ~= c or geo[base + 1 + j] == n[4] * geo[base + 5])
+      end
       if n[j] > 1 and not joins then break end
       n[4], n[j] = n[4] * n[j], 1
     end
     geo[g + 4], geo[g + 9] = gfirst, cell.pattern
     for j = 1, 4 do geo[g + j - 1], geo[g + 4 + j] = n[j], rs[j] end
-    for k, x in pairs(is) do
-      local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (k - 1)
-      for w = 1, 6 do geo[base + w - 1] = x[w] end
-    end
   end
   return geo, used
 end
@@ -122,19 +123,14 @@ local function moved(list, by)
   return t
 end
 
--- A cell of a pass: the box lo..hi of the pass's index, walked in `order`,
--- and per part (a group of the pass) the item of that group it is a piece
--- of; sources[k] and use[k] say where view k of the pass reads.
+-- A cell of a pass: the box lo..hi of the pass's index, walked in `order`;
+-- entries: per group running there, the item of that group the cell is a
+-- piece of, and whether the cell begins or finishes it; sources[k]: where
+-- view k of the pass reads.
 local function cell(lo, hi, order, entries)
-  local c = { lo = lo, hi = hi, order = order, parts = {}, sources = {}, use = {} }
+  local c = { lo = lo, hi = hi, order = order, entries = entries, sources = {} }
   for _, e in ipairs(entries) do
-    c.parts[#c.parts + 1] = { part = e.part, begin = e.begin, finish = e.finish }
-    for k, leaf in ipairs(e.g.leaves) do
-      local pk = e.g.moved[k]
-      if not c.use[pk] then   -- views equal once moved read the same elements: any group's source does
-        c.use[pk], c.sources[pk] = { leaf = leaf, item = e.item, shift = e.g.shift, group = e.g }, e.item.sources[k]
-      end
-    end
+    for k, src in ipairs(e.item.sources) do c.sources[e.g.moved[k]] = c.sources[e.g.moved[k]] or src end
   end
   return c
 end
@@ -147,31 +143,36 @@ end
 -- its sums and moments (which fold once per item: begin, finish) come out
 -- bit for bit the same, whatever it is fused with.
 local function cells_of(pass, arrays, rank)
-  local ndim = #pass.shape
-  local by_chunk = {}
+  local ndim, alone = #pass.shape, #pass.groups == 1
+  local by_chunk, cells = {}, {}
   for p, g in ipairs(pass.groups) do
     for _, item in ipairs(g.items) do
       local src = item.sources[1]   -- the first view is always read in place: its owner computes
       local order = loop_order(select(3, input_layout(g.leaves[1], src, item, arrays)), ndim)
-      local e = { part = p, g = g, item = item, lo = moved(item.lo, g.shift), hi = moved(item.hi, g.shift),
-                  order = order }
-      for _, d in ipairs(order) do if d <= ndim then e.outer = e.outer or d end end
-      local key = {}
-      for d = 1, ndim do key[d] = d == e.outer and "*" or e.lo[d] .. ":" .. e.hi[d] end
-      e.key = table.concat(order, ",") .. "|" .. table.concat(key, ",")
-      by_chunk[src.chunk] = by_chunk[src.chunk] or {}
-      table.insert(by_chunk[src.chunk], e)
+      local e = { part = p, g = g, item = item, order = order, begin = true, finish = true }
+      if alone and not g.moves then   -- its items are its cells
+        item.order, item.entries = order, { e }
+        cells[#cells + 1] = item
+      elseif alone then
+        cells[#cells + 1] = cell(moved(item.lo, g.shift), moved(item.hi, g.shift), order, { e })
+      else
+        e.lo, e.hi = moved(item.lo, g.shift), moved(item.hi, g.shift)
+        for _, d in ipairs(order) do if d <= ndim then e.outer = e.outer or d end end
+        local key = {}
+        for d = 1, ndim do key[d] = d == e.outer and "*" or e.lo[d] .. ":" .. e.hi[d] end
+        e.key = table.concat(order, ",") .. "|" .. table.concat(key, ",")
+        by_chunk[src.chunk] = by_chunk[src.chunk] or {}
+        table.insert(by_chunk[src.chunk], e)
+      end
     end
   end
-  local cells = {}
-  for _, box in ipairs(arrays[pass.leaves[1].name].boxes) do
+  for _, box in ipairs(alone and {} or arrays[pass.leaves[1].name].boxes) do
     local entries = box.owner == rank and by_chunk[box.chunk] or {}
     local key_of = {}   -- part -> the key all its items here share, or false
     for _, e in ipairs(entries) do key_of[e.part] = (key_of[e.part] == nil or key_of[e.part] == e.key) and e.key end
     local clusters, cluster_of = {}, {}
     for _, e in ipairs(entries) do
       if not key_of[e.part] then
-        e.begin, e.finish = true, true
         cells[#cells + 1] = cell(e.lo, e.hi, e.order, { e })
       else
         if not cluster_of[e.key] then
@@ -206,6 +207,31 @@ local function cells_of(pass, arrays, rank)
     end
   end
   return cells
+end
+
+-- The patterns of a pass's cells (see luisa.kernel): which groups run,
+-- and where their moments begin and finish. Sets each cell's pattern.
+local function patterns_of(pass)
+  if #pass.groups == 1 then   -- its items, whole: one pattern
+    for _, cell in ipairs(pass.items) do cell.pattern = 1 end
+    return { { { begin = true, finish = true } } }
+  end
+  local list, index = {}, {}
+  for _, cell in ipairs(pass.items) do
+    local key, set = {}, {}
+    for _, e in ipairs(cell.entries) do
+      local m = pass.moments[e.part]
+      key[#key + 1] = e.part .. (m and e.begin and "b" or "") .. (m and e.finish and "f" or "")
+      set[e.part] = { begin = e.begin or not m, finish = e.finish or not m }
+    end
+    key = table.concat(key, ",")
+    if not index[key] then
+      list[#list + 1] = set
+      index[key] = #list
+    end
+    cell.pattern = index[key]
+  end
+  return list
 end
 
 local function sorted_keys(t)
@@ -274,7 +300,8 @@ local function passes_of(group_list, arrays)
       shift, key = first.origin, arrays[first.name].chunking .. "|" .. oldest
       for _, r in ipairs(g.reductions) do frame = frame or NEEDS_INDEX[r.kind] end
     end
-    g.shift = shift
+    g.shift, g.moves = shift, false
+    for d = 1, ndim do g.moves = g.moves or shift[d] ~= 0 end
     local origin = {}   -- where the pass's index lands in the group's result
     for d = 1, ndim do origin[d] = g.origin[d] - shift[d] end
     if frame then frame = lower.text(g.full) .. "@" .. lower.text(origin) end
@@ -471,6 +498,9 @@ local function compile_callback(index, cb, arrays, core)
   for _, g in ipairs(group_list) do
     local items, gsends, grecvs = partition.plan(g.leaves, arrays, g.shape, core.rank, core.size)
     g.items, g.recv_at = items, {}
+    for _, item in ipairs(items) do
+      for _, src in ipairs(item.sources) do if src.message then src.group = g end end   -- whose messages
+    end
     for _, m in ipairs(gsends) do
       local to = message(sends, send_to, m.peer)
       for _, piece in ipairs(m.pieces) do
@@ -501,22 +531,7 @@ local function compile_callback(index, cb, arrays, core)
   for _, g in ipairs(c.groups) do   -- from here on a group is a pass
     for _, r in ipairs(g.reductions) do r.slot = g.output or r.spec.output or r.spec.slot end
     g.items = cells_of(g, arrays, core.rank)
-    g.patterns = {}
-    local pattern_of = {}
-    for _, cell in ipairs(g.items) do   -- which parts run, and where moments begin and finish
-      local key, set = {}, {}
-      for _, p in ipairs(cell.parts) do
-        local m = g.moments[p.part]
-        key[#key + 1] = p.part .. (m and p.begin and "b" or "") .. (m and p.finish and "f" or "")
-        set[p.part] = { begin = p.begin or not m, finish = p.finish or not m }
-      end
-      key = table.concat(key, ",")
-      if not pattern_of[key] then
-        g.patterns[#g.patterns + 1] = set
-        pattern_of[key] = #g.patterns
-      end
-      cell.pattern = pattern_of[key]
-    end
+    g.patterns = patterns_of(g)
     local inputs, chunks, pieces = {}, {}, {}
     local waits = {}   -- array -> versions needed before the pass can run
     for k, leaf in ipairs(g.leaves) do
@@ -533,7 +548,7 @@ local function compile_callback(index, cb, arrays, core)
       local pointers, ctype = kernel.pointers(a.dtype, #received), kernel.ctype[a.dtype] .. "*"
       for n, cell in ipairs(received) do
         local src = cell.sources[k]
-        local at = cell.use[k].group.recv_at[src.message]
+        local at = src.group.recv_at[src.message]
         local buffer = ffi.cast("char*", buffers[at.message.index])
         pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
         src.pointer = n
