@@ -53,7 +53,7 @@ echo "   rank below). Engine (luisa_publish + luisa_step) against hand-written M
 echo "   of the halo row, one fused tuned C pass, one MPI_Reduce or MPI_Allreduce of (sum, max,"
 echo "   count, mean, M2) with a user operation (Chan's combine); engine-hand and engine/hand use"
 echo "   the faster. For reference, hand 2 pass: sum and max, then the differences, in two passes"
-echo "   as the engine makes them. Each step reads the next of 3 buffers of different data."
+echo "   (as the engine did before it fused them). Each step reads the next of 3 buffers of different data."
 echo "   engine/hand at 1024x1024: target <= 1.3; engine-hand at 256x256: target < 50 us;"
 echo "   the 1x1 rows are all fixed cost. spread: the engine's median - minimum."
 run 2 "$B/bench/w1" bench/w1.lua 256 1024 1 --header

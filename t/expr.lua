@@ -7,7 +7,7 @@ local ffi = require "ffi"
 -- over n can show that every assertion is able to fail.
 local BREAK = tonumber(os.getenv("EXPR_TEST_BREAK"))
 local ntests, nfailed = 0, 0
-local PLAN = 156
+local PLAN = 163
 print("1.." .. PLAN)
 
 local function perturb(want)
@@ -511,6 +511,79 @@ do
   e, l = err(function() local _ = T:sum() / T:count() end), here()
   is(e, l .. ": luisa: a reduction is a number only inside the callback: combine results there (e.g. r.a / r.b)",
      "T:sum() / T:count()")
+end
+
+------------------------------------------------------------------------------
+-- Fusion over shifted views: T:mean(), T:max() and T:diff(0):std() read the
+-- same chunks (the difference's T[i+1] - T[i] is T moved by a row), so they
+-- make one pass over memory, one kernel; and every result is bit for bit
+-- what it is computed alone, whatever it is fused with.
+do
+  -- Not multiples of a power of 2: sums in another order would differ.
+  local n, m = 9, 7
+  local tv = {}
+  for i = 1, n * m do tv[i] = 1e4 + math.sin(i * 0.37) * 50 + i / 3 end
+  -- uneven rows, the middle ones split in columns: the difference's first
+  -- row of the last chunk reads two chunks above it
+  local boxes = { { { 0, 0 }, { 1, 7 } }, { { 1, 0 }, { 4, 3 } }, { { 1, 3 }, { 4, 4 } }, { { 5, 0 }, { 4, 7 } } }
+  local luisa, plan, kernel = fresh()
+  local arrays = { T = fake_array("f64", { n, m }, boxes, "c", 1, tv) }
+  local T = luisa.array "T"
+  local r
+  luisa.every(1, { mean = T:mean(), max = T:max(), dstd = T:diff(0):std() }, function(_, res) r = res end)
+  local compiled = plan.compile(arrays, core)
+  is(string.format("passes %s, kernels %d", compiled[1].passes, kernel.compiled), "passes 1, kernels 1",
+     "mean, max and diff(0):std() of T make one pass: one kernel")
+  plan.run_local(1, { 1 }, 0)
+  reduce_all()
+  plan.deliver(1, { 1 })
+  local d, s, q = {}, 0, 0
+  for i = 1, (n - 1) * m do d[i] = tv[i + m] - tv[i]; s = s + d[i] end
+  for i = 1, #d do q = q + (d[i] - s / #d) ^ 2 end   -- two passes: the textbook variance
+  near(r and r.mean, reference("mean", n * m, function(i) return tv[i] end), "the fused mean")
+  is(r and r.max, reference("max", n * m, function(i) return tv[i] end), "the fused max")
+  near(r and r.dstd, math.sqrt(q / #d), "the fused std of the difference, against two passes")
+
+  -- The same reductions alone, and fused with others whose boxes and
+  -- shifts differ along either axis, in C and Fortran order.
+  luisa, plan, kernel = fresh()
+  arrays = { T = fake_array("f64", { n, m }, boxes, "c", 1, tv), F = fake_array("f64", { n, m }, boxes, "f", 2, tv) }
+  T = luisa.array "T"
+  local F = luisa.array "F"
+  local got = {}
+  local function keep(k) return function(_, res) got[k] = res end end
+  local sets = {
+    { mean = T:mean(), max = T:max(), dstd = T:diff(0):std() },
+    { mean = F:mean(), max = F:max(), dstd = F:diff(0):std() },
+    { std = T:std(), dmean = T:diff(0):mean(), dvar = T:diff(0):var(), d1 = T:diff(1):sum(),
+      lap = T:laplacian():max(), lstd = T:laplacian():std(), amax = T:argmax() },
+  }
+  local alone = {}
+  for k, set in ipairs(sets) do luisa.every(1, set, keep(k)) end
+  for k, set in ipairs(sets) do
+    for key, red in pairs(set) do
+      alone[#alone + 1] = { k, key }
+      luisa.every(1, { [key] = red }, keep(#sets + #alone))
+    end
+  end
+  compiled = plan.compile(arrays, core)
+  is(string.format("%s %s %s", compiled[1].passes, compiled[2].passes, compiled[3].passes), "1 1 1",
+     "one pass each for W1 in C order, in Fortran order, and 7 reductions over 4 shifted views and an argmax")
+  local due = {}
+  for k = 1, #sets + #alone do due[k] = k end
+  plan.run_local(1, due, 0)
+  reduce_all()
+  plan.deliver(1, due)
+  local differ = {}
+  for j, a in ipairs(alone) do
+    local k, key = a[1], a[2]
+    local fused, single = got[k] and got[k][key], got[#sets + j] and got[#sets + j][key]
+    if type(fused) == "table" then fused, single = table.concat(fused, ","), single and table.concat(single, ",") end
+    if fused == nil or fused ~= single then differ[#differ + 1] = k .. "." .. key end
+  end
+  table.sort(differ)
+  is(table.concat(differ, " "), "", "every fused result equals the same reduction alone, bit for bit")
+  near(got[2] and got[2].dstd, math.sqrt(q / #d), "Fortran order: the std of the difference")
 end
 
 ------------------------------------------------------------------------------

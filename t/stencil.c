@@ -391,6 +391,13 @@ static void expected_all(const double *ga, const double *gb)
         "sum max count var");
   stats("s9", slice(stencil(A, e3), "1:-1:2,-4:,:"), "sum min");
 
+  stats("w1", A, "mean max");
+  stats("w1d", diff(A, 0), "std");
+  stats("mx", A, "sum var amin");
+  stats("mxd0", diff(A, 0), "var");
+  stats("mxd1", diff(A, ndim - 1), "max");
+  stats("mxlap", laplacian(A), "sum std");
+
   stats("ab", bin('+', A, B), "sum");
   stats("abm", bin('-', A, B), "min");
   stats("abp", bin('*', A, B), "max amax");

@@ -110,6 +110,13 @@ luisa.every(1, {
   s9_sum = s9:sum(), s9_min = s9:min(),
 }, report)
 
+-- W1, and plain reductions beside shifted views of A: each callback makes one pass over A's chunks.
+luisa.every(1, { w1_mean = A:mean(), w1_max = A:max(), w1d_std = A:diff(0):std() }, report)
+luisa.every(1, {
+  mx_sum = A:sum(), mx_var = A:var(), mx_amin = A:argmin(), mxd0_var = A:diff(0):var(),
+  mxd1_max = A:diff(D - 1):max(), mxlap_sum = L:sum(), mxlap_std = L:std(),
+}, report)
+
 -- A and B are decomposed differently: combining them moves data between ranks.
 local full = { 1, -1 }
 luisa.every(1, {

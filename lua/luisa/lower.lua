@@ -368,6 +368,13 @@ function M.local_tree(piece)
   return restrict(piece.t, piece.lo, ones(#piece.lo, 1))
 end
 
+-- t moved by `by` on every axis: the new tree at i is t at i - by.
+function M.shift(t, by)
+  local back = {}
+  for d = 1, #by do back[d] = 0 - by[d] end
+  return restrict(t, back, ones(#by, 1))
+end
+
 -- The leaves of a lowered tree, each once, in order of first appearance.
 function M.leaves(t)
   local list, seen = {}, {}

@@ -23,14 +23,12 @@ local shape_text = lower.shape_text
 -- Axes by decreasing stride of the first input, so the innermost loop walks
 -- its memory contiguously. strides[d] for the ndim axes.
 local function loop_order(strides, ndim)
-  local axes = {}
-  for d = 1, 4 do axes[d] = d end
-  local function key(d) return d <= ndim and strides[d] or math.huge end
-  table.sort(axes, function(x, y)
-    local sx, sy = key(x), key(y)
-    if sx ~= sy then return sx > sy end
-    return x < y
-  end)
+  local axes, keys = {}, {}
+  for d = 1, 4 do   -- insertion: larger strides first, equal ones by axis
+    local key, j = d <= ndim and strides[d] or math.huge, d
+    while j > 1 and keys[j - 1] < key do axes[j], keys[j], j = axes[j - 1], keys[j - 1], j - 1 end
+    axes[j], keys[j] = d, key
+  end
   return axes
 end
 
@@ -61,44 +59,179 @@ local function input_layout(leaf, src, item, arrays)
   return -src.pointer, 0, strides
 end
 
--- The geometry table of a group's items (see luisa.kernel); the group's
--- piece starts at `origin` of the result, shaped `shape`. What the kernel calls gi: the
--- result's linear index; or for a field its position there (out_stride); or
--- for a map, the position in a scratch buffer holding the items one after
--- the other in C order (item.scratch is set).
-local function geometry(items, leaves, arrays, shape, origin, out_stride, scratch)
-  local W = kernel.geometry_width(#leaves)
+-- The geometry table of a pass's cells (see luisa.kernel and cells_of);
+-- the result, shaped `shape`, starts at `origin` of the pass's index. What
+-- the kernel calls gi: the result's linear index; or for a field its
+-- position there (out_stride); or for a map, the position in a scratch
+-- buffer holding the cells one after the other in C order (cell.scratch).
+local function geometry(cells, leaves, arrays, shape, origin, out_stride, scratch)
+  local W, IW = kernel.geometry_width(#leaves), kernel.ITEM_WORDS
   local ndim = #shape
   local rstride, s = {}, 1
   for d = ndim, 1, -1 do rstride[d], s = s, s * shape[d] end
   rstride = out_stride or rstride
-  local geo = ffi.new("double[?]", math.max(1, #items * W))
-  local used = 0
-  for c, item in ipairs(items) do
+  local geo = ffi.new("double[?]", math.max(1, #cells * W))
+  local used, n, rs, read = 0, {}, {}, {}
+  for c, cell in ipairs(cells) do
     local g = (c - 1) * W
-    local layouts = {}
-    for k, leaf in ipairs(leaves) do layouts[k] = { input_layout(leaf, item.sources[k], item, arrays) } end
-    local order = loop_order(layouts[1][3], ndim)
     local gfirst = 0
     if scratch then
       rstride, s = {}, 1
-      for d = ndim, 1, -1 do rstride[d], s = s, s * (item.hi[d] - item.lo[d] + 1) end
-      item.scratch, used = used, used + s
-      gfirst = item.scratch
+      for d = ndim, 1, -1 do rstride[d], s = s, s * (cell.hi[d] - cell.lo[d] + 1) end
+      cell.scratch, used = used, used + s
+      gfirst = cell.scratch
     end
-    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + item.lo[d]) * rstride[d]) end
-    geo[g + 4] = gfirst
-    for k, d in ipairs(order) do
-      geo[g + k - 1] = d <= ndim and item.hi[d] - item.lo[d] + 1 or 1
-      geo[g + 4 + k] = rstride[d] or 0
+    for d = 1, ndim do gfirst = gfirst + (scratch and 0 or (origin[d] + cell.lo[d]) * rstride[d]) end
+    -- extents and result strides by loop position (innermost 4th), then
+    -- the inputs the cell's groups read (the others stay zero)
+    for j, d in ipairs(cell.order) do
+      n[j], rs[j] = d <= ndim and cell.hi[d] - cell.lo[d] + 1 or 1, rstride[d] or 0
     end
-    for i, layout in ipairs(layouts) do
-      local base = g + kernel.ITEM_WORDS + kernel.INPUT_WORDS * (i - 1)
-      geo[base], geo[base + 1] = layout[1], layout[2]
-      for k, d in ipairs(order) do geo[base + 1 + k] = layout[3][d] or 0 end
+    for _, e in ipairs(cell.entries) do
+      for kg, leaf in ipairs(e.g.leaves) do
+        local k = e.g.moved[kg]
+        if read[k] ~= c then   -- views equal once moved read the same elements: any group's layout does
+          read[k] = c
+          local base = g + IW + kernel.INPUT_WORDS * (k - 1)
+          local src, first, strides = input_layout(leaf, cell.sources[k], e.item, arrays)
+          for d = 1, ndim do first = first + (cell.lo[d] - e.item.lo[d] - e.g.shift[d]) * strides[d] end
+          geo[base], geo[base + 1] = src, first
+          for j, d in ipairs(cell.order) do geo[base + 1 + j] = strides[d] or 0 end
+        end
+      end
     end
+    -- Rows that follow each other in memory for every input and the result
+    -- are one longer row: LuaJIT pays for each entry into an inner loop.
+    for j = 3, 1, -1 do
+      local joins = rs[j] == n[4] * rs[4]
+      for k = 1, #leaves do
+        local base = g + IW + kernel.INPUT_WORDS * (k - 1)
+        joins = joins and (read[k] ~= c or geo[base + 1 + j] == n[4] * geo[base + 5])
+      end
+      if n[j] > 1 and not joins then break end
+      n[4], n[j] = n[4] * n[j], 1
+    end
+    geo[g + 4], geo[g + 9] = gfirst, cell.pattern
+    for j = 1, 4 do geo[g + j - 1], geo[g + 4 + j] = n[j], rs[j] end
   end
   return geo, used
+end
+
+local function moved(list, by)
+  local t = {}
+  for d = 1, #list do t[d] = list[d] + by[d] end
+  return t
+end
+
+-- A cell of a pass: the box lo..hi of the pass's index, walked in `order`;
+-- entries: per group running there, the item of that group the cell is a
+-- piece of, and whether the cell begins or finishes it; sources[k]: where
+-- view k of the pass reads.
+local function cell(lo, hi, order, entries)
+  local c = { lo = lo, hi = hi, order = order, entries = entries, sources = {} }
+  for _, e in ipairs(entries) do
+    for k, src in ipairs(e.item.sources) do c.sources[e.g.moved[k]] = c.sources[e.g.moved[k]] or src end
+  end
+  return c
+end
+
+-- This rank's cells of a pass. Per chunk of the pass's first array, the
+-- groups' items (moved to the pass's index) that span the same range on
+-- every axis but the outermost of their loop order are cut there into
+-- cells where several groups run together; other items are cells as they
+-- are. Each group thus walks its elements in the order it would alone, and
+-- its sums and moments (which fold once per item: begin, finish) come out
+-- bit for bit the same, whatever it is fused with.
+local function cells_of(pass, arrays, rank)
+  local ndim, alone = #pass.shape, #pass.groups == 1
+  local by_chunk, cells = {}, {}
+  for p, g in ipairs(pass.groups) do
+    for _, item in ipairs(g.items) do
+      local src = item.sources[1]   -- the first view is always read in place: its owner computes
+      local order = loop_order(select(3, input_layout(g.leaves[1], src, item, arrays)), ndim)
+      local e = { part = p, g = g, item = item, order = order, begin = true, finish = true }
+      if alone and not g.moves then   -- its items are its cells
+        item.order, item.entries = order, { e }
+        cells[#cells + 1] = item
+      elseif alone then
+        cells[#cells + 1] = cell(moved(item.lo, g.shift), moved(item.hi, g.shift), order, { e })
+      else
+        e.lo, e.hi = moved(item.lo, g.shift), moved(item.hi, g.shift)
+        for _, d in ipairs(order) do if d <= ndim then e.outer = e.outer or d end end
+        local key = {}
+        for d = 1, ndim do key[d] = d == e.outer and "*" or e.lo[d] .. ":" .. e.hi[d] end
+        e.key = table.concat(order, ",") .. "|" .. table.concat(key, ",")
+        by_chunk[src.chunk] = by_chunk[src.chunk] or {}
+        table.insert(by_chunk[src.chunk], e)
+      end
+    end
+  end
+  for _, box in ipairs(alone and {} or arrays[pass.leaves[1].name].boxes) do
+    local entries = box.owner == rank and by_chunk[box.chunk] or {}
+    local key_of = {}   -- part -> the key all its items here share, or false
+    for _, e in ipairs(entries) do key_of[e.part] = (key_of[e.part] == nil or key_of[e.part] == e.key) and e.key end
+    local clusters, cluster_of = {}, {}
+    for _, e in ipairs(entries) do
+      if not key_of[e.part] then
+        cells[#cells + 1] = cell(e.lo, e.hi, e.order, { e })
+      else
+        if not cluster_of[e.key] then
+          clusters[#clusters + 1] = {}
+          cluster_of[e.key] = clusters[#clusters]
+        end
+        table.insert(cluster_of[e.key], e)
+      end
+    end
+    for _, cluster in ipairs(clusters) do
+      local outer, cuts, seen = cluster[1].outer, {}, {}
+      for _, e in ipairs(cluster) do
+        for _, at in ipairs { e.lo[outer], e.hi[outer] + 1 } do
+          if not seen[at] then seen[at], cuts[#cuts + 1] = true, at end
+        end
+      end
+      table.sort(cuts)
+      for j = 1, #cuts - 1 do
+        local first, last, inside = cuts[j], cuts[j + 1] - 1, {}
+        for _, e in ipairs(cluster) do
+          if e.lo[outer] <= first and e.hi[outer] >= last then
+            inside[#inside + 1] = { part = e.part, g = e.g, item = e.item, begin = e.lo[outer] == first,
+                                    finish = e.hi[outer] == last }
+          end
+        end
+        if #inside > 0 then
+          local lo, hi = { unpack(cluster[1].lo) }, { unpack(cluster[1].hi) }
+          lo[outer], hi[outer] = first, last
+          cells[#cells + 1] = cell(lo, hi, cluster[1].order, inside)
+        end
+      end
+    end
+  end
+  return cells
+end
+
+-- The patterns of a pass's cells (see luisa.kernel): which groups run,
+-- and where their moments begin and finish. Sets each cell's pattern.
+local function patterns_of(pass)
+  if #pass.groups == 1 then   -- its items, whole: one pattern
+    for _, cell in ipairs(pass.items) do cell.pattern = 1 end
+    return { { { begin = true, finish = true } } }
+  end
+  local list, index = {}, {}
+  for _, cell in ipairs(pass.items) do
+    local key, set = {}, {}
+    for _, e in ipairs(cell.entries) do
+      local m = pass.moments[e.part]
+      key[#key + 1] = e.part .. (m and e.begin and "b" or "") .. (m and e.finish and "f" or "")
+      set[e.part] = { begin = e.begin or not m, finish = e.finish or not m }
+    end
+    key = table.concat(key, ",")
+    if not index[key] then
+      list[#list + 1] = set
+      index[key] = #list
+    end
+    cell.pattern = index[key]
+  end
+  return list
 end
 
 local function sorted_keys(t)
@@ -145,6 +278,69 @@ local function group_key(leaves, arrays, shape)
          .. "|" .. lower.text(shape) .. "|" .. oldest
 end
 
+-- The passes over a callback's groups: a group is a pass of its own, but
+-- groups whose first view steps by 1 over arrays chunked alike, reading the
+-- same steps, share one: their views are moved to the first view's array
+-- index (T:diff(0)'s T[i+1] - T[i] at i becomes, at T's row i + 1, rows
+-- i + 1 and i, beside T:mean()'s row i + 1), so one kernel reads each
+-- element once for all of them. Not fields and maps (their geometry maps
+-- onto their output), not two pieces of one reduction (they share its
+-- slot), and argmin and argmax count the index in their own result: a
+-- pass serves one result's index.
+local NEEDS_INDEX = { argmin = true, argmax = true }
+local function passes_of(group_list, arrays)
+  local list, open = {}, {}
+  for _, g in ipairs(group_list) do
+    local first, ndim, shift, fusable = g.leaves[1], #g.shape, {}, not g.own
+    for d = 1, ndim do shift[d], fusable = 0, fusable and first.step[d] == 1 end
+    local key, frame, pass = "", nil, nil
+    if fusable then
+      local oldest = 0
+      for _, leaf in ipairs(g.leaves) do oldest = math.max(oldest, leaf.version) end
+      shift, key = first.origin, arrays[first.name].chunking .. "|" .. oldest
+      for _, r in ipairs(g.reductions) do frame = frame or NEEDS_INDEX[r.kind] end
+    end
+    g.shift, g.moves = shift, false
+    for d = 1, ndim do g.moves = g.moves or shift[d] ~= 0 end
+    local origin = {}   -- where the pass's index lands in the group's result
+    for d = 1, ndim do origin[d] = g.origin[d] - shift[d] end
+    if frame then frame = lower.text(g.full) .. "@" .. lower.text(origin) end
+    for _, p in ipairs(fusable and open[key] or {}) do
+      local fits = #p.reductions + #g.reductions <= MAX_PER_KERNEL and not (frame and p.frame and p.frame ~= frame)
+      for _, spec in ipairs(g.specs) do fits = fits and not p.has[spec] end
+      if fits then pass = p; break end
+    end
+    if not pass then
+      pass = { groups = {}, leaves = {}, index = {}, reductions = {}, specs = {}, has = {}, moments = {},
+               shape = fusable and arrays[first.name].shape or g.shape, origin = origin, full = g.full,
+               out_stride = g.out_stride, map = g.map, output = g.output }
+      list[#list + 1] = pass
+      if fusable then
+        open[key] = open[key] or {}
+        table.insert(open[key], pass)
+      end
+    end
+    if frame and not pass.frame then pass.frame, pass.origin, pass.full = frame, origin, g.full end
+    local part = #pass.groups + 1
+    pass.groups[part], g.moved = g, {}
+    for k, leaf in ipairs(g.leaves) do
+      local m = lower.shift(leaf, shift)
+      if not pass.index[m.key] then
+        pass.leaves[#pass.leaves + 1] = m
+        pass.index[m.key] = #pass.leaves
+      end
+      g.moved[k] = pass.index[m.key]
+    end
+    for _, r in ipairs(g.reductions) do
+      pass.reductions[#pass.reductions + 1] = { kind = r.kind, expr = lower.shift(r.expr, shift), spec = r.spec,
+                                                bins = r.bins, lo = r.lo, hi = r.hi, part = part }
+      pass.moments[part] = pass.moments[part] or r.kind == "moments"
+    end
+    for _, spec in ipairs(g.specs) do pass.specs[#pass.specs + 1], pass.has[spec] = spec, true end
+  end
+  return list
+end
+
 -- An assignment's target, as the first view of its group: the partition
 -- then computes each element on the rank owning it in the target.
 local function assignment(cb, arrays, core)
@@ -176,7 +372,7 @@ local function compile_callback(index, cb, arrays, core)
       local t, pshape = lower.local_tree(piece), {}
       for d = 1, #target.shape do pshape[d] = piece.hi[d] - piece.lo[d] + 1 end
       local g = { leaves = {}, seen = {}, reductions = {}, specs = { spec }, shape = pshape, origin = piece.lo,
-                  full = target.shape, map = spec }
+                  full = target.shape, map = spec, own = true }
       -- the target's own view first (shifted to the piece), so it drives the partition
       local own = lower.local_tree({ lo = piece.lo, t = self })
       for _, leaf in ipairs(lower.leaves(own)) do g.seen[leaf.key] = true; g.leaves[1] = leaf end
@@ -237,7 +433,7 @@ local function compile_callback(index, cb, arrays, core)
         local g = groups[sig]
         if not g or #g.reductions == MAX_PER_KERNEL then
           g = { leaves = {}, seen = {}, reductions = {}, specs = {}, shape = pshape, origin = piece.lo, full = shape,
-                out_stride = spec.out_stride, map = spec.map and spec }
+                out_stride = spec.out_stride, map = spec.map and spec, own = own }
           groups[sig] = g
           group_list[#group_list + 1] = g
         end
@@ -254,16 +450,18 @@ local function compile_callback(index, cb, arrays, core)
   local list = {}
   for k, kind in ipairs(SLOT_KINDS) do list[k] = counts[kind] end
   local id, input, output = core.reduction(list)
-  local base, size, ranges = {}, 0, {}
+  local base, size = {}, 0
+  for _, kind in ipairs(SLOT_KINDS) do base[kind], size = size, size + counts[kind] * SLOT_WIDTH[kind] end
+  local init = ffi.new("double[?]", math.max(size, 1))   -- what the slots hold before any data, copied each step
   for _, kind in ipairs(SLOT_KINDS) do
-    base[kind] = size
-    ranges[#ranges + 1] = { kind = kind, first = size, count = counts[kind] }
-    size = size + counts[kind] * SLOT_WIDTH[kind]
+    for k = base[kind], base[kind] + counts[kind] * SLOT_WIDTH[kind] - 1 do
+      init[k] = SLOT_INIT[kind][(k - base[kind]) % SLOT_WIDTH[kind] + 1]
+    end
   end
   for _, spec in ipairs(specs) do
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
-  local c = { cb = cb, specs = specs, groups = group_list, reduction = id, ranges = ranges,
+  local c = { cb = cb, specs = specs, reduction = id, init = init, size = size,
               acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
   -- Kernels' outputs F: the fields, then the maps' scratch buffers.
   c.outputs = {}
@@ -300,6 +498,9 @@ local function compile_callback(index, cb, arrays, core)
   for _, g in ipairs(group_list) do
     local items, gsends, grecvs = partition.plan(g.leaves, arrays, g.shape, core.rank, core.size)
     g.items, g.recv_at = items, {}
+    for _, item in ipairs(items) do
+      for _, src in ipairs(item.sources) do if src.message then src.group = g end end   -- whose messages
+    end
     for _, m in ipairs(gsends) do
       local to = message(sends, send_to, m.peer)
       for _, piece in ipairs(m.pieces) do
@@ -326,38 +527,40 @@ local function compile_callback(index, cb, arrays, core)
     if depth[name] > 0 then windows[name] = core.window(name, depth[name]) end
   end
 
-  for _, g in ipairs(group_list) do
+  c.groups = passes_of(group_list, arrays)
+  for _, g in ipairs(c.groups) do   -- from here on a group is a pass
     for _, r in ipairs(g.reductions) do r.slot = g.output or r.spec.output or r.spec.slot end
+    g.items = cells_of(g, arrays, core.rank)
+    g.patterns = patterns_of(g)
     local inputs, chunks, pieces = {}, {}, {}
-    g.waits = {}   -- array -> versions needed before the group can run
+    local waits = {}   -- array -> versions needed before the pass can run
     for k, leaf in ipairs(g.leaves) do
       local a = arrays[leaf.name]
-      if leaf.version > 0 then g.waits[leaf.name] = math.max(g.waits[leaf.name] or 0, leaf.version) end
+      if leaf.version > 0 then waits[leaf.name] = math.max(waits[leaf.name] or 0, leaf.version) end
       inputs[k] = { key = leaf.key, dtype = a.dtype }
-      local n = 0
-      for _, item in ipairs(g.items) do
-        if item.sources[k].message then n = n + 1 end
-      end
-      local pointers, ctype = kernel.pointers(a.dtype, n), kernel.ctype[a.dtype] .. "*"
-      n = 0
-      for _, item in ipairs(g.items) do
-        local src = item.sources[k]
-        if src.message then
-          n = n + 1
-          local at = g.recv_at[src.message]
-          local buffer = ffi.cast("char*", buffers[at.message.index])
-          pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
-          src.pointer = n
+      local received = {}   -- the pieces of received messages view k reads, once each
+      for _, cell in ipairs(g.items) do
+        local src = cell.sources[k]
+        if src and src.message and not received[src] then
+          received[src], received[#received + 1] = true, cell
         end
+      end
+      local pointers, ctype = kernel.pointers(a.dtype, #received), kernel.ctype[a.dtype] .. "*"
+      for n, cell in ipairs(received) do
+        local src = cell.sources[k]
+        local at = src.group.recv_at[src.message]
+        local buffer = ffi.cast("char*", buffers[at.message.index])
+        pointers[n - 1] = ffi.cast(ctype, buffer + at.base + src.offset)
+        src.pointer = n
       end
       local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
       chunks[k], pieces[k] = kernel.slots(a.dtype, versions), pointers
     end
     -- One kernel when its locals fit, else the reductions split in halves.
     local function build(reductions)
-      local ok, run = pcall(kernel.build, reductions, inputs)
+      local ok, run = pcall(kernel.build, reductions, inputs, g.patterns)
       if ok then
-        kernel.warm(run, reductions, inputs)
+        kernel.warm(run, reductions, inputs, g.patterns)
         return { run }
       end
       local too_big = tostring(run):find("intermediate values", 1, true)
@@ -373,6 +576,8 @@ local function compile_callback(index, cb, arrays, core)
       return runs
     end
     g.runs, g.chunks, g.pieces, g.nitems = build(g.reductions), chunks, pieces, #g.items
+    g.waits = {}   -- a list: pairs() would keep LuaJIT from compiling the step
+    for _, name in ipairs(sorted_keys(waits)) do g.waits[#g.waits + 1] = { name, waits[name] } end
     local size
     g.geo, size = geometry(g.items, g.leaves, arrays, g.full, g.origin, g.out_stride, g.map)
     if g.map then   -- the kernel writes the expression here, the map's function reads it
@@ -402,8 +607,8 @@ local function compile_callback(index, cb, arrays, core)
 end
 
 -- Compile every registered callback. Returns one entry per callback:
--- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}} }
--- or { error = "file:line: message" }.
+-- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}},
+-- passes = kernel passes over memory per step } or { error = "file:line: message" }.
 function M.compile(arrays, core)
   M.builds = M.builds + 1
   compiled_arrays, fetch_core = arrays, core
@@ -415,7 +620,8 @@ function M.compile(arrays, core)
     local ok, c = pcall(compile_callback, i, cb, arrays, core)
     if ok then
       callbacks[i] = c
-      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil }
+      results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil,
+                     passes = #c.groups }
     else
       results[i] = { error = tostring(c) }
     end
@@ -447,21 +653,16 @@ end
 
 local function run_callback(c, step, rank)
   local acc = c.acc
-  for _, range in ipairs(c.ranges) do
-    local init, width = SLOT_INIT[range.kind], SLOT_WIDTH[range.kind]
-    for k = 0, range.count - 1 do
-      for w = 1, width do acc[range.first + k * width + w - 1] = init[w] end
-    end
-  end
+  ffi.copy(acc, c.init, 8 * c.size)
   for _, spec in ipairs(c.fields) do
     ffi.fill(spec.field_in, 8 * spec.out_count)
     local init = FIELD_INIT[spec.kind]
     if init ~= 0 then for k = 0, spec.out_count - 1 do spec.field_in[k] = init end end
   end
-  c.pending = {}
+  c.pending = nil   -- specs whose earlier steps are not there yet, if any
   for _, g in ipairs(c.groups) do
     local ready = true
-    for name, versions in pairs(g.waits) do ready = ready and c.core.versions(name) >= versions end
+    for _, w in ipairs(g.waits) do ready = ready and c.core.versions(w[1]) >= w[2] end
     local item, input
     if ready then
       for _, run in ipairs(g.runs) do
@@ -469,6 +670,7 @@ local function run_callback(c, step, rank)
         if item then break end
       end
     else
+      c.pending = c.pending or {}
       for _, spec in ipairs(g.specs) do c.pending[spec] = true end
     end
     if not item and ready and g.map and not g.map.assign then run_map(c, g) end
@@ -554,15 +756,17 @@ local function value_of(spec, out)
   return out[s]
 end
 
+local NONE = {}
+
 -- On the root, after the reductions: call each due callback with its
 -- results. Returns nil, or a table index -> message for those that failed.
 function M.deliver(step, due)
   local failures
   for _, i in ipairs(due) do
     local c = callbacks[i]
-    local results = {}
+    local results, pending = {}, c.pending or NONE
     for _, spec in ipairs(c.specs) do
-      if not c.pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
+      if not pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
     end
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if ok and err and c.cb.fires == err then   -- a trigger said yes
@@ -697,7 +901,7 @@ end
 -- The callbacks triggers fired since the last call (on the root).
 function M.take_fired()
   local list = fired
-  fired = {}
+  if #list > 0 then fired = {} end
   return list
 end
 
