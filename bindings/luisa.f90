@@ -93,7 +93,8 @@ module luisa
   ! call luisa_init(comm, script, lz, status [, log_level])
   !   Create a context on comm (type(MPI_Comm), or the integer handle of
   !   `use mpi`). MPI collective; MPI must be initialised; comm is duplicated.
-  !   script: path of the analysis script, loaded on every rank; '' for none.
+  !   script: path of the analysis script ('' for none): rank 0 reads it and
+  !   sends it to every rank; it is reloaded when it changes (see luisa.h).
   !   log_level: LUISA_LOG_ERROR .. LUISA_LOG_DEBUG (default LUISA_LOG_WARN).
   !   status: LUISA_OK; LUISA_WARN_SCRIPT when the script did not load (lz
   !   works, analytics are off, luisa_error says file:line and why); an error

@@ -121,7 +121,8 @@ inline std::string status_string(int status) { return luisa_status_string(status
 class context {
 public:
   // Create a context on comm: luisa_init, MPI collective; comm is duplicated.
-  // script: the analysis script loaded on every rank, "" for none.
+  // script: the analysis script, "" for none: rank 0 reads it and sends it to
+  // every rank; it is reloaded when it changes (see luisa.h).
   // Throws luisa::error when no context could be made (the engine printed
   // why on stderr). A script that did not load does not throw: the context
   // works without analytics, init_status() is LUISA_WARN_SCRIPT and

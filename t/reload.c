@@ -85,12 +85,12 @@ static int who(int coded)
 }
 
 /* Runs steps 1..nsteps with the first script and the actions. */
-static void simulate(const char *first, const char *helper, int nsteps, const action *acts, int nacts, run *r,
+static void simulate(const char *first, int nsteps, const action *acts, int nacts, run *r,
                      int every_step_reload)
 {
   char path[1024];
   install(first, "live.lua");
-  install(helper ? helper : "reload_helper.lua", "reload_helper.lua");
+  install("reload_helper.lua", "reload_helper.lua");
   snprintf(path, sizeof path, rank == 0 ? "%s/live.lua" : "%s/not-shared/live.lua", dir);
   MPI_Barrier(MPI_COMM_WORLD);
   luisa_options o = luisa_options_default();
@@ -232,6 +232,20 @@ static int read_results(result *res, int nsteps)
   return count;
 }
 
+/* Runs a case whose steps must all return LUISA_OK; on rank 0, reads its
+ * results and returns 1. */
+static int run_plain(const char *first, int nsteps, const action *acts, int nacts, int every_step_reload,
+                     result *res)
+{
+  static run r;
+  simulate(first, nsteps, acts, nacts, &r, every_step_reload);
+  check_statuses(&r, nsteps, 0);
+  if (rank != 0)
+    return 0;
+  read_results(res, nsteps);
+  return 1;
+}
+
 /* Steps from..to ran `want_tag` and gave the exact sum of array arr. */
 static int sums_are(const result *res, int from, int to, const char *want_tag, int arr)
 {
@@ -252,7 +266,7 @@ static void switch_case(const action *acts, int nacts, int from, const char *wha
   enum { N = 12 };
   run r;
   result res[N + 1];
-  simulate("a.lua", NULL, N, acts, nacts, &r, 0);
+  simulate("a.lua", N, acts, nacts, &r, 0);
   check_statuses(&r, N, 0);
   int lo, hi, t_late;
   MPI_Allreduce(&r.first_u, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
@@ -282,7 +296,7 @@ static void broken_case(const char *script, const char *const *mentions)
   action acts[] = { { 3, script, NULL, -1, -1 }, { 8, "b.lua", NULL, -1, -1 } };
   run r;
   result res[N + 1];
-  simulate("a.lua", NULL, N, acts, 2, &r, 0);
+  simulate("a.lua", N, acts, 2, &r, 0);
   check_statuses(&r, N, 4);
   int says = strstr(r.error[4], "was not reloaded, the previous version goes on") != NULL;
   for (const char *const *m = mentions; *m; m++)
@@ -305,13 +319,9 @@ static void window_case(void)
 {
   enum { N = 12 };
   action acts[] = { { 5, "win.lua", NULL, -2, -1 }, { 9, "nowin.lua", NULL, -1, -1 } };
-  run r;
   result res[N + 1];
-  simulate("win.lua", NULL, N, acts, 2, &r, 0);
-  check_statuses(&r, N, 0);
-  if (rank != 0)
+  if (!run_plain("win.lua", N, acts, 2, 0, res))
     return;
-  read_results(res, N);
   int diffs = !strcmp(res[1].value, "nil") && !strcmp(res[1].tag, "W");
   for (int s = 2; s <= 10; s++)
     diffs &= !strcmp(res[s].tag, "W") && !strcmp(res[s].value, "24") && res[s].loads == (s < 7 ? 1 : 2);
@@ -332,13 +342,9 @@ static void request_case(int by_signal)
 {
   enum { N = 9 };
   action acts[] = { { 4, NULL, NULL, by_signal ? -1 : -2, by_signal ? -2 : -1 } };
-  run r;
   result res[N + 1];
-  simulate("a.lua", NULL, N, acts, 1, &r, 0);
-  check_statuses(&r, N, 0);
-  if (rank != 0)
+  if (!run_plain("a.lua", N, acts, 1, 0, res))
     return;
-  read_results(res, N);
   int loads = 1;
   for (int s = 1; s <= N; s++)
     loads &= res[s].loads == (s < 6 ? 1 : 2) && res[s].n == s;
@@ -350,13 +356,9 @@ static void request_case(int by_signal)
 static void leak_case(void)
 {
   enum { N = 120 };
-  run r;
   result res[N + 1];
-  simulate("win.lua", NULL, N, NULL, 0, &r, 1);
-  check_statuses(&r, N, 0);
-  if (rank != 0)
+  if (!run_plain("win.lua", N, NULL, 0, 1, res))
     return;
-  read_results(res, N);
   int right = 1;
   for (int s = 2; s <= N; s++)
     right &= !strcmp(res[s].value, "24");
@@ -375,13 +377,9 @@ static void module_case(void)
 {
   enum { N = 10 };
   action acts[] = { { 5, NULL, "reload_helper2.lua", -1, -1 } };
-  run r;
   result res[N + 1];
-  simulate("a.lua", NULL, N, acts, 1, &r, 0);
-  check_statuses(&r, N, 0);
-  if (rank != 0)
+  if (!run_plain("a.lua", N, acts, 1, 0, res))
     return;
-  read_results(res, N);
   int right = sums_are(res, 1, 6, "A", 0);
   for (int s = 7; s <= N; s++)
     right &= !strcmp(res[s].tag, "A2");
