@@ -1,6 +1,7 @@
 /* api.c: every bad input of the C API on one rank (exact status, a sentence
  * naming the culprit), then an exact analysis step: the refusals changed nothing. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
  * expression, so it does not compile: this one keeps its meaning. */
 #undef is_status
 #define is_status(got, want, lz, ...) check_status((got), (want), (lz), __FILE__, __LINE__, __VA_ARGS__)
+static void own_handler(int sig) { (void)sig; }
+
 static int check_status(int got, int want, const luisa *lz, const char *file, int line, const char *fmt, ...)
   __attribute__((format(printf, 6, 7)));
 static int check_status(int got, int want, const luisa *lz, const char *file, int line, const char *fmt, ...)
@@ -198,16 +201,30 @@ static void init_refusals(void)
   is_status(st, LUISA_ERR_ARG, NULL, "luisa_init with out NULL: LUISA_ERR_ARG");
   ok(tap_mentions(text, (const char *[]){ "luisa_init", "out is NULL", NULL }), "luisa_init with out NULL: stderr says why");
 
-  struct { const char *what; MPI_Comm comm; luisa_mode mode; luisa_log_level level; const char *frags[3]; } bad[] = {
-    { "comm MPI_COMM_NULL", MPI_COMM_NULL, LUISA_MODE_INLINE, LUISA_LOG_WARN, { "comm", "MPI_COMM_NULL", NULL } },
-    { "mode 7", MPI_COMM_WORLD, (luisa_mode)7, LUISA_LOG_WARN, { "opts->mode", "LUISA_MODE_INLINE", NULL } },
-    { "log_level 4", MPI_COMM_WORLD, LUISA_MODE_INLINE, (luisa_log_level)4, { "opts->log_level", "LUISA_LOG_DEBUG", NULL } },
-    { "log_level -1", MPI_COMM_WORLD, LUISA_MODE_INLINE, (luisa_log_level)-1, { "opts->log_level", "LUISA_LOG_ERROR", NULL } },
+  struct {
+    const char *what;
+    MPI_Comm comm;
+    luisa_mode mode;
+    luisa_log_level level;
+    int signal;
+    const char *frags[3];
+  } bad[] = {
+    { "comm MPI_COMM_NULL", MPI_COMM_NULL, LUISA_MODE_INLINE, LUISA_LOG_WARN, SIGUSR1, { "comm", "MPI_COMM_NULL", NULL } },
+    { "mode 7", MPI_COMM_WORLD, (luisa_mode)7, LUISA_LOG_WARN, SIGUSR1, { "opts->mode", "LUISA_MODE_INLINE", NULL } },
+    { "log_level 4", MPI_COMM_WORLD, LUISA_MODE_INLINE, (luisa_log_level)4, SIGUSR1,
+      { "opts->log_level", "LUISA_LOG_DEBUG", NULL } },
+    { "log_level -1", MPI_COMM_WORLD, LUISA_MODE_INLINE, (luisa_log_level)-1, SIGUSR1,
+      { "opts->log_level", "LUISA_LOG_ERROR", NULL } },
+    { "reload_signal -1", MPI_COMM_WORLD, LUISA_MODE_INLINE, LUISA_LOG_WARN, -1,
+      { "opts->reload_signal is -1", "0 for none", NULL } },
+    { "reload_signal 99", MPI_COMM_WORLD, LUISA_MODE_INLINE, LUISA_LOG_WARN, 99,
+      { "opts->reload_signal is 99", "a signal number", NULL } },
   };
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     luisa_options o = luisa_options_default();
     o.mode = bad[k].mode;
     o.log_level = bad[k].level;
+    o.reload_signal = bad[k].signal;
     out = sentinel;
     capture_stderr();
     st = luisa_init(bad[k].comm, &o, &out);
@@ -218,6 +235,34 @@ static void init_refusals(void)
     if (out && out != sentinel)
       luisa_finalize(out);
   }
+
+  /* The reload signal: taken when free, left alone when the simulation
+   * handles it, the previous disposition back at finalize. */
+  ok(luisa_options_default().reload_signal == SIGUSR1, "luisa_options_default: reload_signal is SIGUSR1");
+  struct sigaction mine, seen;
+  memset(&mine, 0, sizeof mine);
+  mine.sa_handler = own_handler;
+  sigemptyset(&mine.sa_mask);
+  sigaction(SIGUSR2, &mine, NULL);
+  luisa_options so = luisa_options_default();
+  so.script = "t/data/signals.lua";
+  so.reload_signal = SIGUSR2;
+  capture_stderr();
+  st = luisa_init(MPI_COMM_WORLD, &so, &out);
+  text = captured_text();
+  sigaction(SIGUSR2, NULL, &seen);
+  int kept = st == LUISA_OK && seen.sa_handler == own_handler;
+  luisa_finalize(out);
+  sigaction(SIGUSR2, NULL, &seen);
+  ok(kept && seen.sa_handler == own_handler && tap_mentions(text, (const char *[]){ "already has a handler", NULL }),
+     "reload_signal: a signal the simulation handles stays its own, and the log says so");
+  signal(SIGUSR2, SIG_DFL);
+  st = luisa_init(MPI_COMM_WORLD, &so, &out);
+  sigaction(SIGUSR2, NULL, &seen);
+  int taken = st == LUISA_OK && seen.sa_handler != SIG_DFL;
+  luisa_finalize(out);
+  sigaction(SIGUSR2, NULL, &seen);
+  ok(taken && seen.sa_handler == SIG_DFL, "reload_signal: a free signal is taken, and given back at finalize");
 
   /* NULL options: defaults, no script; limits that are still valid. */
   out = sentinel;
