@@ -180,14 +180,17 @@ end
 -- move(region, r0, r1, ...): in a callback, give a region (what
 -- luisa.region returned) new ranges, as for a slice; from the next step on,
 -- on every rank, its statistics and luisa_wants follow them (the plan is
--- compiled again). Ranges out of bounds are refused here.
+-- compiled again, unless the ranges are the same). Ranges out of bounds are
+-- refused here.
 function luisa.move(region, ...)
   need_core("luisa.move")
   if type(region) ~= "table" or not region.region then
     error("luisa.move: the first argument must be what luisa.region returned", 2)
   end
-  local text, err = require("luisa.plan").region_text(region, ...)
+  local plan = require "luisa.plan"
+  local text, err = plan.region_text(region, ...)
   if not text then error("luisa.move: " .. err, 2) end
+  if text == plan.region_text(region, unpack(region.ranges, 1, region.naxes)) then return end  -- no recompile
   local done, why = pcall(core.move, region.region, text)
   if not done then error(tostring(why), 2) end
 end

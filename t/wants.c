@@ -113,7 +113,7 @@ static int region_move(int rank, int size)
         good++;
       plans &= p == (step <= 4 ? 1 : 2);
       if (step == 7 && fgets(line, sizeof line, f))
-        refused = strstr(line, "refused true") && strstr(line, "region.lua:11:") && strstr(line, "out of bounds");
+        refused = strstr(line, "refused true") && strstr(line, "region.lua:12:") && strstr(line, "out of bounds");
     }
     if (f)
       fclose(f);
