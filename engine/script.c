@@ -61,6 +61,19 @@ static int traceback(lua_State *L)
   if (!msg)
     msg = lua_pushfstring(L, "(the script raised a %s, not an error message)", luaL_typename(L, 1));
   luaL_traceback(L, L, msg, 1);
+  /* The engine's unnamed C functions (the module searcher) say nothing to
+   * the script's author: their "[C]: at 0x..." lines are left out. */
+  const char *t = lua_tostring(L, -1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  while (*t) {
+    const char *nl = strchr(t, '\n');
+    size_t n = nl ? (size_t)(nl - t + 1) : strlen(t);
+    if (strncmp(t, "\t[C]: at 0x", 11) != 0)
+      luaL_addlstring(&b, t, n);
+    t += n;
+  }
+  luaL_pushresult(&b);
   return 1;
 }
 

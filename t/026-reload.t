@@ -5,7 +5,7 @@
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # case:assertions, as counted in t/reload.c
-cases="switch:6 syntax:5 load_error:5 rank_error:5 compile_error:5 window:3 call:2 signal:2 module:2"
+cases="switch:6 syntax:5 load_error:5 rank_error:5 compile_error:5 window:3 call:2 signal:2 module:3"
 per=0
 for c in $cases; do per=$((per + ${c#*:})); done
 echo "1..$((3 * per + 6 + 2))"
