@@ -99,17 +99,23 @@ int bundle_read_file(const char *path, char **text, size_t *len, char *msg, size
   return 1;
 }
 
-/* FNV-1a over every source's path and text, in load order: the version. */
+/* FNV-1a of n bytes, going on from h (LU_FNV_START for a new hash). */
+uint64_t bundle_fnv(uint64_t h, const void *bytes, size_t n)
+{
+  const unsigned char *p = bytes;
+  for (size_t k = 0; k < n; k++)
+    h = (h ^ p[k]) * 1099511628211ULL;
+  return h;
+}
+
+/* The hash of every source's path (with its NUL) and text, in load order:
+ * the version. */
 uint64_t bundle_hash(const lu_bundle *b)
 {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = LU_FNV_START;
   for (int i = 0; i < b->n; i++) {
-    const unsigned char *p = (const unsigned char *)b->src[i].path;
-    for (size_t k = 0; k <= strlen(b->src[i].path); k++)
-      h = (h ^ p[k]) * 1099511628211ULL;
-    p = (const unsigned char *)b->src[i].text;
-    for (size_t k = 0; k < b->src[i].len; k++)
-      h = (h ^ p[k]) * 1099511628211ULL;
+    h = bundle_fnv(h, b->src[i].path, strlen(b->src[i].path) + 1);
+    h = bundle_fnv(h, b->src[i].text, b->src[i].len);
   }
   return h;
 }

@@ -180,6 +180,8 @@ void exchange_free(lu_exchange *x);
 int bundle_add(lu_bundle *b, const char *name, const char *path, char *text, size_t len);
 const lu_source *bundle_find(const lu_bundle *b, const char *name);
 int bundle_read_file(const char *path, char **text, size_t *len, char *msg, size_t cap);
+#define LU_FNV_START 1469598103934665603ULL
+uint64_t bundle_fnv(uint64_t h, const void *bytes, size_t n);
 uint64_t bundle_hash(const lu_bundle *b);
 int bundle_bcast(luisa *lz, lu_bundle *b);
 void bundle_free(lu_bundle *b);

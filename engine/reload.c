@@ -112,16 +112,14 @@ int luisa_reload(luisa *lz)
 
 static uint64_t hash_files(const lu_reload *r)
 {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = LU_FNV_START;
   char msg[256];
   for (int i = 0; i < r->nfiles; i++) {
     char *text;
     size_t len;
     if (!bundle_read_file(r->files[i].path, &text, &len, msg, sizeof msg))
       continue;   /* a missing file hashes as empty */
-    for (size_t k = 0; k < len; k++)
-      h = (h ^ (unsigned char)text[k]) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
+    h = bundle_fnv(bundle_fnv(h, text, len), "\xff", 1);   /* a byte no text ends with, between files */
     free(text);
   }
   return h;
