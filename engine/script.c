@@ -966,6 +966,21 @@ static int check_transfers(luisa *lz, int64_t step)
   return status;
 }
 
+/* compile_here, and this rank's count of callbacks checked against rank
+ * 0's: 1 if this rank failed (msg says why), 0 if not, -1 if MPI failed.
+ * Collective. */
+static int compile_counted(luisa *lz, char *msg, size_t cap)
+{
+  int failed = compile_here(lz, msg, cap);
+  int n = failed ? -1 : lz->script->ncallbacks, root_n = n;
+  if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
+    return -1;
+  if (!failed && n != root_n)
+    failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
+                      "a script must register the same callbacks on every rank", lz->rank, n, root_n) > 0;
+  return failed;
+}
+
 /* Compile the plan on every rank at the first step. A callback that fails
  * to compile on any rank is disabled on all. Collective. */
 int script_compile(luisa *lz, int64_t step)
@@ -973,14 +988,9 @@ int script_compile(luisa *lz, int64_t step)
   char where[32];
   lu_script *s = lz->script;
   char msg[LU_ERR_MAX] = "";
-  int failed = compile_here(lz, msg, sizeof msg);
-  int n = failed ? -1 : s->ncallbacks, root_n = n;
-  FORWARD_IF_ERROR(transport_bcast_ints(lz, &root_n, 1));
-  if (!failed && n != root_n) {
-    failed = 1;
-    snprintf(msg, sizeof msg, "rank %d registers %d callbacks but rank 0 registers %d: "
-             "a script must register the same callbacks on every rank", lz->rank, n, root_n);
-  }
+  int failed = compile_counted(lz, msg, sizeof msg);
+  if (failed < 0)
+    return LUISA_ERR_MPI;
   int who = transport_agree(lz, failed, msg, sizeof msg);
   if (who == -2)
     return LUISA_ERR_MPI;
@@ -990,6 +1000,7 @@ int script_compile(luisa *lz, int64_t step)
     return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the analysis plan could not be compiled%s: %s",
                      (long long)step, on_rank(where, sizeof where, lz, who), msg);
   }
+  int n = s->ncallbacks;
 
   int *first = malloc((size_t)(n ? n : 1) * sizeof *first);
   int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
@@ -1035,14 +1046,10 @@ int script_compile(luisa *lz, int64_t step)
 static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *who, size_t wcap)
 {
   lu_script *s = lz->script;
-  int failed = compile_here(lz, msg, cap);
-  int n = failed ? -1 : s->ncallbacks, root_n = n;
-  if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
+  int failed = compile_counted(lz, msg, cap);
+  if (failed < 0)
     return -2;
-  if (!failed && n != root_n)
-    failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
-                      "a script must register the same callbacks on every rank", lz->rank, n, root_n) > 0;
-  for (int i = 0; !failed && i < n; i++)
+  for (int i = 0; !failed && i < s->ncallbacks; i++)
     if (s->callbacks[i].failure)
       failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->callbacks[i].failure) > 0;
   int first = transport_agree(lz, failed, msg, cap);
