@@ -19,18 +19,23 @@ typedef struct lu_callback {
   char *failure;               /* this rank's message for the current step */
 } lu_callback;
 
-struct lu_script {
-  lua_State *L;
-  int plan;                    /* registry reference to the luisa.plan table */
+/* What compiling the plan makes: a recompile builds another beside it. */
+typedef struct lu_compiled {
   int ncallbacks;
   lu_callback *callbacks;
-  lu_reduction **reductions;   /* every one made, freed with the script */
+  lu_reduction **reductions;   /* every one made, freed with the plan */
   lu_exchange **exchanges;     /* per reduction, or NULL */
   int nreductions, reductions_cap;
   lu_reduction **due;
   int *due_ids;                /* scratch list of callbacks */
   int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
   int *control;                /* root's verdict per step, see script_step */
+} lu_compiled;
+
+struct lu_script {
+  lua_State *L;
+  int plan;                    /* registry reference to the luisa.plan table */
+  lu_compiled c;
   int delivering;              /* callbacks are running: luisa.fetch may serve */
   lu_bundle bundle;            /* the sources this script was loaded from */
   int *depths;                 /* per array, the window this script asked for */
@@ -133,23 +138,23 @@ static int core_reduction(lua_State *L)
     lua_pop(L, 1);
   }
   counts[LU_MIN]++;   /* the failure slot comes first */
-  if (s->nreductions == s->reductions_cap) {
-    int cap = s->reductions_cap ? 2 * s->reductions_cap : 8;
-    lu_reduction **grown = realloc(s->reductions, (size_t)cap * sizeof *grown);
+  if (s->c.nreductions == s->c.reductions_cap) {
+    int cap = s->c.reductions_cap ? 2 * s->c.reductions_cap : 8;
+    lu_reduction **grown = realloc(s->c.reductions, (size_t)cap * sizeof *grown);
     if (grown)
-      s->reductions = grown;
-    lu_exchange **xgrown = grown ? realloc(s->exchanges, (size_t)cap * sizeof *xgrown) : NULL;
+      s->c.reductions = grown;
+    lu_exchange **xgrown = grown ? realloc(s->c.exchanges, (size_t)cap * sizeof *xgrown) : NULL;
     if (!xgrown)
       return luaL_error(L, "out of memory for reduction buffers");
-    s->exchanges = xgrown;
-    s->reductions_cap = cap;
+    s->c.exchanges = xgrown;
+    s->c.reductions_cap = cap;
   }
-  s->exchanges[s->nreductions] = NULL;
+  s->c.exchanges[s->c.nreductions] = NULL;
   lu_reduction *r = transport_reduction_new(lz, counts);
   if (!r)
     return luaL_error(L, "out of memory for a reduction buffer");
-  s->reductions[s->nreductions] = r;
-  lua_pushinteger(L, s->nreductions++);
+  s->c.reductions[s->c.nreductions] = r;
+  lua_pushinteger(L, s->c.nreductions++);
   lua_pushlightuserdata(L, transport_reduction_input(r) + 1);
   lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + 1));
   return 3;
@@ -235,10 +240,10 @@ static int core_exchange(lua_State *L)
   int id = (int)luaL_checkinteger(L, 1), tag = (int)luaL_checkinteger(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
   luaL_checktype(L, 4, LUA_TTABLE);
-  if (id < 0 || id >= s->nreductions || s->exchanges[id])
+  if (id < 0 || id >= s->c.nreductions || s->c.exchanges[id])
     return luaL_error(L, "core.exchange: bad reduction id %d", id);
   int nsend = (int)lua_objlen(L, 3), nrecv = (int)lua_objlen(L, 4);
-  lu_exchange *x = s->exchanges[id] = exchange_new(nsend, nrecv);
+  lu_exchange *x = s->c.exchanges[id] = exchange_new(nsend, nrecv);
   if (!x)
     return luaL_error(L, "out of memory for transfers");
   describe_exchange(L, lz, x, nsend, nrecv);
@@ -265,9 +270,9 @@ static int core_field(lua_State *L)
   int id = (int)luaL_checkinteger(L, 1);
   lua_Number n = luaL_checknumber(L, 2);
   const char *op = luaL_checkstring(L, 3);
-  if (id < 0 || id >= s->nreductions || n < 1 || n > 1 << 30)
+  if (id < 0 || id >= s->c.nreductions || n < 1 || n > 1 << 30)
     return luaL_error(L, "core.field: bad reduction %d or size %f", id, n);
-  double *out, *in = transport_field_new(s->reductions[id], (int)n, op, &out);
+  double *out, *in = transport_field_new(s->c.reductions[id], (int)n, op, &out);
   if (!in)
     return luaL_error(L, "out of memory for a field of %d values", (int)n);
   lua_pushlightuserdata(L, in);
@@ -386,7 +391,7 @@ static int core_period(lua_State *L)
   int i = (int)luaL_checkinteger(L, 1), every = (int)luaL_checkinteger(L, 2);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.period can only be called inside a callback");
-  if (i < 0 || i >= lz->script->ncallbacks || every < 1)
+  if (i < 0 || i >= lz->script->c.ncallbacks || every < 1)
     return luaL_error(L, "luisa.period: no such callback, or a period below 1");
   if (steer_period(lz, i, every) != LUISA_OK)
     return luaL_error(L, "out of memory");
@@ -395,7 +400,7 @@ static int core_period(lua_State *L)
 
 void script_set_period(luisa *lz, int64_t step, int callback, int every)
 {
-  lu_callback *cb = &lz->script->callbacks[callback];
+  lu_callback *cb = &lz->script->c.callbacks[callback];
   if (lz->rank == 0)
     log_write(lz, LUISA_LOG_INFO, "step %lld: callback %d runs every %d steps (was %d)", (long long)step,
               callback + 1, every, cb->every);
@@ -644,26 +649,25 @@ static int script_load(luisa *lz, const char *state, char *msg, size_t cap)
   return protected_call(L, 0, 0, msg, cap);
 }
 
-/* What a compile made: reductions, transfers, callbacks. */
-static void free_plan(luisa *lz, lu_script *s)
+static void free_plan(luisa *lz, lu_compiled *c)
 {
-  for (int i = 0; i < s->nreductions; i++) {
-    transport_reduction_free(s->reductions[i]);
-    exchange_free(s->exchanges[i]);
+  for (int i = 0; i < c->nreductions; i++) {
+    transport_reduction_free(c->reductions[i]);
+    exchange_free(c->exchanges[i]);
   }
-  free(s->exchanges);
-  for (int i = 0; i < s->ncallbacks; i++) {
-    free(s->callbacks[i].failure);
-    for (int a = 0; s->callbacks[i].reads && a < lz->narrays; a++)
-      free(s->callbacks[i].reads[a]);
-    free(s->callbacks[i].reads);
+  free(c->exchanges);
+  for (int i = 0; i < c->ncallbacks; i++) {
+    free(c->callbacks[i].failure);
+    for (int a = 0; c->callbacks[i].reads && a < lz->narrays; a++)
+      free(c->callbacks[i].reads[a]);
+    free(c->callbacks[i].reads);
   }
-  free(s->reductions);
-  free(s->callbacks);
-  free(s->due);
-  free(s->due_ids);
-  free(s->round_ids);
-  free(s->control);
+  free(c->reductions);
+  free(c->callbacks);
+  free(c->due);
+  free(c->due_ids);
+  free(c->round_ids);
+  free(c->control);
 }
 
 static void script_free(luisa *lz, lu_script *s)
@@ -672,7 +676,7 @@ static void script_free(luisa *lz, lu_script *s)
     return;
   if (s->L)
     lua_close(s->L);
-  free_plan(lz, s);
+  free_plan(lz, &s->c);
   bundle_free(&s->bundle);
   free(s->depths);
   free(s);
@@ -853,10 +857,10 @@ int script_wants(luisa *lz, int a, int chunk, int64_t step)
   if (store_versions_kept(lz, &lz->arrays[a]))
     return 1;
   int any_due = 0;
-  for (int i = 0; i < s->ncallbacks; i++)
-    any_due |= s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0;
-  for (int i = 0; i < s->ncallbacks; i++) {
-    lu_callback *cb = &s->callbacks[i];
+  for (int i = 0; i < s->c.ncallbacks; i++)
+    any_due |= s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0;
+  for (int i = 0; i < s->c.ncallbacks; i++) {
+    lu_callback *cb = &s->c.callbacks[i];
     int due = cb->enabled && (cb->every > 0 ? step % cb->every == 0 : any_due);
     if (!due || !cb->reads || !cb->reads[a])
       continue;
@@ -884,19 +888,19 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
   if (protected_call(L, 2, 1, msg, cap))
     return 1;
   int n = (int)lua_objlen(L, -1);
-  s->callbacks = calloc((size_t)(n ? n : 1), sizeof *s->callbacks);
-  s->due = calloc((size_t)(n ? n : 1), sizeof *s->due);
-  s->due_ids = calloc((size_t)(n ? n : 1), sizeof *s->due_ids);
-  s->round_ids = calloc((size_t)(2 * n + 1), sizeof *s->round_ids);   /* made once: steps allocate nothing */
-  s->control = calloc((size_t)(3 + 4 * n), sizeof *s->control);
-  if (!s->callbacks || !s->due || !s->due_ids || !s->round_ids || !s->control) {
+  s->c.callbacks = calloc((size_t)(n ? n : 1), sizeof *s->c.callbacks);
+  s->c.due = calloc((size_t)(n ? n : 1), sizeof *s->c.due);
+  s->c.due_ids = calloc((size_t)(n ? n : 1), sizeof *s->c.due_ids);
+  s->c.round_ids = calloc((size_t)(2 * n + 1), sizeof *s->c.round_ids);   /* made once: steps allocate nothing */
+  s->c.control = calloc((size_t)(3 + 4 * n), sizeof *s->c.control);
+  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control) {
     lua_pop(L, 1);
     snprintf(msg, cap, "out of memory compiling the plan");
     return 1;
   }
-  s->ncallbacks = n;
+  s->c.ncallbacks = n;
   for (int i = 0; i < n; i++) {
-    lu_callback *cb = &s->callbacks[i];
+    lu_callback *cb = &s->c.callbacks[i];
     lua_rawgeti(L, -1, i + 1);
     lua_getfield(L, -1, "error");
     if (lua_isstring(L, -1)) {
@@ -905,8 +909,8 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
       lua_getfield(L, -2, "every");
       lua_getfield(L, -3, "reduction");
       cb->every = (int)lua_tointeger(L, -2);
-      cb->reduction = s->reductions[lua_tointeger(L, -1)];
-      cb->exchange = s->exchanges[lua_tointeger(L, -1)];
+      cb->reduction = s->c.reductions[lua_tointeger(L, -1)];
+      cb->exchange = s->c.exchanges[lua_tointeger(L, -1)];
       cb->enabled = 1;
       lua_pop(L, 2);
       lua_getfield(L, -2, "assigns");
@@ -936,8 +940,8 @@ static int check_transfers(luisa *lz, int64_t step)
   int64_t *to = malloc(3 * (size_t)lz->size * sizeof *to), *from = to + lz->size, *got = from + lz->size;
   RETURN_IF(!to, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking transfers");
   int status = LUISA_OK;
-  for (int i = 0; i < s->ncallbacks && status < LUISA_ERR_FIRST; i++) {
-    lu_callback *cb = &s->callbacks[i];
+  for (int i = 0; i < s->c.ncallbacks && status < LUISA_ERR_FIRST; i++) {
+    lu_callback *cb = &s->c.callbacks[i];
     if (!cb->enabled)
       continue;
     exchange_sizes(cb->exchange, lz->size, to, from);
@@ -972,7 +976,7 @@ static int check_transfers(luisa *lz, int64_t step)
 static int compile_counted(luisa *lz, char *msg, size_t cap)
 {
   int failed = compile_here(lz, msg, cap);
-  int n = failed ? -1 : lz->script->ncallbacks, root_n = n;
+  int n = failed ? -1 : lz->script->c.ncallbacks, root_n = n;
   if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
     return -1;
   if (!failed && n != root_n)
@@ -1000,18 +1004,18 @@ int script_compile(luisa *lz, int64_t step)
     return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the analysis plan could not be compiled%s: %s",
                      (long long)step, on_rank(where, sizeof where, lz, who), msg);
   }
-  int n = s->ncallbacks;
+  int n = s->c.ncallbacks;
 
   int *first = malloc((size_t)(n ? n : 1) * sizeof *first);
   int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
   RETURN_IF(!first || !mine, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory compiling the plan");
   for (int i = 0; i < n; i++)
-    mine[i] = s->callbacks[i].failure ? lz->rank : lz->size;
+    mine[i] = s->c.callbacks[i].failure ? lz->rank : lz->size;
   int status = LUISA_OK;
   if (MPI_Allreduce(mine, first, n, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
     status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce of compile results failed");
   for (int i = 0; i < n && status != LUISA_ERR_MPI; i++) {
-    lu_callback *cb = &s->callbacks[i];
+    lu_callback *cb = &s->c.callbacks[i];
     if (first[i] == lz->size)
       continue;
     snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
@@ -1028,8 +1032,8 @@ int script_compile(luisa *lz, int64_t step)
                          (long long)step, i + 1, where, msg);
   }
   for (int i = 0; i < n; i++) {
-    free(s->callbacks[i].failure);
-    s->callbacks[i].failure = NULL;
+    free(s->c.callbacks[i].failure);
+    s->c.callbacks[i].failure = NULL;
   }
   free(first);
   free(mine);
@@ -1049,9 +1053,9 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   int failed = compile_counted(lz, msg, cap);
   if (failed < 0)
     return -2;
-  for (int i = 0; !failed && i < s->ncallbacks; i++)
-    if (s->callbacks[i].failure)
-      failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->callbacks[i].failure) > 0;
+  for (int i = 0; !failed && i < s->c.ncallbacks; i++)
+    if (s->c.callbacks[i].failure)
+      failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->c.callbacks[i].failure) > 0;
   int first = transport_agree(lz, failed, msg, cap);
   if (first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
     return -2;
@@ -1148,31 +1152,30 @@ int script_reload(luisa *lz, int64_t step)
  * take the new plan, or all keep the old one. Collective. */
 static int script_recompile(luisa *lz, int64_t step)
 {
-  lu_script *s = lz->script, old = *s;
+  lu_script *s = lz->script;
+  lu_compiled old = s->c;
   lua_State *L = s->L;
   char msg[LU_ERR_MAX], who[256] = "";
-  s->reductions = NULL, s->exchanges = NULL, s->nreductions = s->reductions_cap = 0;
-  s->callbacks = NULL, s->ncallbacks = 0;
-  s->due = NULL, s->due_ids = s->round_ids = s->control = NULL;
+  memset(&s->c, 0, sizeof s->c);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
   lua_getfield(L, -1, "snapshot");
   lua_call(L, 0, 1);   /* makes a table: cannot fail but for memory, like every lua_push */
   int first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
   if (first == -1) {
-    for (int i = 0; i < s->ncallbacks; i++) {
-      s->callbacks[i].enabled &= old.callbacks[i].enabled;
-      s->callbacks[i].every = old.callbacks[i].every;
+    for (int i = 0; i < s->c.ncallbacks; i++) {
+      s->c.callbacks[i].enabled &= old.callbacks[i].enabled;
+      s->c.callbacks[i].every = old.callbacks[i].every;
     }
     free_plan(lz, &old);
     lua_pop(L, 2);
     return LUISA_OK;
   }
-  free_plan(lz, s);
+  free_plan(lz, &s->c);
   lua_getfield(L, -2, "restore");
   lua_insert(L, -2);
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  *s = old;
+  s->c = old;
   if (first == -2)
     return LUISA_ERR_MPI;
   if (lz->rank == 0)
@@ -1201,14 +1204,14 @@ static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, i
   lua_pushinteger(L, lz->rank);
   if (protected_call(L, 3, 1, msg, sizeof msg)) {
     for (int k = 0; k < n; k++)
-      set_failure(&s->callbacks[ids[k]], msg);
+      set_failure(&s->c.callbacks[ids[k]], msg);
     return;
   }
   if (lua_istable(L, -1))
     for (int k = 0; k < n; k++) {
       lua_rawgeti(L, -1, ids[k] + 1);
       if (lua_isstring(L, -1))
-        set_failure(&s->callbacks[ids[k]], lua_tostring(L, -1));
+        set_failure(&s->c.callbacks[ids[k]], lua_tostring(L, -1));
       lua_pop(L, 1);
     }
   lua_pop(L, 1);
@@ -1229,11 +1232,11 @@ static int take_fired(luisa *lz, int *fired)
     log_write(lz, LUISA_LOG_ERROR, "triggers: %s", msg);
     return 0;
   }
-  for (int k = 1; k <= (int)lua_objlen(L, -1) && n < s->ncallbacks; k++) {
+  for (int k = 1; k <= (int)lua_objlen(L, -1) && n < s->c.ncallbacks; k++) {
     lua_rawgeti(L, -1, k);
     int id = (int)lua_tointeger(L, -1) - 1;
     lua_pop(L, 1);
-    if (id >= 0 && id < s->ncallbacks && s->callbacks[id].enabled)
+    if (id >= 0 && id < s->c.ncallbacks && s->c.callbacks[id].enabled)
       fired[n++] = id;
   }
   lua_pop(L, 1);
@@ -1249,10 +1252,10 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
 {
   lu_script *s = lz->script;
   for (int k = 0; k < n; k++) {
-    lu_callback *cb = &s->callbacks[ids[k]];
+    lu_callback *cb = &s->c.callbacks[ids[k]];
     char msg[LU_ERR_MAX];
     int complete;
-    s->due[k] = cb->reduction;
+    s->c.due[k] = cb->reduction;
     if (cb->exchange) {
       FORWARD_IF_ERROR(exchange_run(lz, cb->exchange, &complete, msg, sizeof msg));
       if (!complete)
@@ -1261,16 +1264,16 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   }
   run_phase(lz, "run_local", step, ids, n);
   for (int k = 0; k < n; k++)
-    transport_reduction_input(s->due[k])[0] = s->callbacks[ids[k]].failure ? lz->rank : HUGE_VAL;
-  FORWARD_IF_ERROR(transport_reduce(lz, s->due, n));
+    transport_reduction_input(s->c.due[k])[0] = s->c.callbacks[ids[k]].failure ? lz->rank : HUGE_VAL;
+  FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
 
   /* control = [nfail, nfired, nchanges, (callback, how, rank) x nfail, fired ids] */
-  int *c = s->control, *v = c + 3, *ok = c + 3 + 3 * n;
+  int *c = s->c.control, *v = c + 3, *ok = c + 3 + 3 * n;
   if (lz->rank == 0) {
     int nok = 0;
     c[0] = 0;
     for (int k = 0; k < n; k++) {
-      double failed_on = transport_reduction_result(s->due[k])[0];
+      double failed_on = transport_reduction_result(s->c.due[k])[0];
       if (failed_on < HUGE_VAL) {
         v[3 * c[0]] = ids[k], v[3 * c[0] + 1] = FAILED_HERE, v[3 * c[0] + 2] = (int)failed_on;
         c[0]++;
@@ -1282,14 +1285,14 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     run_phase(lz, "deliver", step, ok, nok);
     s->delivering = 0;
     for (int k = 0; k < nok; k++)
-      if (s->callbacks[ok[k]].failure) {
+      if (s->c.callbacks[ok[k]].failure) {
         v[3 * c[0]] = ok[k], v[3 * c[0] + 1] = FAILED_CALLBACK, v[3 * c[0] + 2] = 0;
         c[0]++;
       }
     c[1] = take_fired(lz, ok);
     c[2] = steer_pending(lz);
   }
-  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 3 + 3 * n + s->ncallbacks));
+  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 3 + 3 * n + s->c.ncallbacks));
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
@@ -1298,11 +1301,11 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     int failed = 0;
     for (int f = 0; f < c[0]; f++)
       failed |= v[3 * f] == ids[k];
-    if (!failed && s->callbacks[ids[k]].assigns)
-      s->due_ids[nwrite++] = ids[k];
+    if (!failed && s->c.callbacks[ids[k]].assigns)
+      s->c.due_ids[nwrite++] = ids[k];
   }
   if (nwrite)
-    run_phase(lz, "commit", step, s->due_ids, nwrite);
+    run_phase(lz, "commit", step, s->c.due_ids, nwrite);
   if (c[2] > 0) {   /* the callbacks' parameter changes and stop, on every rank now */
     int steered = steer_apply(lz, step, c[2]);
     if (steered == LUISA_STOP)
@@ -1312,7 +1315,7 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   }
 
   for (int f = 0; f < c[0]; f++) {
-    lu_callback *cb = &s->callbacks[v[3 * f]];
+    lu_callback *cb = &s->c.callbacks[v[3 * f]];
     int how = v[3 * f + 1], owner = v[3 * f + 2];
     char msg[LU_ERR_MAX] = "";
     if (how == FAILED_CALLBACK)
@@ -1330,9 +1333,9 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
       log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step,
                 how == FAILED_CALLBACK ? "callback disabled: " : "", cb->failure ? cb->failure : "");
   }
-  for (int k = 0; k < s->ncallbacks; k++) {
-    free(s->callbacks[k].failure);
-    s->callbacks[k].failure = NULL;
+  for (int k = 0; k < s->c.ncallbacks; k++) {
+    free(s->c.callbacks[k].failure);
+    s->c.callbacks[k].failure = NULL;
   }
   return LUISA_OK;
 }
@@ -1342,10 +1345,10 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
 int script_step(luisa *lz, int64_t step)
 {
   lu_script *s = lz->script;
-  int *ids = s->round_ids, *fired = ids + s->ncallbacks;
+  int *ids = s->c.round_ids, *fired = ids + s->c.ncallbacks;
   int ndue = 0, nfired = 0, nfail = 0, failures = 0, stop = 0, status = LUISA_OK;
-  for (int i = 0; i < s->ncallbacks; i++)
-    if (s->callbacks[i].enabled && s->callbacks[i].every > 0 && step % s->callbacks[i].every == 0)
+  for (int i = 0; i < s->c.ncallbacks; i++)
+    if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
       ids[ndue++] = i;
   if (ndue > 0) {
     lz->analysed_steps++;
@@ -1376,14 +1379,14 @@ void script_summary(luisa *lz)
     return;
   int enabled = 0;
   lu_script *s = lz->script;
-  for (int i = 0; s && i < s->ncallbacks; i++)
-    enabled += s->callbacks[i].enabled;
+  for (int i = 0; s && i < s->c.ncallbacks; i++)
+    enabled += s->c.callbacks[i].enabled;
   int64_t objects, bytes;
   store_stats(lz, &objects, &bytes);
   log_write(lz, LUISA_LOG_INFO, "summary: %lld steps, %lld with analytics, %lld with script failures; "
             "%d of %d callbacks enabled; store: %lld objects, %lld bytes held; rank 0 sent %lld bytes "
             "in %lld planned transfers", (long long)lz->steps, (long long)lz->analysed_steps,
-            (long long)lz->script_failures, enabled, s ? s->ncallbacks : 0, (long long)objects,
+            (long long)lz->script_failures, enabled, s ? s->c.ncallbacks : 0, (long long)objects,
             (long long)bytes, (long long)lz->bytes_moved, (long long)lz->transfers);
   reload_summary(lz);
   if (lz->nchanges || lz->stop_reason[0])
