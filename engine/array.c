@@ -7,7 +7,7 @@
 
 #define VOLUME_LIMIT ((int64_t)1 << 62)
 
-int array_name_is_valid(const char *name)
+static int name_is_valid(const char *name)
 {
   size_t n = strlen(name);
   if (n == 0 || n >= LU_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
@@ -18,6 +18,15 @@ int array_name_is_valid(const char *name)
       return 0;
   }
   return 1;
+}
+
+/* The name of an array or a parameter, checked for the call `fn`. */
+int array_check_name(luisa *lz, const char *fn, const char *name)
+{
+  RETURN_IF(!name || !name_is_valid(name), lz, LUISA_ERR_ARG,
+            "%s: name \"%s\" is not valid: expected 1 to %d characters [A-Za-z0-9_], not starting with a digit",
+            fn, name ? name : "(null)", LU_NAME_MAX - 1);
+  return LUISA_OK;
 }
 
 /* "[a, b, c]" into buf, for messages. */
@@ -99,9 +108,7 @@ int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim, const 
 {
   if (!lz)
     return LUISA_ERR_ARG;
-  RETURN_IF(!name || !array_name_is_valid(name), lz, LUISA_ERR_ARG,
-            "luisa_array: name \"%s\" is not valid: expected 1 to %d characters "
-            "[A-Za-z0-9_], not starting with a digit", name ? name : "(null)", LU_NAME_MAX - 1);
+  FORWARD_IF_ERROR(array_check_name(lz, "luisa_array", name));
   RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
             "luisa_array(\"%s\"): arrays must be declared before the first luisa_step", name);
   RETURN_IF(array_find(lz, name), lz, LUISA_ERR_NAME,

@@ -100,7 +100,7 @@ void log_write(const luisa *lz, luisa_log_level level, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 
 /* array.c */
-int array_name_is_valid(const char *name);
+int array_check_name(luisa *lz, const char *fn, const char *name);
 lu_array *array_find(luisa *lz, const char *name);
 const char *array_dtype_name(luisa_dtype dtype);
 size_t array_dtype_size(luisa_dtype dtype);

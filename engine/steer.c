@@ -43,9 +43,7 @@ static int add(luisa *lz, const char *name, int type, void *var, const char *des
 {
   if (!lz)
     return LUISA_ERR_ARG;
-  RETURN_IF(!name || !array_name_is_valid(name), lz, LUISA_ERR_ARG,
-            "luisa_param: name \"%s\" is not valid: expected 1 to %d characters [A-Za-z0-9_], not "
-            "starting with a digit", name ? name : "(null)", LU_NAME_MAX - 1);
+  FORWARD_IF_ERROR(array_check_name(lz, "luisa_param", name));
   RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
             "luisa_param(\"%s\"): parameters must be registered before the first luisa_step", name);
   RETURN_IF(steer_find(lz, name), lz, LUISA_ERR_NAME, "luisa_param: \"%s\" is already registered", name);
