@@ -17,12 +17,14 @@ local ITEM_WORDS, INPUT_WORDS = 10, 6
 function M.geometry_width(ninputs) return ITEM_WORDS + INPUT_WORDS * ninputs end
 M.ITEM_WORDS, M.INPUT_WORDS = ITEM_WORDS, INPUT_WORDS
 
+-- A number as Lua source that reads back exactly (NaN and infinities too).
 local function literal(v)
   if v ~= v then return "(0/0)" end
   if v == math.huge then return "(1/0)" end
   if v == -math.huge then return "(-1/0)" end
   return string.format("%.17g", v)
 end
+M.literal = literal
 
 local unary = {
   neg = "(-%s)", cast_f64 = "%s", cast_f32 = "tonumber(cast_float(%s))",

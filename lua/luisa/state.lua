@@ -4,15 +4,9 @@
 -- of numbers. Anything else (functions, userdata, metatables, cycles) starts
 -- fresh: pack lists what it left out so the engine can say so.
 local ffi = require "ffi"
+local number_text = require("luisa.kernel").literal
 
 local M = {}
-
-local function number_text(v)
-  if v ~= v then return "0/0" end
-  if v == math.huge then return "1/0" end
-  if v == -math.huge then return "-1/0" end
-  return string.format("%.17g", v)
-end
 
 -- "double [?]" from ctype<double [?]>: the element and whether it is an array.
 local function numeric_ctype(v)
