@@ -78,6 +78,18 @@ end
 local function add(a, b) return { kind = "binary", op = "+", a = a, b = b } end
 local function const(v) return { kind = "const", value = v } end
 
+-- Steps idx (0-based, the last axis fastest) through a box of extents n;
+-- false once past its last index.
+local function advance(idx, n, ndim)
+  for d = ndim, 1, -1 do
+    idx[d] = idx[d] + 1
+    if idx[d] < n[d] then return true end
+    idx[d] = 0
+  end
+  return false
+end
+M.advance = advance
+
 -- Python's slice rules, refusing what would be out of bounds.
 local function normalize(range, n, where, axis)
   if range == nil or range == true then return 0, n, 1 end
@@ -279,13 +291,7 @@ function M.lower(e, arrays)
         repeat   -- every offset inside a block, odometer style
           local term = cut(a, { unpack(start) }, f, shape)
           v = v and combine(shape, sum, v, term) or term
-          local d = ndim
-          while d >= 1 do
-            start[d] = start[d] + 1
-            if start[d] < f[d] then break end
-            start[d], d = 0, d - 1
-          end
-        until d < 1
+        until not advance(start, f, ndim)
         v = combine(shape, function(x, y) return { kind = "binary", op = "/", a = x, b = y } end,
                     v, { const = const(volume) })
       elseif n.kind == "slice" then

@@ -847,13 +847,7 @@ function M.commit(step, due)
           for d = 1, ndim do at = at + (g.origin[d] + item.lo[d] + idx[d] - ch.offset[d]) * ch.stride[d] end
           dst[at] = src[k]
           k = k + 1
-          local d = ndim
-          while d >= 1 do
-            idx[d] = idx[d] + 1
-            if idx[d] < n[d] then break end
-            idx[d], d = 0, d - 1
-          end
-        until d < 1
+        until not lower.advance(idx, n, ndim)
       end
     end
   end
