@@ -193,6 +193,15 @@ static void check_statuses(const run *r, int nsteps, int bad_step)
     ok(!any, "%s: every step returned LUISA_OK on every rank", tag);
 }
 
+/* One assertion that `says` holds on every rank, showing rank 0's error if not. */
+static void every_rank_says(int says, const char *error, const char *what)
+{
+  int all;
+  MPI_Allreduce(&says, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!ok(all, "%s: every rank's error: %s", tag, what))
+    tap_print("#   rank 0's: %s\n", error);
+}
+
 /* The results file: line per step "step tag value loads n hist0 fgone". */
 typedef struct result {
   char tag[8], value[32];
@@ -301,10 +310,7 @@ static void broken_case(const char *script, const char *const *mentions)
   int says = strstr(r.error[4], "was not reloaded, the previous version goes on") != NULL;
   for (const char *const *m = mentions; *m; m++)
     says &= strstr(r.error[4], *m) != NULL;
-  int all;
-  MPI_Allreduce(&says, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (!ok(all, "%s: every rank's error says the reload failed, where and why", tag))
-    tap_print("#   rank 0's: %s\n", r.error[4]);
+  every_rank_says(says, r.error[4], "the reload failed, where and why");
   if (rank != 0)
     return;
   int lines = read_results(res, N);
@@ -385,10 +391,7 @@ static void module_case(void)
   check_statuses(&r, N, 10);
   int says = strstr(r.error[10], "reload_helper.lua:3: unexpected symbol") && strstr(r.error[10], "live.lua:6:")
              && !strstr(r.error[10], "[C]: at 0x");
-  int all;
-  MPI_Allreduce(&says, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (!ok(all, "%s: a module saved broken is refused, naming its file:line and the require's", tag))
-    tap_print("#   rank 0's: %s\n", r.error[10]);
+  every_rank_says(says, r.error[10], "a module saved broken is refused, naming its file:line and the require's");
   if (rank != 0)
     return;
   read_results(res, N);
