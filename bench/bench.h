@@ -41,6 +41,9 @@ luisa *bench_open(const char *script);
  * accumulators, because gcc -O2 turns `if (x > m) m = x` into a chain of
  * maxsd whose latency would halve the speed of the plain loop. */
 void bench_sum_max(const double *t, int64_t n, double *sum, double *max);
+/* The MPI user operation over (sum, max) pairs of doubles, for the
+ * hand-written single reduction of benchmarks 2 and 3. */
+void bench_sum_max_combine(void *in, void *inout, int *len, MPI_Datatype *type);
 /* The plain loop, for reference (benchmark 2 prints it too). */
 void bench_sum_max_plain(const double *t, int64_t n, double *sum, double *max);
 

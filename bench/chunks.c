@@ -13,16 +13,6 @@ enum { NCOUNTS = sizeof counts / sizeof counts[0], SAMPLES = ROUNDS * BATCHES };
 
 typedef struct { double sum, max; } partial;
 
-static void combine(void *in, void *inout, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const double *a = in;
-  double *b = inout;
-  for (int i = 0; i < *len; i += 2) {
-    b[i] += a[i];
-    b[i + 1] = fmax(b[i + 1], a[i + 1]);
-  }
-}
 
 /* One chunk count: its context and what was measured on it. */
 typedef struct config {
@@ -122,7 +112,7 @@ int main(int argc, char **argv)
     printf("chunks/rank  rows/chunk  engine step us  C step us  engine per-chunk ns  publish ns/chunk"
            "  first step ms  compile ms  compile us/added chunk\n");
   MPI_Op op;
-  MPI_Op_create(combine, 1, &op);
+  MPI_Op_create(bench_sum_max_combine, 1, &op);
   const int64_t n = (int64_t)ROWS * COLS;
   double *t = malloc((size_t)n * sizeof *t);
   config *cf = calloc(NCOUNTS, sizeof *cf);

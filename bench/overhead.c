@@ -13,7 +13,7 @@ enum { BATCHES = 41 };
 
 typedef struct { double sum, max; } partial;
 
-static MPI_Op sum_max;   /* (sum, max) pairs, see combine() */
+static MPI_Op sum_max;   /* (sum, max) pairs, see bench_sum_max_combine() */
 
 static partial local_stats(const double *t, int64_t n)
 {
@@ -32,16 +32,6 @@ static partial hand_two(const double *t, int64_t n)
 }
 
 /* Variant 2: one reduction of both with a user operation, as the engine does. */
-static void combine(void *in, void *inout, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const double *a = in;
-  double *b = inout;
-  for (int i = 0; i < *len; i += 2) {
-    b[i] += a[i];
-    b[i + 1] = fmax(b[i + 1], a[i + 1]);
-  }
-}
 
 static partial hand_one(const double *t, int64_t n)
 {
@@ -162,7 +152,7 @@ static void run(const char *script, const char *data, int64_t N)
 int main(int argc, char **argv)
 {
   bench_init(&argc, &argv);
-  MPI_Op_create(combine, 1, &sum_max);
+  MPI_Op_create(bench_sum_max_combine, 1, &sum_max);
   if (argc < 4) {
     fprintf(stderr, "usage: overhead SCRIPT DATA N... [--header]\n");
     MPI_Abort(MPI_COMM_WORLD, 2);
