@@ -22,7 +22,7 @@ SAN_FLAGS     := $(if $(SANITIZE),-fsanitize=address$(comma)undefined -fno-omit-
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(SAN_FLAGS)
 LIB_CFLAGS := $(CFLAGS) -fPIC -fvisibility=hidden -DLUISA_BUILDING -Iengine $(LUAJIT_CFLAGS)
-LDLIBS  := $(LUAJIT_LIBS) -lm
+LDLIBS  := $(LUAJIT_LIBS) -lm -lpthread
 
 ENGINE_SRC := $(wildcard engine/*.c)
 LUA_SRC    := lua/luisa.lua $(wildcard lua/luisa/*.lua)
@@ -51,27 +51,16 @@ deps:
 	  fi; \
 	fi
 
-$(B)/obj/%.o: engine/%.c engine/luisa.h engine/context.h
+$(B)/obj/%.o: engine/%.c $(wildcard engine/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-# The Lua modules become LuaJIT bytecode inside the library (debug info kept
-# for file:line messages), so a simulation never looks for them at run time.
-$(B)/lua_embed.c: $(LUA_SRC)
+# The Lua modules are compiled into the library as source text, so a
+# simulation never looks for them at run time and nothing loads bytecode.
+# Their chunk names start with "=luisa", which marks the engine's own code.
+$(B)/lua_embed.c: $(LUA_SRC) lua/embed.lua
 	@mkdir -p $(@D)
-	@{ echo '/* generated from lua/ by the Makefile: do not edit */'; \
-	   echo '#include "context.h"'; \
-	   for f in $(LUA_SRC:lua/%=%); do \
-	     m=$$(echo $$f | sed 's|\.lua$$||; s|/|.|g'); \
-	     (cd lua && luajit -bg -n $$m -t c $$f -) | grep -v -e '^#' -e '^extern' -e '^__declspec' \
-	       | sed 's/^const unsigned char/static const unsigned char/'; \
-	   done; \
-	   echo 'const lu_lua_module lu_lua_modules[] = {'; \
-	   for f in $(LUA_SRC:lua/%=%); do \
-	     m=$$(echo $$f | sed 's|\.lua$$||; s|/|.|g'); s=$$(echo $$m | tr . _); \
-	     echo "  { \"$$m\", luaJIT_BC_$$s, sizeof luaJIT_BC_$$s },"; \
-	   done; \
-	   echo '  { NULL, NULL, 0 }'; echo '};'; } > $@.tmp && mv $@.tmp $@
+	luajit lua/embed.lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/lua_embed.o: $(B)/lua_embed.c engine/context.h
 	$(CC) $(LIB_CFLAGS) -c $< -o $@

@@ -6,17 +6,6 @@
 #include <string.h>
 #include "context.h"
 
-luisa_options luisa_options_default(void)
-{
-  luisa_options o;
-  memset(&o, 0, sizeof o);
-  o.script = NULL;
-  o.mode = LUISA_MODE_INLINE;
-  o.log_level = LUISA_LOG_WARN;
-  o.reload_signal = SIGUSR1;
-  return o;
-}
-
 /* Refusals before a context exists can only be told on stderr. */
 static int refuse(int status, const char *what)
 {
@@ -36,42 +25,34 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     return refuse(LUISA_ERR_ORDER, "MPI is not initialised: call MPI_Init first");
   if (comm == MPI_COMM_NULL)
     return refuse(LUISA_ERR_ARG, "comm is MPI_COMM_NULL: expected the simulation's communicator");
-  luisa_options o = opts ? *opts : luisa_options_default();
-  char why[128];
-  if (o.mode != LUISA_MODE_INLINE) {
-    snprintf(why, sizeof why, "opts->mode is %d: expected LUISA_MODE_INLINE (%d)", (int)o.mode,
-             (int)LUISA_MODE_INLINE);
-    return refuse(LUISA_ERR_ARG, why);
-  }
-  if (o.log_level < LUISA_LOG_ERROR || o.log_level > LUISA_LOG_DEBUG) {
-    snprintf(why, sizeof why, "opts->log_level is %d: expected LUISA_LOG_ERROR (%d) to LUISA_LOG_DEBUG (%d)",
-             (int)o.log_level, (int)LUISA_LOG_ERROR, (int)LUISA_LOG_DEBUG);
-    return refuse(LUISA_ERR_ARG, why);
-  }
-  if (o.reload_signal < 0 || o.reload_signal > 64) {
-    snprintf(why, sizeof why, "opts->reload_signal is %d: expected a signal number, or 0 for none",
-             o.reload_signal);
-    return refuse(LUISA_ERR_ARG, why);
-  }
+  luisa_options o;
+  char why[256];
+  int checked = options_resolve(opts, &o, why, sizeof why), all_ok, ok = checked == LUISA_OK;
+  /* The environment may differ between ranks: all refuse or none, never a
+   * rank left alone in the collective calls below. */
+  if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+    return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
+  if (!ok)
+    return refuse(checked, why);
+  if (!all_ok)
+    return refuse(LUISA_ERR_ARG, "another rank refused its options (its stderr says which and why)");
 
   luisa *lz = calloc(1, sizeof *lz);
-  char *path = o.script ? strdup(o.script) : NULL;
-  if (!lz || (o.script && !path)) {
+  char *path = o.script ? strdup(o.script) : NULL, *out_dir = strdup(o.output_dir);
+  if (!lz || (o.script && !path) || !out_dir) {
     free(lz);
     free(path);
+    free(out_dir);
     return refuse(LUISA_ERR_NOMEM, "out of memory");
   }
-  const char *level = getenv("LUISA_LOG_LEVEL");   /* more or less detail without recompiling */
-  static const char *const levels[] = { "error", "warning", "info", "debug" };
-  for (int l = 0; level && l < 4; l++)
-    if (!strcmp(level, levels[l]))
-      o.log_level = (luisa_log_level)l;
   lz->opts = o;
   lz->script_path = path;
   lz->opts.script = path;
+  lz->opts.output_dir = out_dir;
   lz->reduce_op = MPI_OP_NULL;
   if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
     free(path);
+    free(out_dir);
     free(lz);
     return refuse(LUISA_ERR_MPI, "MPI_Comm_dup failed");
   }
@@ -111,6 +92,7 @@ void luisa_finalize(luisa *lz)
     MPI_Comm_free(&lz->comm);
   array_free_all(lz);
   free(lz->script_path);
+  free((char *)lz->opts.output_dir);
   free(lz);
 }
 

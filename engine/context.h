@@ -87,6 +87,13 @@ struct luisa {
   int64_t err_step;               /* the step whose first failure err tells */
 };
 
+#define LU_LUA_BYTES_DEFAULT ((int64_t)1 << 30)
+#define LU_LUA_BYTES_MIN ((int64_t)16 << 20)
+#define LU_STEP_BUDGET_DEFAULT 60.0
+
+/* options.c: defaults, the environment's overrides, the checks. */
+int options_resolve(const luisa_options *given, luisa_options *o, char *why, size_t cap);
+
 /* error.c: a status with its sentence, the early-return macro. */
 int error_set(luisa *lz, int status, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
@@ -196,10 +203,10 @@ uint64_t reload_version(const luisa *lz);
 void reload_summary(const luisa *lz);
 void reload_close(luisa *lz);
 
-/* The lua/ modules, compiled into the library at build time (lua_embed.c,
- * generated) so a simulation never depends on finding them at run time. */
+/* The lua/ modules, compiled into the library as source text at build time
+ * (lua_embed.c, generated) so a simulation never depends on finding them. */
 typedef struct lu_lua_module {
-  const char *name;
+  const char *name, *chunkname;
   const unsigned char *code;
   size_t size;
 } lu_lua_module;

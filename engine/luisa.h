@@ -81,7 +81,35 @@ typedef struct luisa_options {
   int reload_signal;           /* a signal that asks for a script reload (see
                                   luisa_reload); default SIGUSR1, 0: none. Not
                                   taken if the simulation handles it already */
+  int64_t lua_bytes;           /* cap on each rank's Lua heap (scripts, plans,
+                                  scratch of luisa.map, gathered results);
+                                  0: the default, 1 GiB. A script that needs
+                                  more fails with file:line; the simulation
+                                  goes on */
+  double step_budget_s;        /* the longest one callback (its local work on a
+                                  rank, or its function on rank 0) or the
+                                  script's load may run before it is stopped
+                                  and disabled on every rank; default 60 s,
+                                  0: no budget (script code then runs under
+                                  the JIT, see docs/decisions.md) */
+  int trusted;                 /* 0 (default): scripts run sandboxed (no process
+                                  control, no raw FFI, no debug, modules only
+                                  from the script's directory, writes only
+                                  under output_dir); 1: the full Lua
+                                  environment */
+  const char *output_dir;      /* where sandboxed scripts may write files;
+                                  NULL: "luisa-out" in the working directory.
+                                  Copied */
+  double timeout_s;            /* deadline on the engine's own waits for other
+                                  ranks; when it passes, luisa_step says which
+                                  ranks had not arrived at which step; 0
+                                  (default): wait forever */
 } luisa_options;
+/* Every field can be set from the environment, which wins: LUISA_SCRIPT,
+ * LUISA_MODE (inline), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL, LUISA_LUA_BYTES
+ * (K, M, G suffixes), LUISA_STEP_BUDGET, LUISA_TRUSTED (0 or 1),
+ * LUISA_OUTPUT_DIR, LUISA_TIMEOUT. A value that does not parse makes
+ * luisa_init refuse, naming the variable. */
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be
  * the interior of a larger buffer (ghost cells, padding).

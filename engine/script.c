@@ -1,5 +1,5 @@
 /* script.c: the Lua side of a context: one LuaJIT state per rank running the
- * same script. Lua is entered only through lua_pcall, never across MPI calls. */
+ * same script. Lua is entered only through host_run, never across MPI calls. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "context.h"
+#include "host.h"
 
 typedef struct lu_callback {
   int every;
@@ -17,6 +18,7 @@ typedef struct lu_callback {
   unsigned char **reads;       /* per array, per local chunk: read by this callback */
   int assigns;                 /* writes into a simulation array (luisa.assign) */
   char *failure;               /* this rank's message for the current step */
+  int stopped;                 /* it ran past its time budget this step */
 } lu_callback;
 
 /* What compiling the plan makes: a recompile builds another beside it. */
@@ -33,8 +35,7 @@ typedef struct lu_compiled {
 } lu_compiled;
 
 struct lu_script {
-  lua_State *L;
-  int plan;                    /* registry reference to the luisa.plan table */
+  lu_host *host;
   lu_compiled c;
   int delivering;              /* callbacks are running: luisa.fetch may serve */
   lu_bundle bundle;            /* the sources this script was loaded from */
@@ -42,7 +43,7 @@ struct lu_script {
   int recompile;               /* a region moved: compile again at the end of the step */
 };
 
-enum { FAILED_HERE = 0, FAILED_CALLBACK = 1 };
+enum { FAILED_HERE = 0, FAILED_CALLBACK = 1, FAILED_STOPPED = 2 };
 
 /* " on rank N" when there is more than one rank to tell apart. */
 static const char *on_rank(char *buf, size_t cap, const luisa *lz, int rank)
@@ -52,76 +53,6 @@ static const char *on_rank(char *buf, size_t cap, const luisa *lz, int rank)
   else
     snprintf(buf, cap, " on rank %d", rank);
   return buf;
-}
-
-static int panic(lua_State *L)
-{
-  fprintf(stderr, "luisa: unprotected Lua error (engine bug): %s\n", lua_tostring(L, -1));
-  abort();
-}
-
-static int traceback(lua_State *L)
-{
-  const char *msg = lua_tostring(L, 1);
-  if (!msg)
-    msg = lua_pushfstring(L, "(the script raised a %s, not an error message)", luaL_typename(L, 1));
-  luaL_traceback(L, L, msg, 1);
-  /* The engine's unnamed C functions (the module searcher) say nothing to
-   * the script's author: their "[C]: at 0x..." lines are left out. */
-  const char *t = lua_tostring(L, -1);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  while (*t) {
-    const char *nl = strchr(t, '\n');
-    size_t n = nl ? (size_t)(nl - t + 1) : strlen(t);
-    if (strncmp(t, "\t[C]: at 0x", 11) != 0)
-      luaL_addlstring(&b, t, n);
-    t += n;
-  }
-  luaL_pushresult(&b);
-  return 1;
-}
-
-/* Call the function under nargs arguments; on error copy the message (with
- * traceback) to msg and return 1. Leaves nresults on the stack on success. */
-static int protected_call(lua_State *L, int nargs, int nresults, char *msg, size_t cap)
-{
-  int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, traceback);
-  lua_insert(L, base);
-  int rc = lua_pcall(L, nargs, nresults, base);
-  lua_remove(L, base);
-  if (rc == 0)
-    return 0;
-  const char *err = lua_tostring(L, -1);
-  snprintf(msg, cap, "%s", rc == LUA_ERRMEM ? "Lua ran out of memory" : err ? err : "unknown Lua error");
-  lua_pop(L, 1);
-  return 1;
-}
-
-static int load_embedded(lua_State *L)
-{
-  const lu_lua_module *m = lua_touserdata(L, lua_upvalueindex(1));
-  if (luaL_loadbuffer(L, (const char *)m->code, m->size, m->name) != 0)
-    return lua_error(L);
-  lua_pushstring(L, m->name);
-  lua_call(L, 1, 1);
-  return 1;
-}
-
-/* Pushes the chunk of a source, named "@path" so messages say path:line
- * as for a file, or the error; returns luaL_loadbuffer's code. A first line
- * starting with # is skipped, as luaL_loadfile does, keeping line numbers. */
-static int load_source(lua_State *L, const lu_source *src)
-{
-  const char *text = src->text, *end = src->text + src->len;
-  if (*text == '#')
-    while (text < end && *text != '\n')
-      text++;
-  lua_pushfstring(L, "@%s", src->path);
-  int rc = luaL_loadbuffer(L, text, (size_t)(end - text), lua_tostring(L, -1));
-  lua_remove(L, -2);
-  return rc;
 }
 
 /* core.reduction(counts) -> id, input slots, result slots. counts[k] is the
@@ -420,25 +351,37 @@ static int core_move(lua_State *L)
   return 0;
 }
 
+typedef struct lu_move {
+  int region;
+  const char *ranges;
+  char shown[512];
+} lu_move;
+
+static int move_in_state(lua_State *L)
+{
+  lu_move *m = lua_touserdata(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan");
+  lua_getfield(L, -1, "move_region");
+  lua_pushinteger(L, m->region);
+  lua_pushstring(L, m->ranges);
+  lua_call(L, 2, 1);
+  snprintf(m->shown, sizeof m->shown, "%s", lua_tostring(L, -1));
+  return 0;
+}
+
 /* On every rank, as the root's callbacks asked: the region's new ranges;
  * the plan is compiled again at the end of the step. */
 void script_move_region(luisa *lz, int64_t step, int region, const char *ranges)
 {
   lu_script *s = lz->script;
-  lua_State *L = s->L;
   char msg[LU_ERR_MAX];
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
-  lua_getfield(L, -1, "move_region");
-  lua_remove(L, -2);
-  lua_pushinteger(L, region);
-  lua_pushstring(L, ranges);
-  if (protected_call(L, 2, 1, msg, sizeof msg)) {   /* the root checked the ranges: an engine bug */
+  lu_move m = { region, ranges, "" };
+  if (host_run(s->host, move_in_state, &m, msg, sizeof msg)) {   /* the root checked the ranges: an engine bug */
     log_write(lz, LUISA_LOG_ERROR, "step %lld: region %d not moved: %s", (long long)step, region, msg);
     return;
   }
   if (lz->rank == 0)
-    log_write(lz, LUISA_LOG_INFO, "step %lld: region %d is now %s", (long long)step, region, lua_tostring(L, -1));
-  lua_pop(L, 1);
+    log_write(lz, LUISA_LOG_INFO, "step %lld: region %d is now %s", (long long)step, region, m.shown);
   s->recompile = 1;
 }
 
@@ -505,19 +448,26 @@ static int core_stats(lua_State *L)
   lua_setfield(L, -2, "bytes_moved");
   lua_pushnumber(L, (lua_Number)lz->transfers);
   lua_setfield(L, -2, "transfers");
+  int64_t heap, peak;
+  host_heap(lz->script->host, &heap, &peak);
+  lua_pushnumber(L, (lua_Number)heap);
+  lua_setfield(L, -2, "lua_bytes");
+  lua_pushnumber(L, (lua_Number)peak);
+  lua_setfield(L, -2, "lua_bytes_peak");
   return 1;
+}
+
+/* core.budget(callback index): the time budget restarts for that callback */
+static int core_budget(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  host_budget(lz->script->host, (int)luaL_checkinteger(L, 1));
+  return 0;
 }
 
 static void install_core(luisa *lz, lua_State *L)
 {
   lua_getglobal(L, "package");
-  lua_getfield(L, -1, "preload");
-  for (const lu_lua_module *m = lu_lua_modules; m->name; m++) {
-    lua_pushlightuserdata(L, (void *)m);
-    lua_pushcclosure(L, load_embedded, 1);
-    lua_setfield(L, -2, m->name);
-  }
-  lua_pop(L, 1);
   lua_getfield(L, -1, "loaded");
   lua_newtable(L);
   lua_pushinteger(L, lz->rank);
@@ -529,7 +479,7 @@ static void install_core(luisa *lz, lua_State *L)
     { "window", core_window },
     { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
     { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
-    { "period", core_period }, { "move", core_move },
+    { "period", core_period }, { "move", core_move }, { "budget", core_budget },
     { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {
@@ -557,16 +507,16 @@ static void prepend_script_dir(lua_State *L, const char *path)
   lua_pop(L, 1);
 }
 
-/* A searcher placed before package.path's: modules beside the script.
+/* A searcher placed after package.preload's: modules beside the script.
  * Rank 0 reads them from its disk and adds them to the sources it sends;
- * the other ranks take them from those, else from package.path. */
+ * the other ranks take them from those, else from their own disk. */
 static int search_beside_script(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_bundle *b = &lz->script->bundle;
   const char *name = luaL_checkstring(L, 1);
   const lu_source *src = bundle_find(b, name);
-  if (!src && lz->rank == 0 && b->n > 0) {
+  if (!src && b->n > 0) {
     const char *script = b->src[0].path, *slash = strrchr(script, '/');
     if (slash)
       lua_pushlstring(L, script, (size_t)(slash - script + 1));
@@ -590,7 +540,8 @@ static int search_beside_script(lua_State *L)
     lua_pushfstring(L, "\n\tno module '%s' among the sources rank 0 sent", name);
     return 1;
   }
-  if (load_source(L, src) != 0)
+  lua_pushfstring(L, "@%s", src->path);
+  if (host_load(L, src->text, src->len, lua_tostring(L, -1)))
     return lua_error(L);
   return 1;
 }
@@ -609,44 +560,65 @@ static void install_searcher(luisa *lz, lua_State *L)
   lua_pop(L, 1);
 }
 
+typedef struct lu_load {
+  luisa *lz;
+  const char *state;
+  char *msg;
+  size_t cap;
+  int syntax;                  /* the script does not parse: msg says where */
+} lu_load;
+
+static int load_in_state(lua_State *L)
+{
+  lu_load *ld = lua_touserdata(L, 1);
+  luisa *lz = ld->lz;
+  lu_script *s = lz->script;
+  const lu_source *main = &s->bundle.src[0];
+  install_core(lz, L);
+  if (lz->opts.trusted)
+    prepend_script_dir(L, main->path);
+  install_searcher(lz, L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luisa.plan");
+  lua_call(L, 1, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luisa.plan");
+  if (ld->state) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "luisa.state");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "unpack");
+    lua_pushstring(L, ld->state);
+    lua_call(L, 1, 0);
+  }
+  lua_pushfstring(L, "@%s", main->path);
+  if (host_load(L, main->text, main->len, lua_tostring(L, -1))) {
+    snprintf(ld->msg, ld->cap, "%s", lua_tostring(L, -1));
+    ld->syntax = 1;
+    return 0;
+  }
+  lua_call(L, 0, 0);
+  return 0;
+}
+
+/* The directory a path's modules are searched in ("" for the working one). */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, cap, "%.*s", slash ? (int)(slash - path) : 0, path);
+}
+
 /* Load the script from the bundle into a new Lua state and run it, with
  * luisa.state unpacked first when a previous version left one. */
 static int script_load(luisa *lz, const char *state, char *msg, size_t cap)
 {
   lu_script *s = lz->script;
-  const lu_source *main = &s->bundle.src[0];
-  lua_State *L = s->L = luaL_newstate();
-  if (!L) {
-    snprintf(msg, cap, "cannot create a Lua state for %s (out of memory)", main->path);
+  char dir[4096];
+  dir_of(s->bundle.src[0].path, dir, sizeof dir);
+  lu_host_config cfg = { lz->opts.lua_bytes, lz->opts.step_budget_s, lz->opts.trusted, lz->opts.output_dir, dir };
+  if (!(s->host = host_new(&cfg, msg, cap)))
     return 1;
-  }
-  lua_atpanic(L, panic);
-  luaL_openlibs(L);
-  install_core(lz, L);
-  prepend_script_dir(L, main->path);
-  install_searcher(lz, L);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "luisa.plan");
-  if (protected_call(L, 1, 1, msg, cap))
-    return 1;
-  s->plan = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (state) {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "luisa.state");
-    if (protected_call(L, 1, 1, msg, cap))
-      return 1;
-    lua_getfield(L, -1, "unpack");
-    lua_remove(L, -2);
-    lua_pushstring(L, state);
-    if (protected_call(L, 1, 0, msg, cap))
-      return 1;
-  }
-  if (load_source(L, main) != 0) {
-    snprintf(msg, cap, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return 1;
-  }
-  return protected_call(L, 0, 0, msg, cap);
+  lu_load ld = { lz, state, msg, cap, 0 };
+  return host_run(s->host, load_in_state, &ld, msg, cap) || ld.syntax;
 }
 
 static void free_plan(luisa *lz, lu_compiled *c)
@@ -674,8 +646,7 @@ static void script_free(luisa *lz, lu_script *s)
 {
   if (!s)
     return;
-  if (s->L)
-    lua_close(s->L);
+  host_free(s->host);
   free_plan(lz, &s->c);
   bundle_free(&s->bundle);
   free(s->depths);
@@ -871,33 +842,27 @@ int script_wants(luisa *lz, int a, int chunk, int64_t step)
   return 0;
 }
 
-/* Local compile: fills callbacks[] and their failures. */
-static int compile_here(luisa *lz, char *msg, size_t cap)
+static int compile_in_state(lua_State *L)
 {
+  luisa *lz = lua_touserdata(L, 1);
   lu_script *s = lz->script;
-  lua_State *L = s->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
+  lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan");
   lua_getfield(L, -1, "compile");
-  lua_remove(L, -2);
   push_arrays(lz, L);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaded");
   lua_getfield(L, -1, "luisa.core");
-  lua_remove(L, -2);
-  lua_remove(L, -2);
-  if (protected_call(L, 2, 1, msg, cap))
-    return 1;
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  lua_call(L, 2, 1);
   int n = (int)lua_objlen(L, -1);
   s->c.callbacks = calloc((size_t)(n ? n : 1), sizeof *s->c.callbacks);
   s->c.due = calloc((size_t)(n ? n : 1), sizeof *s->c.due);
   s->c.due_ids = calloc((size_t)(n ? n : 1), sizeof *s->c.due_ids);
   s->c.round_ids = calloc((size_t)(2 * n + 1), sizeof *s->c.round_ids);   /* made once: steps allocate nothing */
   s->c.control = calloc((size_t)(3 + 4 * n), sizeof *s->c.control);
-  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control) {
-    lua_pop(L, 1);
-    snprintf(msg, cap, "out of memory compiling the plan");
-    return 1;
-  }
+  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control)
+    return luaL_error(L, "out of memory compiling the plan");
   s->c.ncallbacks = n;
   for (int i = 0; i < n; i++) {
     lu_callback *cb = &s->c.callbacks[i];
@@ -917,18 +882,19 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
       cb->assigns = lua_toboolean(L, -1);
       lua_pop(L, 1);
       lua_getfield(L, -2, "reads");
-      int stored = read_set(lz, L, cb);
+      if (!read_set(lz, L, cb))
+        return luaL_error(L, "out of memory compiling the plan");
       lua_pop(L, 1);
-      if (!stored) {
-        lua_pop(L, 3);
-        snprintf(msg, cap, "out of memory compiling the plan");
-        return 1;
-      }
     }
     lua_pop(L, 2);
   }
-  lua_pop(L, 1);
   return 0;
+}
+
+/* Local compile: fills callbacks[] and their failures. */
+static int compile_here(luisa *lz, char *msg, size_t cap)
+{
+  return host_run(lz->script->host, compile_in_state, lz, msg, cap);
 }
 
 /* Every rank planned its transfers alone: check that what each sends is
@@ -1072,30 +1038,39 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   return -1;
 }
 
+typedef struct lu_pack {
+  char *text, *dropped;
+} lu_pack;
+
+static int pack_in_state(lua_State *L)
+{
+  lu_pack *p = lua_touserdata(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luisa.state");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "pack");
+  lua_call(L, 0, 2);
+  if (!(p->text = strdup(lua_tostring(L, -2))))
+    return luaL_error(L, "out of memory");
+  if (lua_objlen(L, -1) && !(p->dropped = strdup(lua_tostring(L, -1))))
+    return luaL_error(L, "out of memory");
+  return 0;
+}
+
 /* luisa.state of a running script, packed as text for the next version;
  * NULL (start fresh) if it cannot be. *dropped lists what is left out. */
 static char *pack_state(luisa *lz, lu_script *s, char **dropped)
 {
-  lua_State *L = s->L;
   char msg[LU_ERR_MAX];
-  *dropped = NULL;
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "luisa.state");
-  if (protected_call(L, 1, 1, msg, sizeof msg)) {
+  lu_pack p = { NULL, NULL };
+  if (host_run(s->host, pack_in_state, &p, msg, sizeof msg)) {
     log_write(lz, LUISA_LOG_WARN, "luisa.state cannot be carried over, it starts fresh: %s", msg);
+    free(p.text);
+    free(p.dropped);
     return NULL;
   }
-  lua_getfield(L, -1, "pack");
-  lua_remove(L, -2);
-  if (protected_call(L, 0, 2, msg, sizeof msg)) {
-    log_write(lz, LUISA_LOG_WARN, "luisa.state cannot be carried over, it starts fresh: %s", msg);
-    return NULL;
-  }
-  char *text = strdup(lua_tostring(L, -2));
-  if (lua_objlen(L, -1))
-    *dropped = strdup(lua_tostring(L, -1));
-  lua_pop(L, 2);
-  return text;
+  *dropped = p.dropped;
+  return p.text;
 }
 
 /* The store keeps the windows the running script asks for, no more. */
@@ -1147,6 +1122,27 @@ int script_reload(luisa *lz, int64_t step)
                    why);
 }
 
+/* plan.snapshot() kept in the registry, plan.restore(it), or forgotten. */
+static int keep_plan(lua_State *L)
+{
+  const char *what = lua_touserdata(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan");
+  if (!strcmp(what, "snapshot")) {
+    lua_getfield(L, -1, "snapshot");
+    lua_call(L, 0, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "luisa.plan.kept");
+  } else if (!strcmp(what, "restore")) {
+    lua_getfield(L, -1, "restore");
+    lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan.kept");
+    lua_call(L, 1, 0);
+  }
+  if (strcmp(what, "snapshot") != 0) {
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "luisa.plan.kept");
+  }
+  return 0;
+}
+
 /* Compile the plan again in the same Lua state (a region moved); the
  * callbacks keep their periods and whether they are enabled. All ranks
  * take the new plan, or all keep the old one. Collective. */
@@ -1154,27 +1150,29 @@ static int script_recompile(luisa *lz, int64_t step)
 {
   lu_script *s = lz->script;
   lu_compiled old = s->c;
-  lua_State *L = s->L;
   char msg[LU_ERR_MAX], who[256] = "";
   memset(&s->c, 0, sizeof s->c);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
-  lua_getfield(L, -1, "snapshot");
-  lua_call(L, 0, 1);   /* makes a table: cannot fail but for memory, like every lua_push */
-  int first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+  int first = host_run(s->host, keep_plan, "snapshot", msg, sizeof msg) ? 0 : -1;
+  int agreed = transport_agree(lz, first == 0, msg, sizeof msg);
+  if (agreed == -2)
+    return LUISA_ERR_MPI;
+  if (agreed == -1)
+    first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+  else
+    first = agreed;
   if (first == -1) {
     for (int i = 0; i < s->c.ncallbacks; i++) {
       s->c.callbacks[i].enabled &= old.callbacks[i].enabled;
       s->c.callbacks[i].every = old.callbacks[i].every;
     }
     free_plan(lz, &old);
-    lua_pop(L, 2);
+    host_run(s->host, keep_plan, "drop", msg, sizeof msg);
     return LUISA_OK;
   }
   free_plan(lz, &s->c);
-  lua_getfield(L, -2, "restore");
-  lua_insert(L, -2);
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
+  char ignored[LU_ERR_MAX];
+  if (host_run(s->host, keep_plan, "restore", ignored, sizeof ignored))   /* out of memory: the old plan stays whole */
+    log_write(lz, LUISA_LOG_ERROR, "step %lld: the plan's Lua side was not put back: %s", (long long)step, ignored);
   s->c = old;
   if (first == -2)
     return LUISA_ERR_MPI;
@@ -1185,62 +1183,92 @@ static int script_recompile(luisa *lz, int64_t step)
                    (long long)step, who, msg);
 }
 
+typedef struct lu_phase {
+  luisa *lz;
+  const char *fn;
+  int64_t step;
+  const int *ids;
+  int n;
+} lu_phase;
+
+static int phase_in_state(lua_State *L)
+{
+  lu_phase *ph = lua_touserdata(L, 1);
+  lu_script *s = ph->lz->script;
+  lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan");
+  lua_getfield(L, -1, ph->fn);
+  lua_pushnumber(L, (lua_Number)ph->step);
+  lua_createtable(L, ph->n, 0);
+  for (int k = 0; k < ph->n; k++) {
+    lua_pushinteger(L, ph->ids[k] + 1);
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_pushinteger(L, ph->lz->rank);
+  lua_call(L, 3, 1);
+  if (lua_istable(L, -1))
+    for (int k = 0; k < ph->n; k++) {
+      lua_rawgeti(L, -1, ph->ids[k] + 1);
+      if (lua_isstring(L, -1))
+        set_failure(&s->c.callbacks[ph->ids[k]], lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  return 0;
+}
+
 /* Calls plan[fn](step, due list, rank) and records the failures it returns
- * on the callbacks. */
+ * on the callbacks; those stopped by the time budget are marked. */
 static void run_phase(luisa *lz, const char *fn, int64_t step, const int *ids, int n)
 {
   lu_script *s = lz->script;
-  lua_State *L = s->L;
   char msg[LU_ERR_MAX];
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
-  lua_getfield(L, -1, fn);
-  lua_remove(L, -2);
-  lua_pushnumber(L, (lua_Number)step);
-  lua_createtable(L, n, 0);
-  for (int k = 0; k < n; k++) {
-    lua_pushinteger(L, ids[k] + 1);
-    lua_rawseti(L, -2, k + 1);
-  }
-  lua_pushinteger(L, lz->rank);
-  if (protected_call(L, 3, 1, msg, sizeof msg)) {
+  lu_phase ph = { lz, fn, step, ids, n };
+  if (host_run(s->host, phase_in_state, &ph, msg, sizeof msg))
     for (int k = 0; k < n; k++)
       set_failure(&s->c.callbacks[ids[k]], msg);
-    return;
+  int stopped[32], nstopped = host_take_stopped(s->host, stopped, 32);
+  for (int k = 0; k < nstopped; k++)
+    for (int j = 0; j < n; j++)
+      if (stopped[k] == ids[j] || stopped[k] == -2) {
+        lu_callback *cb = &s->c.callbacks[ids[j]];
+        cb->stopped = 1;
+        if (!cb->failure)
+          set_failure(cb, "stopped: it ran past its time budget (opts.step_budget_s, LUISA_STEP_BUDGET)");
+      }
+}
+
+typedef struct lu_fired {
+  luisa *lz;
+  int *fired, n;
+} lu_fired;
+
+static int fired_in_state(lua_State *L)
+{
+  lu_fired *f = lua_touserdata(L, 1);
+  lu_script *s = f->lz->script;
+  lua_getfield(L, LUA_REGISTRYINDEX, "luisa.plan");
+  lua_getfield(L, -1, "take_fired");
+  lua_call(L, 0, 1);
+  for (int k = 1; k <= (int)lua_objlen(L, -1) && f->n < s->c.ncallbacks; k++) {
+    lua_rawgeti(L, -1, k);
+    int id = (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+    if (id >= 0 && id < s->c.ncallbacks && s->c.callbacks[id].enabled)
+      f->fired[f->n++] = id;
   }
-  if (lua_istable(L, -1))
-    for (int k = 0; k < n; k++) {
-      lua_rawgeti(L, -1, ids[k] + 1);
-      if (lua_isstring(L, -1))
-        set_failure(&s->c.callbacks[ids[k]], lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-  lua_pop(L, 1);
+  return 0;
 }
 
 /* On the root after callbacks ran: the callbacks a trigger fired, as
  * 0-based ids into fired[]; returns how many. */
 static int take_fired(luisa *lz, int *fired)
 {
-  lu_script *s = lz->script;
-  lua_State *L = s->L;
   char msg[LU_ERR_MAX];
-  int n = 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->plan);
-  lua_getfield(L, -1, "take_fired");
-  lua_remove(L, -2);
-  if (protected_call(L, 0, 1, msg, sizeof msg)) {
+  lu_fired f = { lz, fired, 0 };
+  if (host_run(lz->script->host, fired_in_state, &f, msg, sizeof msg)) {
     log_write(lz, LUISA_LOG_ERROR, "triggers: %s", msg);
     return 0;
   }
-  for (int k = 1; k <= (int)lua_objlen(L, -1) && n < s->c.ncallbacks; k++) {
-    lua_rawgeti(L, -1, k);
-    int id = (int)lua_tointeger(L, -1) - 1;
-    lua_pop(L, 1);
-    if (id >= 0 && id < s->c.ncallbacks && s->c.callbacks[id].enabled)
-      fired[n++] = id;
-  }
-  lua_pop(L, 1);
-  return n;
+  return f.n;
 }
 
 /* One round of analytics over the callbacks ids[0..n): planned transfers,
@@ -1263,8 +1291,12 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     }
   }
   run_phase(lz, "run_local", step, ids, n);
-  for (int k = 0; k < n; k++)
-    transport_reduction_input(s->c.due[k])[0] = s->c.callbacks[ids[k]].failure ? lz->rank : HUGE_VAL;
+  /* The failure slot: the lowest failing rank, a stopped one (which
+   * disables the callback) before any other. */
+  for (int k = 0; k < n; k++) {
+    lu_callback *cb = &s->c.callbacks[ids[k]];
+    transport_reduction_input(s->c.due[k])[0] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+  }
   FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
 
   /* control = [nfail, nfired, nchanges, (callback, how, rank) x nfail, fired ids] */
@@ -1275,7 +1307,9 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     for (int k = 0; k < n; k++) {
       double failed_on = transport_reduction_result(s->c.due[k])[0];
       if (failed_on < HUGE_VAL) {
-        v[3 * c[0]] = ids[k], v[3 * c[0] + 1] = FAILED_HERE, v[3 * c[0] + 2] = (int)failed_on;
+        int stopped = failed_on < lz->size;
+        v[3 * c[0]] = ids[k], v[3 * c[0] + 1] = stopped ? FAILED_STOPPED : FAILED_HERE;
+        v[3 * c[0] + 2] = (int)failed_on - (stopped ? 0 : lz->size);
         c[0]++;
       } else {
         ok[nok++] = ids[k];
@@ -1317,25 +1351,29 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   for (int f = 0; f < c[0]; f++) {
     lu_callback *cb = &s->c.callbacks[v[3 * f]];
     int how = v[3 * f + 1], owner = v[3 * f + 2];
-    char msg[LU_ERR_MAX] = "";
-    if (how == FAILED_CALLBACK)
+    char msg[LU_ERR_MAX] = "", why[96] = "";
+    if (how != FAILED_HERE)
       cb->enabled = 0;
+    if (how == FAILED_CALLBACK)
+      snprintf(why, sizeof why, "callback disabled: ");
+    else if (how == FAILED_STOPPED)
+      snprintf(why, sizeof why, "callback %d disabled on every rank, it was stopped on rank %d: ", v[3 * f] + 1,
+               owner);
     if (f == 0) {   /* the first failure is told on every rank */
       snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
       FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
       if (lz->err_step != step) {
         lz->err_step = step;
-        error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step,
-                  how == FAILED_CALLBACK ? "callback disabled: " : "", msg);
+        error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step, why, msg);
       }
     }
     if (lz->rank == owner)
-      log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step,
-                how == FAILED_CALLBACK ? "callback disabled: " : "", cb->failure ? cb->failure : "");
+      log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step, why, cb->failure ? cb->failure : "");
   }
   for (int k = 0; k < s->c.ncallbacks; k++) {
     free(s->c.callbacks[k].failure);
     s->c.callbacks[k].failure = NULL;
+    s->c.callbacks[k].stopped = 0;
   }
   return LUISA_OK;
 }

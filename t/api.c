@@ -325,6 +325,7 @@ int main(int argc, char **argv)
   }
   luisa_options opts = luisa_options_default();
   opts.script = script;
+  opts.output_dir = dir;   /* where the sandboxed script may write */
   luisa *lz = NULL;
   int st = luisa_init(MPI_COMM_WORLD, &opts, &lz);
   is_status(st, LUISA_OK, lz, "luisa_init with the sums script");

@@ -265,6 +265,10 @@ static void run(const scenario *s, const char *script, const char *result)
   snprintf(what, sizeof what, "%d ranks, %s", size, s->what);
   luisa_options opts = luisa_options_default();
   opts.script = script;
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s", script);
+  *strrchr(dir, '/') = '\0';
+  opts.output_dir = dir;   /* the sandboxed script writes its results there */
   luisa *lz = NULL;
   int st = luisa_init(MPI_COMM_WORLD, &opts, &lz), setup = st == LUISA_OK;
 

@@ -15,4 +15,13 @@ if [ -n "$LUISA_VALGRIND" ]; then
         --suppressions=$PWD/t/valgrind.supp --log-file=$LUISA_VALGRIND/%p.log"
 fi
 # mpirun reads stdin, which would swallow the caller's loop input.
-mpi() { np=$1; shift; mpirun --allow-run-as-root --oversubscribe -np "$np" $WRAP "$@" </dev/null; }
+# Sandboxed scripts write only under LUISA_OUTPUT_DIR: the test's own
+# output directory unless the test says otherwise.
+mpi() {
+  np=$1; shift
+  if [ -n "$LUISA_TEST_OUT" ] && [ -z "$LUISA_OUTPUT_DIR" ]; then
+    LUISA_OUTPUT_DIR=$(dirname "$LUISA_TEST_OUT") mpirun --allow-run-as-root --oversubscribe -np "$np" $WRAP "$@" </dev/null
+  else
+    mpirun --allow-run-as-root --oversubscribe -np "$np" $WRAP "$@" </dev/null
+  fi
+}

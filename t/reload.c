@@ -96,6 +96,7 @@ static void simulate(const char *first, int nsteps, const action *acts, int nact
   luisa_options o = luisa_options_default();
   o.script = path;
   o.log_level = LUISA_LOG_INFO;
+  o.trusted = 1;   /* the scripts keep an FFI array in luisa.state */
   luisa *lz;
   int s = luisa_init(MPI_COMM_WORLD, &o, &lz);
   if (s != LUISA_OK)

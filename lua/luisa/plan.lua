@@ -694,14 +694,33 @@ end
 
 -- Local phase of the due callbacks (indices). Returns nil, or a table
 -- index -> message for those that failed on this rank.
+-- The text of whatever a script raised: a table without __tostring says
+-- so rather than show its address; a __tostring that fails is named.
+local function message_of(err)
+  local t = type(err)
+  if t == "string" or t == "number" then return tostring(err) end
+  local mt = getmetatable(err)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, text = pcall(tostring, err)
+    if ok and type(text) == "string" then return text end
+    return "(the error object's __tostring failed: " .. (type(text) == "string" and text or type(text)) .. ")"
+  end
+  return "(the script raised a " .. t .. " value, not an error message: raise a string, as error(\"what went wrong\"))"
+end
+
+local function budget(i)   -- the time budget restarts for callback i (1-based)
+  if fetch_core and fetch_core.budget then fetch_core.budget(i - 1) end
+end
+
 function M.run_local(step, due, rank)
   local failures
   for _, i in ipairs(due) do
     M.runs = M.runs + 1
+    budget(i)
     local ok, err = pcall(run_callback, callbacks[i], step, rank)
     if not ok then
       failures = failures or {}
-      failures[i] = tostring(err)
+      failures[i] = message_of(err)
     end
   end
   return failures
@@ -709,7 +728,7 @@ end
 
 -- The traceback of a failed callback, without the engine's own frames.
 local function traceback(msg)
-  local tb = debug.traceback(tostring(msg), 2)   -- not a tail call: level 2 is the failing function
+  local tb = debug.traceback(message_of(msg), 2)   -- not a tail call: level 2 is the failing function
   return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
 end
 
@@ -768,13 +787,14 @@ function M.deliver(step, due)
     for _, spec in ipairs(c.specs) do
       if not pending[spec] and not spec.assign then results[spec.key] = value_of(spec, c.out) end   -- nil: not yet
     end
+    budget(i)
     local ok, err = xpcall(c.cb.fn, traceback, step, results)
     if ok and err and c.cb.fires == err then   -- a trigger said yes
       fired[#fired + 1] = registered[err]
     end
     if not ok then
       failures = failures or {}
-      failures[i] = "luisa.every callback (registered at " .. c.cb.where .. ") failed: " .. tostring(err)
+      failures[i] = "luisa.every callback (registered at " .. c.cb.where .. ") failed: " .. message_of(err)
     end
   end
   return failures
