@@ -30,9 +30,34 @@ struct lu_host {
   int tag, tag_told;              /* whose budget runs, and whether it was stopped */
   int stopped[STOPPED_MAX], nstopped;
   int sandbox_load;               /* registry reference to luisa.sandbox's load */
+  char refused[LU_ERR_MAX / 4];   /* where the last allocation past the cap was made */
+  int noting;
 };
 
 static void set_hook(lu_host *h);
+static int is_engine(const char *source);
+
+/* The script's line that asked for more than the cap allows. LuaJIT raises
+ * a bare "not enough memory" there; this says where. Reading the stack
+ * allocates nothing. */
+static void note_refusal(lu_host *h, size_t bytes)
+{
+  lua_Debug ar;
+  h->noting = 1;
+  snprintf(h->refused, sizeof h->refused, "the Lua heap reached its cap of %d MiB (opts.lua_bytes, "
+           "LUISA_LUA_BYTES): %.0f MiB more were refused", (int)(h->cap >> 20), (double)bytes / 1048576.0);
+  for (int level = 0; level < 32 && lua_getstack(h->L, level, &ar); level++)
+    if (lua_getinfo(h->L, "Sl", &ar) && !is_engine(ar.source) && ar.currentline > 0) {
+      char why[sizeof h->refused];
+      int n = snprintf(why, sizeof why, "%s:%d: ", ar.short_src, ar.currentline);
+      if (n > 0 && (size_t)n < sizeof why) {
+        snprintf(why + n, sizeof why - (size_t)n, "%.*s", (int)(sizeof why - (size_t)n - 1), h->refused);
+        memcpy(h->refused, why, sizeof why);
+      }
+      break;
+    }
+  h->noting = 0;
+}
 
 /* Lua's allocator, counting every byte against the cap. Growth past the
  * cap fails (a memory error); past the soft limit the hook is set so the
@@ -45,8 +70,14 @@ static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize)
     h->used -= (int64_t)osize;
     return NULL;
   }
-  if (nsize > osize && (int64_t)(nsize - osize) > h->cap - h->used)
+  if (nsize > osize && (int64_t)(nsize - osize) > h->cap - h->used) {
+    if (h->L && !h->noting) {
+      note_refusal(h, nsize - osize);
+      atomic_fetch_or(&h->stop, STOP_MEMORY);
+      set_hook(h);
+    }
     return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (!p)
     return nsize <= osize ? ptr : NULL;   /* a shrink must not fail */
@@ -130,8 +161,15 @@ static void budget_end(lu_host *h)
     set_hook(h);
 }
 
+/* Between callbacks: the next one gets a whole budget, and the heap a
+ * failed one left behind is collected so it does not stop the next. */
 void host_budget(lu_host *h, int tag)
 {
+  if (atomic_load(&h->stop) & STOP_MEMORY) {
+    lua_gc(h->L, LUA_GCCOLLECT, 0);
+    if (h->used <= h->soft && (atomic_fetch_and(&h->stop, ~STOP_MEMORY) & STOP_MEMORY))
+      set_hook(h);
+  }
   budget_start(h, tag);
 }
 
@@ -141,6 +179,11 @@ int host_take_stopped(lu_host *h, int *tags, int max)
   memcpy(tags, h->stopped, (size_t)n * sizeof *tags);
   h->nstopped = 0;
   return n;
+}
+
+const char *host_refused(const lu_host *h)
+{
+  return h->refused;
 }
 
 void host_heap(const lu_host *h, int64_t *now, int64_t *peak)
@@ -226,6 +269,7 @@ int host_run(lu_host *h, lua_CFunction fn, void *ud, char *msg, size_t cap)
   lua_State *L = h->L;
   int top = lua_gettop(L);
   lu_run r = { fn, ud, 0, msg, cap };
+  h->refused[0] = '\0';
   budget_start(h, -1);
   int rc = lua_cpcall(L, trampoline, &r);
   budget_end(h);
@@ -234,8 +278,7 @@ int host_run(lu_host *h, lua_CFunction fn, void *ud, char *msg, size_t cap)
   else
     rc = r.rc;
   if (rc == LUA_ERRMEM)
-    snprintf(msg, cap, "the Lua heap reached its cap of %d MiB (opts.lua_bytes, LUISA_LUA_BYTES): the script "
-             "was stopped", (int)(h->cap >> 20));
+    snprintf(msg, cap, "%s", h->refused[0] ? h->refused : "Lua ran out of memory");
   lua_settop(L, top);
   if (atomic_load(&h->stop) & STOP_MEMORY) {   /* give back what the failed work held */
     lua_cpcall(L, collect, NULL);
@@ -290,6 +333,15 @@ static int make_dirs(lua_State *L)
   return 0;
 }
 
+/* For the sandbox: whether the budget or the heap is stopping scripts. */
+static int stopping(lua_State *L)
+{
+  void *ud;
+  lua_getallocf(L, &ud);
+  lua_pushboolean(L, atomic_load(&((lu_host *)ud)->stop) != 0);
+  return 1;
+}
+
 typedef struct lu_setup {
   lu_host *h;
   const lu_host_config *cfg;
@@ -320,6 +372,8 @@ static int setup(lua_State *L)
   lua_setfield(L, -2, "output_dir");
   lua_pushcfunction(L, make_dirs);
   lua_setfield(L, -2, "mkdir");
+  lua_pushcfunction(L, stopping);
+  lua_setfield(L, -2, "stopped");
   lua_call(L, 1, 0);
   lua_getfield(L, -1, "load");
   s->h->sandbox_load = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -46,6 +46,10 @@ void host_budget(lu_host *h, int tag);
  * returns how many (at most max; more stop with an entry of -2). */
 int host_take_stopped(lu_host *h, int *tags, int max);
 
+/* Where and why the last allocation past the cap was refused ("" if none):
+ * LuaJIT's own message for it is a bare "not enough memory". */
+const char *host_refused(const lu_host *h);
+
 /* Bytes the Lua heap holds now and at most so far. */
 void host_heap(const lu_host *h, int64_t *now, int64_t *peak);
 

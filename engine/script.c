@@ -457,6 +457,14 @@ static int core_stats(lua_State *L)
   return 1;
 }
 
+/* core.refused() -> where the last allocation past the Lua heap's cap was made */
+static int core_refused(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushstring(L, host_refused(lz->script->host));
+  return 1;
+}
+
 /* core.budget(callback index): the time budget restarts for that callback */
 static int core_budget(lua_State *L)
 {
@@ -480,6 +488,7 @@ static void install_core(luisa *lz, lua_State *L)
     { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
     { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
     { "period", core_period }, { "move", core_move }, { "budget", core_budget },
+    { "refused", core_refused },
     { NULL, NULL }
   };
   for (const luaL_Reg *f = with_context; f->name; f++) {

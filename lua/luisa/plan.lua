@@ -18,6 +18,23 @@ local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
 end
 
+-- What sandboxed scripts get instead of a raw FFI array: FFI indexing is
+-- unchecked, so data[n] would read or write outside the buffer.
+local function checked(data, n, what)
+  if require("luisa.sandbox").trusted then return data end
+  local function check(k)
+    if type(k) ~= "number" or k < 0 or k >= n or k % 1 ~= 0 then
+      error(string.format("%s[%s]: the index is outside 0 to %d", what, tostring(k), n - 1), 3)
+    end
+  end
+  return setmetatable({}, {
+    __index = function(_, k) check(k); return data[k] end,
+    __newindex = function(_, k, v) check(k); data[k] = v end,
+    __len = function() return n end,
+    __tostring = function() return string.format("luisa array of %d numbers", n) end,
+  })
+end
+
 local shape_text = lower.shape_text
 
 -- Axes by decreasing stride of the first input, so the innermost loop walks
@@ -641,7 +658,11 @@ local function run_map(c, g)
         item.shape[d], item.offset[d] = item.hi[d] - item.lo[d] + 1, g.origin[d] + item.lo[d]
       end
     end
-    local v = fn(g.scratch + item.scratch, item.shape, item.offset)
+    if not item.count then
+      item.count = 1
+      for d = 1, #item.shape do item.count = item.count * item.shape[d] end
+    end
+    local v = fn(checked(g.scratch + item.scratch, item.count, "luisa.map data"), item.shape, item.offset)
     if type(v) ~= "number" then
       error(string.format("luisa.map: the function must return a number, got %s", type(v)), 0)
     end
@@ -698,6 +719,10 @@ end
 -- so rather than show its address; a __tostring that fails is named.
 local function message_of(err)
   local t = type(err)
+  if err == "not enough memory" and fetch_core and fetch_core.refused then   -- say where
+    local where = fetch_core.refused()
+    if where ~= "" then return where end
+  end
   if t == "string" or t == "number" then return tostring(err) end
   local mt = getmetatable(err)
   if type(mt) == "table" and mt.__tostring then
@@ -759,7 +784,8 @@ local function value_of(spec, out)
     local data = ffi.new("double[?]", spec.out_count)
     for k = 0, spec.out_count - 1 do data[k] = spec.field_out[k] end
     if kind == "mean" then for k = 0, spec.out_count - 1 do data[k] = data[k] / spec.along end end
-    return setmetatable({ shape = spec.out_shape, data = data, n = spec.out_count }, Field)
+    return setmetatable({ shape = spec.out_shape, data = checked(data, spec.out_count, "data"), n = spec.out_count },
+                        Field)
   end
   if kind == "count" then return spec.count end
   if kind == "mean" then return out[s] / spec.count end
@@ -845,7 +871,7 @@ function M.fetch(name, offset, shape, version)
       end
     end
   end
-  return setmetatable({ shape = { unpack(shape) }, data = data, n = n }, Field)
+  return setmetatable({ shape = { unpack(shape) }, data = checked(data, n, "data"), n = n }, Field)
 end
 
 -- After the verdict, on every rank: the assignments of the due callbacks

@@ -9,6 +9,21 @@ local M = { trusted = false, jit_off = false, output_dir = "luisa-out" }
 
 local jit_off = jit.off
 local raw_load, raw_setfenv, raw_require = load, setfenv, require
+local raw_pcall, raw_xpcall, raw_resume, getinfo = pcall, xpcall, coroutine.resume, debug.getinfo
+
+-- Once the budget or the heap stops a script, the script may not catch
+-- the stop: its pcall, xpcall and coroutine.resume pass it on. The
+-- engine's own calls (chunks named "=luisa") keep the plain behaviour.
+local function pass(ok, ...)
+  if not ok and M.stopped and M.stopped() then
+    local caller = getinfo(2, "S")   -- the caller of the wrapper, which tail-calls pass
+    if not caller or caller.source:sub(1, 6) ~= "=luisa" then error((...), 0) end
+  end
+  return ok, ...
+end
+local function safe_pcall(f, ...) return pass(raw_pcall(f, ...)) end
+local function safe_xpcall(f, handler, ...) return pass(raw_xpcall(f, handler, ...)) end
+local function safe_resume(co, ...) return pass(raw_resume(co, ...)) end
 
 -- Chunk names starting "=luisa" mark the engine's own code, which the
 -- budget lets finish: a script's chunk may not take one.
@@ -113,12 +128,14 @@ end
 
 local function sandbox_env()
   local env = {}
-  for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
-                       "rawset", "select", "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION",
+  for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "print", "rawequal", "rawget",
+                       "rawset", "select", "tonumber", "tostring", "type", "unpack", "_VERSION",
                        "getmetatable", "setmetatable", "gcinfo" } do
     env[k] = _G[k]
   end
+  env.pcall, env.xpcall = safe_pcall, safe_xpcall
   env.math, env.table, env.coroutine, env.bit = copy(math), copy(table), copy(coroutine), copy(bit)
+  env.coroutine.resume = safe_resume
   env.string = copy(string, { dump = true })
   env.os = { clock = os.clock, time = os.time, date = os.date, difftime = os.difftime, getenv = os.getenv,
              remove = safe_remove, rename = safe_rename, exit = missing("os.exit"),
@@ -151,6 +168,7 @@ end
 
 -- Trusted scripts keep the global environment, but still load only text.
 local function trusted_env()
+  _G.pcall, _G.xpcall, coroutine.resume = safe_pcall, safe_xpcall, safe_resume
   _G.load = function(chunk, name, mode, fenv)
     if mode ~= nil and mode ~= "t" then return nil, "scripts load source text only (mode \"t\")" end
     return load_text(chunk, name, fenv or _G)
@@ -177,6 +195,7 @@ end
 -- Called once by the engine when the state is made.
 function M.setup(cfg)
   M.trusted, M.jit_off, M.output_dir, M.mkdir = cfg.trusted, cfg.jit_off, cfg.output_dir, cfg.mkdir
+  M.stopped = cfg.stopped
   if M.trusted then
     M.env = trusted_env()
   else

@@ -1,0 +1,4 @@
+-- The script allocates without bound while it loads.
+require "healthy"
+local t = {}
+while true do t[#t + 1] = {} end

@@ -1,0 +1,3 @@
+-- Requires a module beside it that is LuaJIT bytecode.
+require "healthy"
+require "bc_module"
