@@ -176,9 +176,16 @@ LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *
  * The engine reads *var at each step: the simulation may change it too.
  * @name : as for arrays; copied. @var : borrowed until luisa_finalize.
  * @description : may be NULL; copied.
- * @return : LUISA_OK, LUISA_ERR_ARG (bad name, NULL var, min > max, current
- *           value outside the bounds), LUISA_ERR_NAME (already registered),
- *           LUISA_ERR_ORDER (after the first luisa_step). */
+ * @min, @max : inclusive bounds; for f64 they may be infinite, not NaN.
+ * A script's value is refused unless it lies in the bounds: for i64 a
+ * whole number, compared exactly as an integer (never NaN, infinite,
+ * fractional, or rounded into range). Scripts read i64 values and bounds
+ * as Lua numbers (doubles): exact within 2^53 in magnitude, rounded to
+ * nearest beyond (INT64_MAX reads as 2^63).
+ * @return : LUISA_OK, LUISA_ERR_ARG (bad name, NULL var, min > max or a
+ *           NaN bound, current value outside the bounds or NaN),
+ *           LUISA_ERR_NAME (already registered), LUISA_ERR_ORDER (after
+ *           the first luisa_step). */
 LUISA_API int luisa_param_f64(luisa *lz, const char *name, double *var, double min, double max,
                               const char *description);
 LUISA_API int luisa_param_i64(luisa *lz, const char *name, int64_t *var, int64_t min, int64_t max,
