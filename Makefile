@@ -2,7 +2,9 @@
 #   make            libraries in build/
 #   make test       install missing packages, build, run the TAP suite
 #   make demo       install missing packages, build, run Gray-Scott on 4 ranks
-#   make test SANITIZE=1   the suite under AddressSanitizer and UBSan (build/san)
+#   make test SANITIZE=1   the suite under AddressSanitizer and UBSan (build/san):
+#                          also float-to-integer casts out of range, pointer
+#                          overflow and strict bounds; any report fails the run
 #   make test VALGRIND=1   the suite under valgrind memcheck
 #   make install PREFIX=/usr/local
 
@@ -17,7 +19,13 @@ DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev
 LUAJIT_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
 LUAJIT_LIBS   := $(shell pkg-config --libs luajit 2>/dev/null)
 comma := ,
-SAN_FLAGS     := $(if $(SANITIZE),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+space := $(subst ,, )
+# undefined covers signed overflow, shifts and division by zero; gcc leaves
+# float-cast-overflow (UB in C) and bounds-strict out of it. Float division by
+# zero is IEEE 754's, not checked.
+SAN_CHECKS    := address undefined float-cast-overflow pointer-overflow bounds-strict
+SAN_FLAGS     := $(if $(SANITIZE),-fsanitize=$(subst $(space),$(comma),$(SAN_CHECKS)) -fno-omit-frame-pointer \
+                   -fno-sanitize-recover=all)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(SAN_FLAGS)

@@ -1,11 +1,15 @@
 /* array.c: declarations of distributed arrays and of the chunks this rank
  * owns, and the per-step table of published data. */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
 
 #define VOLUME_LIMIT ((int64_t)1 << 62)
+/* A chunk's buffer in bytes: pointer differences and offsets must hold it. */
+#define BYTES_LIMIT (PTRDIFF_MAX < INT64_MAX ? (int64_t)PTRDIFF_MAX : INT64_MAX)
 
 static int name_is_valid(const char *name)
 {
@@ -46,8 +50,31 @@ size_t array_dtype_size(luisa_dtype dtype)
   return dtype == LUISA_F32 || dtype == LUISA_I32 ? 4 : 8;
 }
 
+/* Elements of the box lo + k * step (k < count, per axis, 4 axes) of local
+ * chunk `chunk`, or -1 when any of them lies outside the chunk. Boxes come
+ * from plans computed in Lua doubles: compared here without overflow
+ * before anything is packed. */
+int64_t array_box_volume(const lu_array *a, int chunk, const int64_t *lo, const int64_t *count,
+                         const int64_t *step)
+{
+  if (chunk < 0 || chunk >= a->nchunks)
+    return -1;
+  const lu_chunk *c = &a->chunks[chunk];
+  int64_t n = 1;
+  for (int d = 0; d < LUISA_MAX_DIMS; d++) {
+    if (lo[d] < c->offset[d] || lo[d] - c->offset[d] >= c->shape[d] || count[d] < 1 || step[d] < 1)
+      return -1;
+    if (count[d] - 1 > (c->shape[d] - 1 - (lo[d] - c->offset[d])) / step[d])
+      return -1;
+    n *= count[d];   /* count <= the chunk's extent: at most the chunk's volume */
+  }
+  return n;
+}
+
 /* Copy the elements lo + k * step (k < count, per axis, 4 axes) of a chunk
- * stored as `layout` says, from src into dst in C order. */
+ * stored as `layout` says, from src into dst in C order. The box lies in
+ * the chunk (array_box_volume), so no index passes the buffer's highest
+ * element, which luisa_chunk bounded: none of this arithmetic overflows. */
 void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
                 const int64_t *count, const int64_t *step, void *dst)
 {
@@ -84,12 +111,12 @@ const char *array_dtype_name(luisa_dtype dtype)
   return NULL;
 }
 
-/* Product of extents, or -1 past VOLUME_LIMIT. */
+/* Product of extents, or -1 past VOLUME_LIMIT or for an extent below 1. */
 int64_t array_volume(int ndim, const int64_t *shape)
 {
   int64_t v = 1;
   for (int d = 0; d < ndim; d++) {
-    if (shape[d] > 0 && v > VOLUME_LIMIT / shape[d])
+    if (shape[d] < 1 || v > VOLUME_LIMIT / shape[d])
       return -1;
     v *= shape[d];
   }
@@ -122,12 +149,14 @@ int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim, const 
   for (int d = 0; d < ndim; d++)
     RETURN_IF(shape[d] < 1, lz, LUISA_ERR_ARG,
               "luisa_array(\"%s\"): shape[%d] is %lld, expected >= 1", name, d, (long long)shape[d]);
+  char b1[128];
   RETURN_IF(array_volume(ndim, shape) < 0, lz, LUISA_ERR_ARG,
-            "luisa_array(\"%s\"): the global shape has more than 2^62 elements", name);
+            "luisa_array(\"%s\"): the global shape %s has more than 2^62 elements", name,
+            array_format_index(b1, sizeof b1, ndim, shape));
 
   if (lz->narrays == lz->arrays_cap) {
     int cap = lz->arrays_cap ? 2 * lz->arrays_cap : 8;
-    lu_array *grown = realloc(lz->arrays, (size_t)cap * sizeof *grown);
+    lu_array *grown = lz->arrays_cap <= INT_MAX / 2 ? realloc(lz->arrays, (size_t)cap * sizeof *grown) : NULL;
     RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "luisa_array(\"%s\"): out of memory", name);
     lz->arrays = grown;
     lz->arrays_cap = cap;
@@ -142,7 +171,10 @@ int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int ndim, const 
   return LUISA_OK;
 }
 
-/* Strides and first element of `c` inside the buffer that `layout` describes. */
+/* Strides and first element of `c` inside the buffer that `layout` describes.
+ * Every test is made without overflow (start, alloc_shape are the caller's
+ * numbers): once the buffer's bytes fit, so does every element index,
+ * first + sum((shape - 1) * stride) being below the buffer's volume. */
 static int chunk_place(luisa *lz, const lu_array *a, lu_chunk *c, const luisa_layout *layout)
 {
   int64_t alloc[LUISA_MAX_DIMS], start[LUISA_MAX_DIMS];
@@ -155,13 +187,21 @@ static int chunk_place(luisa *lz, const lu_array *a, lu_chunk *c, const luisa_la
     start[d] = layout ? layout->start[d] : 0;
     RETURN_IF(start[d] < 0, lz, LUISA_ERR_ARG, "luisa_chunk(\"%s\"): layout axis %d: start %lld is "
               "negative: expected >= 0", a->name, d, (long long)start[d]);
-    RETURN_IF(alloc[d] < 1 || start[d] + c->shape[d] > alloc[d], lz, LUISA_ERR_ARG,
+    /* alloc >= 1 and shape >= 1: alloc - shape cannot overflow, start + shape could */
+    RETURN_IF(alloc[d] < 1 || start[d] > alloc[d] - c->shape[d], lz, LUISA_ERR_ARG,
               "luisa_chunk(\"%s\"): layout axis %d: start %lld + chunk extent %lld does not fit "
               "in alloc_shape %lld", a->name, d, (long long)start[d], (long long)c->shape[d],
               (long long)alloc[d]);
   }
-  RETURN_IF(array_volume(a->ndim, alloc) < 0, lz, LUISA_ERR_ARG,
-            "luisa_chunk(\"%s\"): layout alloc_shape has more than 2^62 elements", a->name);
+  char b1[128];
+  int64_t volume = array_volume(a->ndim, alloc), size = (int64_t)array_dtype_size(a->dtype);
+  RETURN_IF(volume < 0, lz, LUISA_ERR_ARG,
+            "luisa_chunk(\"%s\"): layout alloc_shape %s has more than 2^62 elements", a->name,
+            array_format_index(b1, sizeof b1, a->ndim, alloc));
+  RETURN_IF(volume > BYTES_LIMIT / size, lz, LUISA_ERR_ARG,
+            "luisa_chunk(\"%s\"): the buffer (alloc_shape %s) holds %lld elements of %lld bytes, "
+            "more than %lld bytes", a->name, array_format_index(b1, sizeof b1, a->ndim, alloc),
+            (long long)volume, (long long)size, (long long)BYTES_LIMIT);
   int64_t s = 1;
   c->first = 0;
   for (int k = 0; k < a->ndim; k++) {
@@ -194,6 +234,10 @@ int luisa_chunk(luisa *lz, const char *name, const int64_t *offset, const int64_
               "(global shape %s)", name, array_format_index(b1, sizeof b1, a->ndim, offset),
               array_format_index(b2, sizeof b2, a->ndim, shape), shape[d] < 1 ? "empty" : "outside the array",
               d, array_format_index(b3, sizeof b3, a->ndim, a->shape));
+
+  RETURN_IF(a->nchunks >= LU_CHUNKS_MAX, lz, LUISA_ERR_ARG,
+            "luisa_chunk(\"%s\"): rank %d already declares %d chunks of this array, the most one rank may",
+            name, lz->rank, a->nchunks);
 
   lu_chunk c;
   memset(&c, 0, sizeof c);

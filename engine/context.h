@@ -3,6 +3,7 @@
 #ifndef LUISA_CONTEXT_H
 #define LUISA_CONTEXT_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include "luisa.h"
@@ -10,6 +11,8 @@
 #define LU_NAME_MAX 64
 #define LU_ERR_MAX 4096
 #define LU_VALUE_MAX 64                /* longest string parameter, with its NUL */
+/* Chunks of one array on one rank: the chunk map's MPI counts stay ints. */
+#define LU_CHUNKS_MAX (INT_MAX / (2 * LUISA_MAX_DIMS))
 
 /* A block of an array: global box plus where its elements sit in memory. */
 typedef struct lu_chunk {
@@ -111,6 +114,8 @@ int array_check_name(luisa *lz, const char *fn, const char *name);
 lu_array *array_find(luisa *lz, const char *name);
 const char *array_dtype_name(luisa_dtype dtype);
 size_t array_dtype_size(luisa_dtype dtype);
+int64_t array_box_volume(const lu_array *a, int chunk, const int64_t *lo, const int64_t *count,
+                         const int64_t *step);
 void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
                 const int64_t *count, const int64_t *step, void *dst);
 const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v);

@@ -85,6 +85,8 @@ static int check_same_arrays(luisa *lz)
   return transport_check(lz, failed, msg, sizeof msg, LUISA_ERR_NAME);
 }
 
+/* offset + shape never overflows here: each rank checked its chunks
+ * against the global shape (at most 2^62 elements), the same on all ranks. */
 static int boxes_intersect(int ndim, const lu_box *a, const lu_box *b)
 {
   for (int d = 0; d < ndim; d++)
@@ -287,9 +289,13 @@ static int check_tiling(luisa *lz, lu_array *a)
     return overlap > 0 ? LUISA_ERR_CHUNK
                        : error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking \"%s\"", a->name);
 
+  /* Disjoint boxes inside the array hold at most its 2^62 elements; the
+   * sum saturates anyway, since the boxes are other ranks' numbers. */
   int64_t held = 0, hole[LUISA_MAX_DIMS];
-  for (int i = 0; i < a->nboxes; i++)
-    held += array_volume(a->ndim, a->boxes[i].shape);
+  for (int i = 0; i < a->nboxes; i++) {
+    int64_t v = array_volume(a->ndim, a->boxes[i].shape);
+    held = v < 0 || held > INT64_MAX - v ? INT64_MAX : held + v;
+  }
   int64_t total = array_volume(a->ndim, a->shape);
   if (held == total)
     return LUISA_OK;

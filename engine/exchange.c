@@ -1,5 +1,6 @@
 /* exchange.c: the transfers a plan fixes at compile time (halos, data of
  * arrays decomposed differently), pushed by owners on persistent requests. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,28 +66,41 @@ void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t byte
   return m->buf;
 }
 
+/* Piece k of send i. 0 when it does not lie inside its chunk or its bytes
+ * inside the message: the plan, computed in Lua doubles, is checked before
+ * anything is packed. */
 int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, int version,
                    const int64_t *lo, const int64_t *count, const int64_t *step, size_t offset)
 {
   lu_message *m = &x->send[i];
   if (k < 0 || k >= m->npieces || chunk < 0 || chunk >= array->nchunks)
     return 0;
-  lu_piece *p = &m->pieces[k];
-  p->array = array;
-  p->chunk = chunk;
-  p->version = version;
-  p->offset = offset;
+  lu_piece p;
+  p.array = array;
+  p.chunk = chunk;
+  p.version = version;
+  p.offset = offset;
   for (int d = 0; d < LUISA_MAX_DIMS; d++) {
-    p->lo[d] = d < array->ndim ? lo[d] : 0;
-    p->count[d] = d < array->ndim ? count[d] : 1;
-    p->step[d] = d < array->ndim ? step[d] : 1;
+    p.lo[d] = d < array->ndim ? lo[d] : 0;
+    p.count[d] = d < array->ndim ? count[d] : 1;
+    p.step[d] = d < array->ndim ? step[d] : 1;
   }
+  int64_t n = array_box_volume(array, chunk, p.lo, p.count, p.step);
+  if (n < 0 || offset > m->bytes || (uint64_t)n > (m->bytes - offset) / array_dtype_size(array->dtype))
+    return 0;
+  m->pieces[k] = p;
   return 1;
 }
 
-/* Persistent requests, once every message is described. Local. */
+/* Persistent requests, once every message is described. Local. MPI counts
+ * are ints: a larger message is refused, never truncated. */
 int exchange_commit(luisa *lz, lu_exchange *x, int tag)
 {
+  for (int i = 0; i < x->nsend + x->nrecv; i++) {
+    const lu_message *m = i < x->nsend ? &x->send[i] : &x->recv[i - x->nsend];
+    RETURN_IF(m->bytes > INT_MAX, lz, LUISA_ERR_ARG, "a planned transfer %s rank %d is %zu bytes, more than "
+              "one MPI message carries (%d bytes)", i < x->nsend ? "to" : "from", m->peer, m->bytes, INT_MAX);
+  }
   for (int i = 0; i < x->nrecv; i++) {
     lu_message *m = &x->recv[i];
     RETURN_IF(MPI_Recv_init(m->buf, (int)m->bytes, MPI_BYTE, m->peer, tag, lz->comm, &m->request) != MPI_SUCCESS,

@@ -1,5 +1,6 @@
 /* fetch.c: on-demand reads of any part of an array by a callback on the
  * root, served by the owners while they wait for the root's verdict. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
@@ -10,22 +11,28 @@ enum { TAG_REQUEST = 30000, TAG_DATA = 30001 };
 /* A request: array, version, owner's chunk, then lo and count per axis. */
 enum { REQUEST_WORDS = 3 + 2 * LUISA_MAX_DIMS };
 
-/* Pack the box of a chunk version into a new buffer; NULL if missing. */
+/* The bytes of a box of count elements, or 0 when count is not a box or
+ * the box does not fit in one MPI message (an int count of bytes). */
+static size_t box_bytes(const lu_array *a, const int64_t *count)
+{
+  int64_t n = array_volume(LUISA_MAX_DIMS, count), size = (int64_t)array_dtype_size(a->dtype);
+  return n < 0 || n > INT_MAX / size ? 0 : (size_t)(n * size);
+}
+
+/* Pack the box of a chunk version into a new buffer; NULL if missing, or
+ * if the box is not inside the chunk. */
 static void *pack_box(luisa *lz, lu_array *a, int version, int chunk, const int64_t *lo, const int64_t *count,
                       size_t *bytes)
 {
+  int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
+  *bytes = box_bytes(a, count);
+  if (!*bytes || array_box_volume(a, chunk, lo, count, one) < 0)
+    return NULL;
   lu_chunk layout;
   const void *src = store_version(lz, a, version, chunk, &layout);
-  *bytes = (size_t)array_volume(LUISA_MAX_DIMS, count) * array_dtype_size(a->dtype);
-  void *buf = malloc(*bytes ? *bytes : 1);
-  if (!buf)
-    return NULL;
-  if (!src) {
-    free(buf);
-    return NULL;
-  }
-  int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
-  array_pack(a, &layout, src, lo, count, one, buf);
+  void *buf = src ? malloc(*bytes) : NULL;
+  if (buf)
+    array_pack(a, &layout, src, lo, count, one, buf);
   return buf;
 }
 
@@ -73,12 +80,15 @@ int fetch_serve_bcast(luisa *lz, int *v, int n)
 
 /* On the root: the elements lo .. lo + count - 1 of chunk `chunk` of a
  * (owner `owner`, version `version`), as doubles at out in C order over
- * count. 0 when the owner has no such data. */
+ * count. 0 when the owner has no such data, or the box is not one of its
+ * chunk or too large for one message (luisa.fetch refuses those first). */
 int fetch_box(luisa *lz, lu_array *a, int version, int owner, int chunk, const int64_t *lo, const int64_t *count,
               double *out)
 {
-  size_t bytes = (size_t)array_volume(LUISA_MAX_DIMS, count) * array_dtype_size(a->dtype);
+  size_t bytes = box_bytes(a, count);
   void *raw;
+  if (!bytes)
+    return 0;
   if (owner == lz->rank) {
     raw = pack_box(lz, a, version, chunk, lo, count, &bytes);
     if (!raw)

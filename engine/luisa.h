@@ -158,7 +158,10 @@ LUISA_API void luisa_finalize(luisa *lz);
  * luisa_step finds any mismatch and reports it on every rank. Every rank
  * must declare the same arrays in the same order.
  * @name  : 1 to 63 characters [A-Za-z0-9_], not starting with a digit; copied.
- * @shape : ndim global extents, each >= 1; copied.
+ * @shape : ndim global extents, each >= 1, at most 2^62 elements in all;
+ *          copied. Scripts index in doubles: an array they analyse must
+ *          have fewer than 2^53 elements (its callbacks fail to compile
+ *          otherwise, saying so).
  * @return : LUISA_OK, LUISA_ERR_ARG (bad name, dtype, ndim or shape),
  *           LUISA_ERR_NAME (already declared), LUISA_ERR_ORDER (after the
  *           first luisa_step). */
@@ -171,9 +174,15 @@ LUISA_API int luisa_array(luisa *lz, const char *name, luisa_dtype dtype, int nd
  * ranks must tile the global array exactly: checked collectively at the
  * first luisa_step.
  * @offset, @shape : the block's global position and extent; copied.
- * @layout : may be NULL (contiguous, C order); copied.
+ * @layout : may be NULL (contiguous, C order); copied. The buffer it
+ *          describes (alloc_shape, or the chunk's shape) must have at most
+ *          2^62 elements and 2^63-1 bytes; for scripts, its highest element
+ *          index must be below 2^53 (as for arrays).
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (block outside the
- *           array, empty, or a layout that cannot hold it), LUISA_ERR_ORDER. */
+ *           array, empty, or a layout that cannot hold it: start + extent
+ *           past alloc_shape, or a buffer past those limits; more than
+ *           2^28 - 1 chunks of the array on this rank), LUISA_ERR_ORDER.
+ *           Every test is made without overflow, whatever the numbers. */
 LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
                 const int64_t *shape, const luisa_layout *layout);
 
@@ -195,9 +204,16 @@ LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *
  * The engine reads *var at each step: the simulation may change it too.
  * @name : as for arrays; copied. @var : borrowed until luisa_finalize.
  * @description : may be NULL; copied.
- * @return : LUISA_OK, LUISA_ERR_ARG (bad name, NULL var, min > max, current
- *           value outside the bounds), LUISA_ERR_NAME (already registered),
- *           LUISA_ERR_ORDER (after the first luisa_step). */
+ * @min, @max : inclusive bounds; for f64 they may be infinite, not NaN.
+ * A script's value is refused unless it lies in the bounds: for i64 a
+ * whole number, compared exactly as an integer (never NaN, infinite,
+ * fractional, or rounded into range). Scripts read i64 values and bounds
+ * as Lua numbers (doubles): exact within 2^53 in magnitude, rounded to
+ * nearest beyond (INT64_MAX reads as 2^63).
+ * @return : LUISA_OK, LUISA_ERR_ARG (bad name, NULL var, min > max or a
+ *           NaN bound, current value outside the bounds or NaN),
+ *           LUISA_ERR_NAME (already registered), LUISA_ERR_ORDER (after
+ *           the first luisa_step). */
 LUISA_API int luisa_param_f64(luisa *lz, const char *name, double *var, double min, double max,
                               const char *description);
 LUISA_API int luisa_param_i64(luisa *lz, const char *name, int64_t *var, int64_t min, int64_t max,

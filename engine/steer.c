@@ -1,5 +1,6 @@
 /* steer.c: steerable simulation parameters, registered from C, read and
  * changed by scripts; every change lands on every rank at the same step. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static int add(luisa *lz, const char *name, int type, void *var, const char *des
   RETURN_IF(!var, lz, LUISA_ERR_ARG, "luisa_param(\"%s\"): var is NULL", name);
   if (lz->nparams == lz->params_cap) {
     int cap = lz->params_cap ? 2 * lz->params_cap : 8;
-    lu_param *grown = realloc(lz->params, (size_t)cap * sizeof *grown);
+    lu_param *grown = lz->params_cap <= INT_MAX / 2 ? realloc(lz->params, (size_t)cap * sizeof *grown) : NULL;
     RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "luisa_param(\"%s\"): out of memory", name);
     lz->params = grown;
     lz->params_cap = cap;
@@ -68,9 +69,9 @@ static int add(luisa *lz, const char *name, int type, void *var, const char *des
 
 int luisa_param_f64(luisa *lz, const char *name, double *var, double min, double max, const char *description)
 {
-  if (lz && var && !(min <= max))
-    return error_set(lz, LUISA_ERR_ARG, "luisa_param_f64(\"%s\"): min %g is not <= max %g", name ? name : "",
-                     min, max);
+  if (lz && var && !(min <= max))   /* NaN bounds too */
+    return error_set(lz, LUISA_ERR_ARG, "luisa_param_f64(\"%s\"): min %g is not <= max %g: expected two numbers, "
+                     "not NaN, with min <= max", name ? name : "", min, max);
   RETURN_IF(lz && var && !(*var >= min && *var <= max), lz, LUISA_ERR_ARG,
             "luisa_param_f64(\"%s\"): the current value %g is outside [%g, %g]", name ? name : "", *var, min, max);
   lu_param *p;
@@ -179,12 +180,32 @@ int steer_check(luisa *lz)
   return transport_check(lz, root != h, msg, sizeof msg, LUISA_ERR_NAME);
 }
 
+/* Whether the double d is a whole number in [lo, hi], then *v. Compared as
+ * integers: a double is an int64 iff it is whole and -2^63 <= d < 2^63
+ * ((double)INT64_MAX rounds up to 2^63, so it cannot bound the test, nor
+ * can (double)hi anywhere above 2^53). NaN fails the first test. */
+static int whole_in(double d, int64_t lo, int64_t hi, int64_t *v)
+{
+  if (!(d >= -0x1p63 && d < 0x1p63) || d != floor(d))
+    return 0;
+  *v = (int64_t)d;
+  return *v >= lo && *v <= hi;
+}
+
+/* A script's number for messages: NaN has no sign worth printing. */
+static const char *number_text(double d, char *buf, size_t cap)
+{
+  snprintf(buf, cap, isnan(d) ? "nan" : "%.17g", d);
+  return buf;
+}
+
 /* A script's value for p, checked; on the root, queued for the end of the
  * step. Returns NULL, or why it was refused. */
 const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, int is_bool, int boolean,
                           const char *text, char *why, size_t cap)
 {
   lu_change c;
+  char num[32];
   memset(&c, 0, sizeof c);
   c.kind = CHANGE_PARAM;
   c.target = (int32_t)(p - lz->params);
@@ -193,20 +214,23 @@ const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, 
     if (!is_number)
       snprintf(why, cap, "luisa.set(\"%s\"): expected a number in [%g, %g]", p->name, p->min, p->max);
     else if (!(number >= p->min && number <= p->max))
-      snprintf(why, cap, "luisa.set(\"%s\"): %.17g is outside [%g, %g]", p->name, number, p->min, p->max);
+      snprintf(why, cap, "luisa.set(\"%s\"): %s is outside [%g, %g]", p->name, number_text(number, num, sizeof num),
+               p->min, p->max);
     else {
       c.f = number;
       break;
     }
     return why;
   case PARAM_I64:
-    if (!is_number || number != floor(number) || number < (double)p->imin || number > (double)p->imax) {
+    if (!is_number)
       snprintf(why, cap, "luisa.set(\"%s\"): expected a whole number in [%lld, %lld]", p->name,
                (long long)p->imin, (long long)p->imax);
-      return why;
-    }
-    c.i = (int64_t)number;
-    break;
+    else if (!whole_in(number, p->imin, p->imax, &c.i))
+      snprintf(why, cap, "luisa.set(\"%s\"): %s is refused: expected a whole number in [%lld, %lld]",
+               p->name, number_text(number, num, sizeof num), (long long)p->imin, (long long)p->imax);
+    else
+      break;
+    return why;
   case PARAM_BOOL:
     if (!is_bool) {
       snprintf(why, cap, "luisa.set(\"%s\"): expected true or false", p->name);
@@ -368,7 +392,10 @@ int steer_value(const lu_param *p, double *number, int *boolean, const char **te
   }
 }
 
-/* Bounds for scripts: {min, max} or the allowed values. */
+/* Bounds for scripts: {min, max} or the allowed values. An i64's bounds
+ * (like its value, steer_value) become doubles: exact within 2^53, rounded
+ * to nearest beyond (INT64_MAX reads 2^63). Only what scripts read is
+ * rounded: steer_request checks a value against the int64 bounds. */
 void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, char *const **allowed)
 {
   *min = p->type == PARAM_I64 ? (double)p->imin : p->min;

@@ -177,7 +177,7 @@ int store_capture(luisa *lz, int64_t step)
         h->ring[v][c] = h->ring[v - 1][c];
       lu_object *o = NULL;
       if (a->published[c]) {
-        const lu_chunk *ch = &a->chunks[c];
+        const lu_chunk *ch = &a->chunks[c];   /* its bytes fit: luisa_chunk bounded its buffer's */
         o = acquire(s, (size_t)array_volume(a->ndim, ch->shape) * array_dtype_size(a->dtype));
         RETURN_IF(!o, lz, LUISA_ERR_NOMEM, "out of memory keeping step %lld of \"%s\"", (long long)step, a->name);
         int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };

@@ -165,9 +165,16 @@ int transport_bcast_ints(luisa *lz, int *v, int n)
   return LUISA_OK;
 }
 
+/* NULL when out of memory, or when a count is negative or past SLOTS_MAX:
+ * the counts are the plan's (Lua numbers), and the buffer's size must
+ * stay an int. */
+enum { SLOTS_MAX = 1 << 24 };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts)
 {
   (void)lz;
+  for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+    if (counts[kind] < 0 || counts[kind] > SLOTS_MAX)
+      return NULL;
   lu_reduction *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;

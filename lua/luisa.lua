@@ -125,7 +125,8 @@ function luisa.fetch(name, offset, shape, k)
   if k ~= nil and (type(k) ~= "number" or k < 0 or k % 1 ~= 0) then
     error("luisa.fetch: k must be a whole number >= 0, got " .. tostring(k), 2)
   end
-  return require("luisa.plan").fetch(name, offset, shape, k or 0)
+  local box = require("luisa.plan").fetch(name, offset, shape, k or 0)
+  return box   -- not a tail call: the plan's errors name the line calling luisa.fetch (level 3)
 end
 
 -- Steering. luisa.param.NAME: the current value of a parameter the

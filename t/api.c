@@ -32,6 +32,7 @@ static int check_status(int got, int want, const luisa *lz, const char *file, in
 
 #define SHAPE(...) ((const int64_t[]){ __VA_ARGS__ })
 #define BIG ((int64_t)1 << 31)
+#define P2(k) ((int64_t)1 << (k))
 
 /* A refused call: the status, then (only if the status was right, so a stale
  * sentence cannot pass) the fragments of its luisa_error. */
@@ -101,6 +102,23 @@ static void fill(int64_t step)
       a1[i * NJ + j] = value_a(i + 2, j, step);
       b1[i * NJ + j] = value_b(i + 2, j);
     }
+}
+
+/* Every buffer's bytes, ghosts included, to show a step wrote none of them. */
+static void snapshot(void *to)
+{
+  char *p = to;
+  memcpy(p, a0, sizeof a0), p += sizeof a0;
+  memcpy(p, a1, sizeof a1), p += sizeof a1;
+  memcpy(p, b0, sizeof b0), p += sizeof b0;
+  memcpy(p, b1, sizeof b1);
+}
+
+static int unchanged(const void *before)
+{
+  static char now[sizeof a0 + sizeof a1 + sizeof b0 + sizeof b1];
+  snapshot(now);
+  return memcmp(now, before, sizeof now) == 0;
 }
 
 static void expected(int64_t step, double *sum, double *dot)
@@ -284,12 +302,53 @@ static void init_refusals(void)
   is_status(luisa_chunk(lz, name63, SHAPE(0), SHAPE(3), NULL), LUISA_OK, lz, "luisa_chunk on the 63-character name");
   is_status(luisa_array(lz, "Big", LUISA_F32, 2, SHAPE(BIG, BIG)), LUISA_OK, lz,
             "luisa_array: exactly 2^62 elements is valid");
-  is_status(luisa_chunk(lz, "Big", SHAPE(0, 0), SHAPE(BIG, BIG), NULL), LUISA_OK, lz,
-            "luisa_chunk: one chunk of 2^62 elements");
+  /* Chunks are buffers of at most 2^63-1 bytes: 2^62 f32 elements take four. */
+  for (int64_t k = 0; k < 4; k++)
+    is_status(luisa_chunk(lz, "Big", SHAPE(k * BIG / 4, 0), SHAPE(BIG / 4, BIG), NULL), LUISA_OK, lz,
+              "luisa_chunk: f32 chunk %lld of 2^60 elements (2^62 bytes)", (long long)k);
+  is_status(luisa_array(lz, "Edge", LUISA_I64, 1, SHAPE(P2(60) - 1)), LUISA_OK, lz, "luisa_array: i64 [2^60 - 1]");
+  is_status(luisa_chunk(lz, "Edge", SHAPE(0), SHAPE(P2(60) - 1), NULL), LUISA_OK, lz,
+            "luisa_chunk: an i64 chunk of 2^60 - 1 elements, 2^63 - 8 bytes, at the limit");
+  is_status(luisa_array(lz, "Pad", LUISA_F64, 1, SHAPE(3)), LUISA_OK, lz, "luisa_array: f64 [3]");
+  luisa_layout far = { .order = LUISA_ORDER_C, .alloc_shape = { P2(60) - 1 }, .start = { P2(60) - 4 } };
+  is_status(luisa_chunk(lz, "Pad", SHAPE(0), SHAPE(3), &far), LUISA_OK, lz,
+            "luisa_chunk: start 2^60 - 4 + extent 3 ends exactly at alloc_shape 2^60 - 1 (2^63 - 8 bytes)");
   is_status(luisa_array(lz, "_4d", LUISA_I64, 4, SHAPE(2, 1, 3, 2)), LUISA_OK, lz, "luisa_array: 4 dimensions, name starting with _");
   is_status(luisa_chunk(lz, "_4d", SHAPE(0, 0, 0, 0), SHAPE(2, 1, 3, 2), NULL), LUISA_OK, lz, "luisa_chunk on the 4-d array");
   is_status(luisa_step(lz, -3), LUISA_OK, lz, "luisa_step on the limits context (no script, first step -3)");
   ok(strcmp(luisa_error(lz), "") == 0, "no failure recorded on the limits context: \"%s\"", luisa_error(lz));
+  luisa_finalize(lz);
+}
+
+/* Buffers past 2^63-1 bytes and layouts one past their end are refused;
+ * the collective check counts elements near 2^62 exactly. */
+static void huge_chunks(void)
+{
+  luisa *lz = NULL;
+  if (luisa_init(MPI_COMM_WORLD, NULL, &lz) != LUISA_OK) {
+    ok(0, "luisa_init for the huge chunks");
+    return;
+  }
+  int64_t n = P2(62) - 2;
+  is_status(luisa_array(lz, "H", LUISA_I32, 1, SHAPE(n)), LUISA_OK, lz, "luisa_array: i32 [2^62 - 2]");
+  refused(lz, luisa_chunk(lz, "H", SHAPE(0), SHAPE(n), NULL), LUISA_ERR_ARG,
+          "luisa_chunk: an i32 chunk of 2^62 - 2 elements (2^64 - 8 bytes)", "luisa_chunk(\"H\")",
+          "alloc_shape [4611686018427387902]", "4611686018427387902 elements of 4 bytes",
+          "more than 9223372036854775807 bytes");
+  refused(lz, luisa_chunk(lz, "H", SHAPE(0), SHAPE(P2(61)), NULL), LUISA_ERR_ARG,
+          "luisa_chunk: an i32 chunk of 2^61 elements (2^63 bytes, one past the limit)", "luisa_chunk(\"H\")",
+          "2305843009213693952 elements of 4 bytes", "more than 9223372036854775807 bytes");
+  luisa_layout far = { .order = LUISA_ORDER_C, .alloc_shape = { P2(60) - 1 }, .start = { P2(60) - 3 } };
+  refused(lz, luisa_chunk(lz, "H", SHAPE(0), SHAPE(3), &far), LUISA_ERR_ARG,
+          "luisa_chunk: start 2^60 - 3 + extent 3 is one past alloc_shape 2^60 - 1", "luisa_chunk(\"H\")",
+          "axis 0", "start 1152921504606846973 + chunk extent 3", "alloc_shape 1152921504606846975");
+  is_status(luisa_chunk(lz, "H", SHAPE(0), SHAPE(P2(61) - 1), NULL), LUISA_OK, lz,
+            "luisa_chunk: an i32 chunk of 2^61 - 1 elements, 2^63 - 4 bytes, at the limit");
+  is_status(luisa_chunk(lz, "H", SHAPE(P2(61)), SHAPE(n - P2(61)), NULL), LUISA_OK, lz,
+            "luisa_chunk: 2^61 - 2 elements from 2^61, leaving element 2^61 - 1 out");
+  refused(lz, luisa_step(lz, 1), LUISA_ERR_CHUNK, "the collective check of 2^62 - 2 elements with a hole",
+          "\"H\"", "hold 4611686018427387901 of 4611686018427387902 elements",
+          "no chunk holds element [2305843009213693951]");
   luisa_finalize(lz);
 }
 
@@ -301,6 +360,7 @@ int main(int argc, char **argv)
   status_strings();
   null_context();
   init_refusals();
+  huge_chunks();
 
   /* The analysis script, written here so the test is self-contained. */
   char dir[] = "/tmp/luisa-api-XXXXXX", script[256], result[256];
@@ -372,6 +432,20 @@ int main(int argc, char **argv)
           "luisa_array shape [2^31, 2^31+1]", "luisa_array(\"A\")", "2^62");
   refused(lz, luisa_array(lz, "A", LUISA_F64, 3, SHAPE(BIG, BIG, 2)), LUISA_ERR_ARG,
           "luisa_array shape [2^31, 2^31, 2]", "luisa_array(\"A\")", "2^62");
+  /* Volumes that wrap to 0 or go negative in int64 arithmetic. */
+  refused(lz, luisa_array(lz, "A", LUISA_F64, 2, SHAPE(P2(32), P2(32))), LUISA_ERR_ARG,
+          "luisa_array shape [2^32, 2^32] (2^64 wraps to 0)", "luisa_array(\"A\")",
+          "global shape [4294967296, 4294967296]", "more than 2^62 elements");
+  refused(lz, luisa_array(lz, "A", LUISA_F64, 4, SHAPE(P2(16), P2(16), P2(16), P2(16))), LUISA_ERR_ARG,
+          "luisa_array shape [2^16, 2^16, 2^16, 2^16]", "luisa_array(\"A\")", "[65536, 65536, 65536, 65536]",
+          "2^62");
+  refused(lz, luisa_array(lz, "A", LUISA_F64, 2, SHAPE(INT64_MAX, INT64_MAX)), LUISA_ERR_ARG,
+          "luisa_array shape [INT64_MAX, INT64_MAX]", "luisa_array(\"A\")",
+          "[9223372036854775807, 9223372036854775807]", "2^62");
+  refused(lz, luisa_array(lz, "A", LUISA_F64, 1, SHAPE(P2(62) + 1)), LUISA_ERR_ARG,
+          "luisa_array shape [2^62 + 1]", "luisa_array(\"A\")", "[4611686018427387905]", "2^62");
+  refused(lz, luisa_array(lz, "A", LUISA_F64, 2, SHAPE(INT64_MIN, NJ)), LUISA_ERR_ARG, "luisa_array shape [INT64_MIN, 7]",
+          "luisa_array(\"A\")", "shape[0] is -9223372036854775808", ">= 1");
 
   is_status(luisa_array(lz, "A", LUISA_F64, 2, SHAPE(NI, NJ)), LUISA_OK, lz, "luisa_array A [5, 7] after the refusals");
   is_status(luisa_array(lz, "B", LUISA_F64, 2, SHAPE(NI, NJ)), LUISA_OK, lz, "luisa_array B [5, 7]");
@@ -405,6 +479,19 @@ int main(int argc, char **argv)
           "luisa_chunk(\"A\")", "offset [5, 0]", "outside the array on axis 0");
   refused(lz, luisa_chunk(lz, "A", SHAPE(1, 0), SHAPE(INT64_MAX, NJ), NULL), LUISA_ERR_ARG,
           "luisa_chunk extent INT64_MAX (no overflow)", "luisa_chunk(\"A\")", "outside the array on axis 0");
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 1), SHAPE(2, INT64_MAX), NULL), LUISA_ERR_ARG,
+          "luisa_chunk extent INT64_MAX on axis 1", "luisa_chunk(\"A\")", "shape [2, 9223372036854775807]",
+          "outside the array on axis 1");
+  refused(lz, luisa_chunk(lz, "A", SHAPE(INT64_MAX, 0), SHAPE(1, 1), NULL), LUISA_ERR_ARG,
+          "luisa_chunk offset INT64_MAX", "luisa_chunk(\"A\")", "offset [9223372036854775807, 0]",
+          "outside the array on axis 0");
+  refused(lz, luisa_chunk(lz, "A", SHAPE(INT64_MAX - 1, 0), SHAPE(2, NJ), NULL), LUISA_ERR_ARG,
+          "luisa_chunk offset INT64_MAX - 1 + extent 2 (overflows int64)", "luisa_chunk(\"A\")",
+          "offset [9223372036854775806, 0]", "outside the array on axis 0");
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, INT64_MIN), SHAPE(2, NJ), NULL), LUISA_ERR_ARG,
+          "luisa_chunk offset INT64_MIN", "luisa_chunk(\"A\")", "offset [0, -9223372036854775808]", "axis 1");
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(INT64_MIN, NJ), NULL), LUISA_ERR_ARG,
+          "luisa_chunk shape INT64_MIN", "luisa_chunk(\"A\")", "empty", "axis 0");
   luisa_layout bad = lay;
   bad.order = (luisa_order)2;
   refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG, "luisa_chunk layout order 2",
@@ -437,6 +524,56 @@ int main(int argc, char **argv)
   bad.alloc_shape[1] = BIG + 1;
   refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG, "luisa_chunk alloc_shape over 2^62",
           "luisa_chunk(\"A\")", "alloc_shape", "2^62");
+  /* start + extent past INT64_MAX wraps negative: it must not pass for a fit.
+   * Accepted, kernels would read and luisa.assign write far outside a0. */
+  bad = lay;
+  bad.start[0] = INT64_MAX - 1;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk layout start INT64_MAX - 1 + extent 2 (overflows int64)", "luisa_chunk(\"A\")", "axis 0",
+          "start 9223372036854775806 + chunk extent 2 does not fit in alloc_shape 5");
+  bad.start[0] = INT64_MAX;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk layout start INT64_MAX", "luisa_chunk(\"A\")", "axis 0", "start 9223372036854775807",
+          "alloc_shape 5");
+  bad.start[0] = INT64_MAX - 1;
+  bad.alloc_shape[0] = INT64_MAX;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk layout start INT64_MAX - 1 in alloc_shape INT64_MAX", "luisa_chunk(\"A\")", "axis 0",
+          "start 9223372036854775806 + chunk extent 2", "alloc_shape 9223372036854775807");
+  bad = lay;
+  bad.start[1] = INT64_MAX - NJ;   /* start + extent is INT64_MAX exactly */
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk layout start + extent == INT64_MAX on axis 1", "luisa_chunk(\"A\")", "axis 1",
+          "start 9223372036854775800 + chunk extent 7", "alloc_shape 10");
+  bad = lay;
+  bad.start[0] = INT64_MAX - 2;   /* fits, but the buffer cannot exist */
+  bad.alloc_shape[0] = INT64_MAX;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk alloc_shape [INT64_MAX, 10]", "luisa_chunk(\"A\")",
+          "alloc_shape [9223372036854775807, 10] has more than 2^62 elements");
+  bad = lay;
+  bad.alloc_shape[0] = bad.alloc_shape[1] = P2(32);
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk alloc_shape [2^32, 2^32] (2^64 wraps to 0)", "luisa_chunk(\"A\")",
+          "alloc_shape [4294967296, 4294967296] has more than 2^62 elements");
+  bad.alloc_shape[0] = bad.alloc_shape[1] = BIG;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk alloc_shape [2^31, 2^31] of f64: 2^62 elements, 2^65 bytes", "luisa_chunk(\"A\")",
+          "alloc_shape [2147483648, 2147483648]", "4611686018427387904 elements of 8 bytes",
+          "more than 9223372036854775807 bytes");
+  bad.alloc_shape[0] = bad.alloc_shape[1] = P2(30);
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk alloc_shape [2^30, 2^30] of f64: 2^63 bytes, one past the limit", "luisa_chunk(\"A\")",
+          "1152921504606846976 elements of 8 bytes", "more than 9223372036854775807 bytes");
+  bad = lay;
+  bad.start[1] = INT64_MIN;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG, "luisa_chunk layout start INT64_MIN",
+          "luisa_chunk(\"A\")", "axis 1", "start -9223372036854775808 is negative");
+  bad = lay;
+  bad.alloc_shape[0] = INT64_MIN;
+  refused(lz, luisa_chunk(lz, "A", SHAPE(0, 0), SHAPE(2, NJ), &bad), LUISA_ERR_ARG,
+          "luisa_chunk layout alloc_shape INT64_MIN", "luisa_chunk(\"A\")", "axis 0",
+          "alloc_shape -9223372036854775808");
 
   /* The real chunks: A's chunk 0 in the ghosted Fortran buffer, chunk 1
    * contiguous; B the same boxes in C order (explicit layout, alloc 0). */
@@ -460,8 +597,11 @@ int main(int argc, char **argv)
   refused(lz, luisa_publish(lz, "A", 0, NULL), LUISA_ERR_ARG, "luisa_publish data NULL",
           "\"A\"", "chunk 0", "data is NULL");
 
+  static char before[sizeof a0 + sizeof a1 + sizeof b0 + sizeof b1];
+  snapshot(before);
   is_status(luisa_step(lz, 1), LUISA_OK, lz, "luisa_step 1 after every refusal");
   check_results(result, 1, (const long long[]){ 1 }, "step 1: A:sum() and (A*B):sum() exact, no ghost read");
+  ok(unchanged(before), "step 1 left every byte of the simulation's buffers, ghosts included, as published");
 
   /* After the first step, declarations are closed. */
   refused(lz, luisa_array(lz, "C", LUISA_F64, 1, SHAPE(4)), LUISA_ERR_ORDER, "luisa_array after the first step",
@@ -482,8 +622,10 @@ int main(int argc, char **argv)
   check_results(result, 1, (const long long[]){ 1 }, "the refused steps ran no analytics");
   /* No publish here: a refused call changes nothing, so step 2's data is
    * still published. */
+  snapshot(before);
   is_status(luisa_step(lz, 2), LUISA_OK, lz, "luisa_step 2 after the refused steps");
   check_results(result, 2, (const long long[]){ 1, 2 }, "step 2: exact sums of the step 2 data");
+  ok(unchanged(before), "step 2 left the simulation's buffers as published");
   refused(lz, luisa_step(lz, 2), LUISA_ERR_STEP, "luisa_step 2 again", "step 2", "does not follow step 2");
 
   luisa_finalize(lz);

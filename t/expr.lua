@@ -7,7 +7,7 @@ local ffi = require "ffi"
 -- over n can show that every assertion is able to fail.
 local BREAK = tonumber(os.getenv("EXPR_TEST_BREAK"))
 local ntests, nfailed = 0, 0
-local PLAN = 163
+local PLAN = 190
 print("1.." .. PLAN)
 
 local function perturb(want)
@@ -668,6 +668,112 @@ do
   like(failures[1], "stack traceback", "the failure has a traceback")
   is(failures[2], nil, "the other callback does not fail")
   is(second, reference("max", 5, function(i) return values("f64", 5, 31)[i] end), "and gets its results")
+end
+
+------------------------------------------------------------------------------
+-- Indices are doubles on this side: huge, fractional or NaN numbers from
+-- scripts are refused at their line, arrays past 2^53 elements (or buffers
+-- past index 2^53) refused at compile, and nothing is ever rounded.
+do
+  local luisa, plan = fresh()
+  local tv = values("f64", 35, 51)
+  local arrays = { T = fake_array("f64", { 7, 5 }, { { { 0, 0 }, { 3, 5 } }, { { 3, 0 }, { 4, 5 } } }, "c", 1, tv),
+                   W = fake_array("f64", { 64, 64 }, { { { 0, 0 }, { 64, 64 } } }, "c", 0, values("f64", 4096, 52)) }
+  local pub = ffi.new("void*[1]")
+  anchors[#anchors + 1] = pub
+  local function meta(shape, chunks)   -- an array's description alone: compile never reads its data
+    local boxes = {}
+    for c, ch in ipairs(chunks) do boxes[c] = { owner = ch.owner or 0, chunk = c - 1, offset = ch.offset, shape = ch.shape } end
+    local mine = {}
+    for _, ch in ipairs(chunks) do if (ch.owner or 0) == core.rank then mine[#mine + 1] = ch end end
+    return { dtype = "f64", ndim = #shape, shape = shape, chunks = mine, boxes = boxes, published = ffi.cast("void*", pub) }
+  end
+  arrays.Huge = meta({ 2^27, 2^27 }, { { offset = { 0, 0 }, shape = { 2^27, 2^27 }, stride = { 2^27, 1 }, first = 0 } })
+  arrays.Far = meta({ 4 }, { { offset = { 0 }, shape = { 4 }, stride = { 1 }, first = 2^53 - 3 } })
+  arrays.Edge = meta({ 4 }, { { offset = { 0 }, shape = { 4 }, stride = { 1 }, first = 2^53 - 4 } })
+  local T, W = luisa.array "T", luisa.array "W"
+  local e, l
+  e, l = err(function() local _ = T:slice({}, {}, {}, {}, {}) end), here()
+  is(e, l .. ": luisa: slice: 5 ranges, arrays have at most 4 axes", "a slice of 5 ranges")
+  e, l = err(function() local _ = T[{ [2^40] = 1 }] end), here()
+  is(e, l .. ": luisa: T[{...}]: 1099511627776 ranges, arrays have at most 4 axes", "T[{[2^40] = 1}] unpacks nothing")
+  e, l = err(function() local _ = T:histogram(10, { -1/0, 0 }) end), here()
+  like(e, l .. ": luisa: histogram(bins, {lo, hi}): {-inf, 0} gives bins of width inf", "histogram over {-inf, 0}")
+  e, l = err(function() local _ = T:histogram(4, { -1e308, 1e308 }) end), here()
+  like(e, l .. ": luisa: histogram(bins, {lo, hi}): {-1e+308, 1e+308} gives bins of width inf",
+       "histogram whose hi - lo overflows")
+  e, l = err(function() local _ = T:histogram(65536, { 0, 5e-324 }) end), here()
+  like(e, l .. ": luisa: histogram(bins, {lo, hi}): {0, 4.9406564584124654e-324}", "histogram whose bins / (hi - lo) is inf")
+
+  local results = {}
+  local function keep(k) return function(_, r) results[k] = r end end
+  local bad = {   -- each alone in a callback: {reduction, its line, what the error says}
+    { T[{ { 0, 4, -1e300 } }]:sum(), here(), "slice: axis 0: step must be >= 1, got -1.0000000000000001e+300" },
+    { T[{ { 0.5, 2 } }]:sum(), here(), "slice: axis 0: start, stop and step must be whole numbers, got {0.5, 2, 1}" },
+    { T[{ { 0/0, 2 } }]:sum(), here(), "slice: axis 0: start, stop and step must be whole numbers, got {nan, 2, 1}" },
+    { T[{ 2^60 }]:sum(), here(), "slice: index 1152921504606846976 is out of bounds on axis 0 of extent 7" },
+    { T[{ {}, -1e300 }]:sum(), here(), "slice: index -1.0000000000000001e+300 is out of bounds on axis 1 of extent 5" },
+    { T[{ { -2^62, 3 } }]:sum(), here(), "slice: axis 0: range {-4611686018427387904, 3} is empty or out of bounds for extent 7" },
+    { T:diff(2^60):sum(), here(), "diff: axis 1152921504606846976 is out of range for 2 axes (0 to 1)" },
+    { T:coarsen(2^60):sum(), here(), "coarsen: axis 0 has extent 7, less than the factor 1152921504606846976" },
+    { W:coarsen(40):sum(), here(), "coarsen: blocks of 1600 elements: at most 1024, and about 40 fit in one kernel (one view "
+      .. "per element of a block)" },
+    { T:sum(2^60), here(), "sum: axis 1152921504606846976 is out of range for 2 axes (0 to 1)" },
+    { luisa.array("Huge"):sum(), here(), 'array "Huge" (shape [134217728, 134217728]) has 18014398509481984 elements: '
+      .. "scripts index arrays in doubles, exact below 2^53 elements" },
+    { (luisa.array("Far") + 1):max(), here(), 'chunk 0 of array "Far": its buffer\'s highest element index is '
+      .. "9007199254740992: scripts index buffers in doubles, exact below 2^53 (luisa_chunk's layout)" },
+  }
+  for k, b in ipairs(bad) do luisa.every(1, { r = b[1] }, keep(k)) end
+  local lone = T[{ { 1, 2, 1e300 } }][{ { 0, 1, 1e300 } }][{ { 0, 1, 1e300 }, { 2, 3, 2^62 } }]
+  luisa.every(1, { v = lone:sum() }, keep(#bad + 1))
+  luisa.every(1, { v = luisa.array("Edge"):max() }, keep(#bad + 2))
+  luisa.every(1, { v = T:sum() }, keep(#bad + 3))
+  local compiled = plan.compile(arrays, core)
+  for k, b in ipairs(bad) do
+    is(compiled[k].error, b[2] .. ": " .. b[3], "refused at compile: " .. b[3])
+  end
+  is(compiled[#bad + 1].error, nil, "a lone element's huge steps compile: T[{{1, 2, 1e300}}] three times over")
+  is(compiled[#bad + 2].error, nil, "a buffer whose highest element index is 2^53 - 1 compiles")
+  local due = { #bad + 1, #bad + 3 }
+  is(plan.run_local(1, due, 0), nil, "the lone element and T:sum() run")
+  reduce_all()
+  plan.deliver(1, due)
+  is(results[#bad + 1] and results[#bad + 1].v, tv[1 * 5 + 2 + 1], "and it reads T[1, 2], nothing else")
+
+  e, l = err(function() luisa.fetch("T", { 0/0, 0 }, { 1, 1 }) end), here()
+  is(e, l .. ': luisa.fetch("T"): axis 0: offset nan and shape 1 must be whole numbers', "fetch at offset NaN")
+  e, l = err(function() luisa.fetch("T", { 0, 0 }, { 1, 2.5 }) end), here()
+  is(e, l .. ': luisa.fetch("T"): axis 1: offset 0 and shape 2.5 must be whole numbers', "fetch of shape 2.5")
+  e, l = err(function() luisa.fetch("T", { 2^60, 0 }, { 1, 1 }) end), here()
+  like(e, l .. ': luisa.fetch("T"): the box at [1152921504606846976, 0] of shape [1, 1] is outside', "fetch at 2^60")
+  e, l = err(function() luisa.fetch("Huge", { 0, 0 }, { 1, 1 }) end), here()
+  like(e, l .. ': luisa.fetch: array "Huge" (shape [134217728, 134217728]) has 18014398509481984 elements',
+       "fetch from an array of 2^54 elements")
+end
+
+-- Planned transfers and fetched parts travel in one MPI message each: past
+-- 2^31 - 1 bytes they are refused, not truncated. Rank 0 of 2; metadata only.
+do
+  local luisa, plan = fresh(0, 2)
+  local pub = ffi.new("void*[1]")
+  anchors[#anchors + 1] = pub
+  local n = 2^28   -- 2^31 bytes of f64
+  local arrays = {
+    T = { dtype = "f64", ndim = 1, shape = { n }, published = ffi.cast("void*", pub),
+          chunks = { { offset = { 0 }, shape = { n }, stride = { 1 }, first = 0 } },
+          boxes = { { owner = 0, chunk = 0, offset = { 0 }, shape = { n } } } },
+    U = { dtype = "f64", ndim = 1, shape = { n }, published = ffi.cast("void*", pub), chunks = {},
+          boxes = { { owner = 1, chunk = 0, offset = { 0 }, shape = { n } } } },
+  }
+  local T, U = luisa.array "T", luisa.array "U"
+  local _, lcb = luisa.every(1, { s = (T + U):sum() }, function() end), here()
+  local compiled = plan.compile(arrays, core)
+  is(compiled[1].error, lcb .. ": luisa.every: a planned transfer from rank 1 is 2147483648 bytes, more than one "
+     .. "MPI message carries (2147483647 bytes): slice or coarsen what it reads", "a transfer of 2^31 bytes is refused")
+  local e, l = err(function() luisa.fetch("U", { 0 }, { n }) end), here()
+  is(e, l .. ': luisa.fetch("U"): the part of chunk 0 on rank 1 is 2147483648 bytes, more than one MPI message '
+     .. "carries (2147483647 bytes): fetch smaller boxes", "a fetch of 2^31 bytes from one chunk is refused")
 end
 
 if ntests ~= PLAN then print("# planned " .. PLAN .. " tests but ran " .. ntests) end

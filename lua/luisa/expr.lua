@@ -1,6 +1,6 @@
 -- luisa.expr: lazy expressions over distributed arrays.
 -- Building one only records a node and where the script made it.
-local M = {}
+local M = { MAX_DIMS = 4 }   -- LUISA_MAX_DIMS
 
 local Expr, Reduction = {}, {}
 Reduction.__index = Reduction
@@ -165,6 +165,9 @@ end
 function Expr.slice(a, ...)
   method_of_expr(a, "slice")
   local ranges = { ... }
+  if select("#", ...) > M.MAX_DIMS then
+    error(string.format("luisa: slice: %d ranges, arrays have at most %d axes", select("#", ...), M.MAX_DIMS), 2)
+  end
   for axis = 1, select("#", ...) do
     local r = ranges[axis]
     if not (r == true or type(r) == "number" or type(r) == "table") then
@@ -210,7 +213,14 @@ end
 
 -- T[{r0, r1, ...}] is T:slice(r0, r1, ...).
 function Expr.__index(e, key)
-  if type(key) == "table" then return Expr.slice(e, unpack(key, 1, table.maxn(key))) end
+  if type(key) == "table" then
+    local n = table.maxn(key)   -- before unpack: T[{[2^40] = 1}] must not unpack 2^40 values
+    if n > M.MAX_DIMS then
+      error(string.format("luisa: T[{...}]: %s ranges, arrays have at most %d axes", n % 1 == 0 and n < 2^53
+                          and string.format("%d", n) or tostring(n), M.MAX_DIMS), 2)
+    end
+    return Expr.slice(e, unpack(key, 1, n))
+  end
   return Expr[key]
 end
 
@@ -275,6 +285,12 @@ function Expr.histogram(a, bins, range)
   if type(range) ~= "table" or type(range[1]) ~= "number" or type(range[2]) ~= "number"
      or not (range[1] < range[2]) then
     error("luisa: histogram(bins, {lo, hi}): the range must be two numbers with lo < hi", 2)
+  end
+  -- the kernel bins by floor((v - lo) * bins / (hi - lo)): every factor finite
+  local width = range[2] - range[1]
+  if width == math.huge or bins / width == math.huge then
+    error(string.format("luisa: histogram(bins, {lo, hi}): {%.17g, %.17g} gives bins of width %.17g: expected "
+                        .. "finite lo and hi, and bins / (hi - lo) finite", range[1], range[2], width / bins), 2)
   end
   return setmetatable({ kind = "histogram", expr = a, where = M.caller(), bins = bins,
                         lo = range[1], hi = range[2] }, Reduction)

@@ -4,12 +4,32 @@ local expr = require "luisa.expr"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
+local MAX_BLOCK = 1024   -- coarsen's block volume: a kernel holds about 40 views, so lowering stops early
 
 local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
 end
 
-local function shape_text(shape) return "[" .. table.concat(shape, ", ") .. "]" end
+-- Indices and sizes are doubles here: exact below 2^53. Arrays whose
+-- elements or buffers reach it are refused (check_exact), so no index
+-- computed from them is ever rounded.
+M.EXACT = 2 ^ 53
+
+-- A number for messages: whole ones in full (the double's exact value),
+-- others (past 2^63, fractional, NaN, infinite) to 17 digits.
+local function num(v)
+  if type(v) ~= "number" then return tostring(v) end
+  if v % 1 == 0 and v >= -2^63 and v < 2^63 then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  return string.format("%.17g", v)
+end
+M.num = num
+
+local function shape_text(shape)
+  local t = {}
+  for i, v in ipairs(shape) do t[i] = num(v) end
+  return "[" .. table.concat(t, ", ") .. "]"
+end
 
 local function same_shape(a, b)
   if #a ~= #b then return false end
@@ -25,6 +45,26 @@ function M.text(list)
   local t = {}
   for i, v in ipairs(list) do t[i] = string.format("%d", v) end
   return table.concat(t, ",")
+end
+
+-- Array `name` as an analysis reads it: fewer than 2^53 elements, and (with
+-- `chunks`) every local chunk's highest element index below 2^53, so the
+-- plan's index arithmetic in doubles is exact.
+function M.check_exact(name, a, where, chunks)
+  local volume = 1
+  for _, extent in ipairs(a.shape) do volume = volume * extent end
+  if volume >= M.EXACT then
+    fail(where, "array %q (shape %s) has %s elements: scripts index arrays in doubles, exact below 2^53 elements",
+         name, shape_text(a.shape), num(volume))
+  end
+  for c, ch in ipairs(chunks and a.chunks or {}) do
+    local last = ch.first
+    for d = 1, #ch.shape do last = last + (ch.shape[d] - 1) * ch.stride[d] end
+    if last >= M.EXACT then
+      fail(where, "chunk %d of array %q: its buffer's highest element index is %s: scripts index buffers in "
+           .. "doubles, exact below 2^53 (luisa_chunk's layout)", c - 1, name, num(last))
+    end
+  end
 end
 
 -- A leaf: element r of the view is array[origin + r * step] on every axis,
@@ -90,30 +130,35 @@ local function advance(idx, n, ndim)
 end
 M.advance = advance
 
--- Python's slice rules, refusing what would be out of bounds.
+-- Python's slice rules, refusing what would be out of bounds. n < 2^53
+-- (check_exact), so start and stop are exact once inside [0, n]; a step
+-- matters only for two elements or more, when it is below n too: a lone
+-- element gets step 1, so no huge step ever reaches a view's products.
 local function normalize(range, n, where, axis)
   if range == nil or range == true then return 0, n, 1 end
   if type(range) == "number" then
     local i = range < 0 and range + n or range
     if range % 1 ~= 0 or i < 0 or i >= n then
-      fail(where, "slice: index %s is out of bounds on axis %d of extent %d", tostring(range), axis, n)
+      fail(where, "slice: index %s is out of bounds on axis %d of extent %d", num(range), axis, n)
     end
     return i, 1, 1
   end
   local start, stop, step = range[1] or 0, range[2] or n, range[3] or 1
   for _, v in ipairs { start, stop, step } do
     if type(v) ~= "number" or v % 1 ~= 0 then
-      fail(where, "slice: axis %d: start, stop and step must be whole numbers", axis)
+      fail(where, "slice: axis %d: start, stop and step must be whole numbers, got {%s, %s, %s}", axis,
+           num(range[1] or 0), num(range[2] or n), num(range[3] or 1))
     end
   end
-  if step < 1 then fail(where, "slice: axis %d: step must be >= 1, got %d", axis, step) end
+  if step < 1 then fail(where, "slice: axis %d: step must be >= 1, got %s", axis, num(step)) end
   if start < 0 then start = start + n end
   if stop < 0 then stop = stop + n end
   if start < 0 or stop > n or start >= stop then
     fail(where, "slice: axis %d: range {%s, %s} is empty or out of bounds for extent %d", axis,
-         tostring(range[1] or 0), tostring(range[2] or n), n)
+         num(range[1] or 0), num(range[2] or n), n)
   end
-  return start, math.floor((stop - start + step - 1) / step), step
+  local count = math.floor((stop - start + step - 1) / step)
+  return start, count, count > 1 and step or 1
 end
 M.normalize = normalize
 
@@ -241,6 +286,7 @@ function M.lower(e, arrays)
         fail(n.where, "no array named %q is declared by the simulation (declared: %s)", n.name,
              #names > 0 and table.concat(names, ", ") or "none")
       end
+      M.check_exact(n.name, a, n.where, true)
       v = whole(leaf(n.name, ones(a.ndim, 0), ones(a.ndim, 1), 0), a.shape)
     elseif n.kind == "unary" then
       local a = go(n.a)
@@ -285,8 +331,15 @@ function M.lower(e, arrays)
         for d = 1, ndim do
           f[d] = type(n.factor) == "table" and n.factor[d] or n.factor
           shape[d] = math.floor(s[d] / f[d])
-          if shape[d] < 1 then fail(n.where, "coarsen: axis %d has extent %d, less than the factor %d", d - 1, s[d], f[d]) end
+          if shape[d] < 1 then
+            fail(n.where, "coarsen: axis %d has extent %d, less than the factor %s", d - 1, s[d], num(f[d]))
+          end
           start[d], volume = 0, volume * f[d]
+        end
+        -- each element of a block is a view of its own: far fewer fit in a kernel
+        if volume > MAX_BLOCK then
+          fail(n.where, "coarsen: blocks of %s elements: at most %d, and about 40 fit in one kernel (one view "
+               .. "per element of a block)", num(volume), MAX_BLOCK)
         end
         repeat   -- every offset inside a block, odometer style
           local term = cut(a, { unpack(start) }, f, shape)
@@ -303,7 +356,7 @@ function M.lower(e, arrays)
       elseif n.kind == "diff" or n.kind == "gradient" then
         local axis = n.axis + 1
         if axis < 1 or axis > ndim then
-          fail(n.where, "%s: axis %d is out of range for %d axes (0 to %d)", n.kind, n.axis, ndim, ndim - 1)
+          fail(n.where, "%s: axis %s is out of range for %d axes (0 to %d)", n.kind, num(n.axis), ndim, ndim - 1)
         end
         local len = s[axis]
         if len < 2 then fail(n.where, "%s: axis %d has extent %d, needs 2 or more", n.kind, n.axis, len) end

@@ -9,6 +9,7 @@ expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = { builds = 0, runs = 0 }   -- plans built, callbacks evaluated on this rank
 local MAX_PER_KERNEL = 32  -- reductions fused in one kernel: keeps its locals few
+local MAX_MESSAGE = 2 ^ 31 - 1   -- bytes in one MPI message (an int count)
 local callbacks = {}       -- compiled callbacks, by index in luisa._callbacks
 local registered = {}      -- registered callback -> its index
 local fired = {}           -- indices of callbacks triggers fired this round
@@ -367,6 +368,7 @@ local function assignment(cb, arrays, core)
   if not core.writable(a.name) then
     fail(cb.where, "luisa.assign: the simulation did not register %q as writable (luisa_field_writable)", a.name)
   end
+  lower.check_exact(a.name, target, cb.where, true)   -- its writes index its buffers
   local value, shape = lower.lower(a.expr, arrays)
   if not shape then value = lower.lower(expr.array(a.name) * 0 + a.expr.value, arrays) end
   if shape and not lower.same_shape(shape, target.shape) then
@@ -417,7 +419,8 @@ local function compile_callback(index, cb, arrays, core)
       spec.field, spec.out_shape, spec.out_stride = true, {}, {}
       local axis = r.axis and r.axis + 1
       if axis and (axis < 1 or axis > #shape) then
-        fail(r.where, "%s: axis %d is out of range for %d axes (0 to %d)", r.kind, r.axis, #shape, #shape - 1)
+        fail(r.where, "%s: axis %s is out of range for %d axes (0 to %d)", r.kind, lower.num(r.axis), #shape,
+             #shape - 1)
       end
       for d = 1, #shape do
         if d ~= axis then spec.out_shape[#spec.out_shape + 1] = shape[d] end
@@ -533,6 +536,15 @@ local function compile_callback(index, cb, arrays, core)
     end
   end
   table.sort(sends, function(a, b) return a.peer < b.peer end)
+  for _, list in ipairs { sends, recvs } do   -- MPI counts are ints; the peer refuses the same message
+    for _, m in ipairs(list) do
+      if m.bytes > MAX_MESSAGE then
+        fail(cb.where, "luisa.every: a planned transfer %s rank %d is %s bytes, more than one MPI message carries "
+             .. "(%d bytes): slice or coarsen what it reads", list == sends and "to" or "from", m.peer,
+             lower.num(m.bytes), MAX_MESSAGE)
+      end
+    end
+  end
   local buffers = (#sends > 0 or #recvs > 0) and core.exchange(id, index, sends, recvs) or {}
 
   -- Earlier versions the store must keep, per array.
@@ -835,40 +847,55 @@ function M.fetch(name, offset, shape, version)
   if type(offset) ~= "table" or type(shape) ~= "table" or #offset ~= a.ndim or #shape ~= a.ndim then
     error(string.format("luisa.fetch(%q, offset, shape): offset and shape need %d numbers each", name, a.ndim), 3)
   end
+  local ok, why = pcall(lower.check_exact, name, a, "")
+  if not ok then error("luisa.fetch" .. tostring(why):gsub("^: ", ": "), 3) end
   local n = 1
   for d = 1, a.ndim do
+    local o, e = offset[d], shape[d]   -- NaN would pass the comparisons below: refused here
+    if type(o) ~= "number" or type(e) ~= "number" or o % 1 ~= 0 or e % 1 ~= 0 then
+      error(string.format("luisa.fetch(%q): axis %d: offset %s and shape %s must be whole numbers", name, d - 1,
+                          lower.num(o), lower.num(e)), 3)
+    end
     if offset[d] < 0 or shape[d] < 1 or offset[d] + shape[d] > a.shape[d] then
       error(string.format("luisa.fetch(%q): the box at %s of shape %s is outside the array's shape %s", name,
                           shape_text(offset), shape_text(shape), shape_text(a.shape)), 3)
     end
     n = n * shape[d]
   end
-  if version > 0 and fetch_core.versions(name) < version then return nil end
-  local data = ffi.new("double[?]", n)
-  local stride, s = {}, 1
-  for d = a.ndim, 1, -1 do stride[d], s = s, s * shape[d] end
-  for _, box in ipairs(a.boxes) do
+  local size, parts = ffi.sizeof(kernel.ctype[a.dtype]), {}
+  for _, box in ipairs(a.boxes) do   -- every part checked before anything is allocated or asked for
     local lo, count, m = {}, {}, 1
     for d = 1, a.ndim do
       lo[d] = math.max(offset[d], box.offset[d])
       count[d] = math.min(offset[d] + shape[d], box.offset[d] + box.shape[d]) - lo[d]
       m = m * math.max(count[d], 0)
     end
-    if m > 0 then
-      local part = ffi.new("double[?]", m)
-      if not fetch_core.fetch(name, version, box.owner, box.chunk, lo, count, part) then
-        error(string.format("luisa.fetch(%q): chunk %d on rank %d was not published%s", name, box.chunk,
-                            box.owner, version > 0 and " at that step" or ""), 3)
+    if m * size > MAX_MESSAGE then   -- the owner sends it in one message
+      error(string.format("luisa.fetch(%q): the part of chunk %d on rank %d is %s bytes, more than one MPI "
+                          .. "message carries (%d bytes): fetch smaller boxes", name, box.chunk, box.owner,
+                          lower.num(m * size), MAX_MESSAGE), 3)
+    end
+    if m > 0 then parts[#parts + 1] = { box = box, lo = lo, count = count, m = m } end
+  end
+  if version > 0 and fetch_core.versions(name) < version then return nil end
+  local data = ffi.new("double[?]", n)
+  local stride, s = {}, 1
+  for d = a.ndim, 1, -1 do stride[d], s = s, s * shape[d] end
+  for _, p in ipairs(parts) do
+    local box, lo, count = p.box, p.lo, p.count
+    local part = ffi.new("double[?]", p.m)
+    if not fetch_core.fetch(name, version, box.owner, box.chunk, lo, count, part) then
+      error(string.format("luisa.fetch(%q): chunk %d on rank %d was not published%s", name, box.chunk,
+                          box.owner, version > 0 and " at that step" or ""), 3)
+    end
+    for k = 0, p.m - 1 do   -- part is C order over count: place it in data
+      local rest, at = k, 0
+      for d = a.ndim, 1, -1 do
+        local i = rest % count[d]
+        rest = (rest - i) / count[d]
+        at = at + (lo[d] - offset[d] + i) * stride[d]
       end
-      for k = 0, m - 1 do   -- part is C order over count: place it in data
-        local rest, at = k, 0
-        for d = a.ndim, 1, -1 do
-          local i = rest % count[d]
-          rest = (rest - i) / count[d]
-          at = at + (lo[d] - offset[d] + i) * stride[d]
-        end
-        data[at] = part[k]
-      end
+      data[at] = part[k]
     end
   end
   return setmetatable({ shape = { unpack(shape) }, data = checked(data, n, "data"), n = n }, Field)
