@@ -1,5 +1,6 @@
 /* script.c: the Lua side of a context: one LuaJIT state per rank running the
  * same script. Lua is entered only through host_run, never across MPI calls. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,22 @@ static const char *on_rank(char *buf, size_t cap, const luisa *lz, int rank)
   return buf;
 }
 
+/* A whole number in [lo, hi] from the Lua value at idx, or an error naming
+ * what: casting NaN, infinities or numbers past the type is undefined. */
+static int64_t number_in(lua_State *L, int idx, const char *what, int64_t lo, int64_t hi)
+{
+  double d = luaL_checknumber(L, idx);
+  if (!(d >= -0x1p63 && d < 0x1p63) || d != floor(d) || (int64_t)d < lo || (int64_t)d > hi)
+    return luaL_error(L, "%s is %f: expected a whole number from %lld to %lld", what, d, (long long)lo,
+                      (long long)hi);
+  return (int64_t)d;
+}
+
+static int64_t optional_in(lua_State *L, int idx, const char *what, int64_t lo, int64_t hi)
+{
+  return lua_isnoneornil(L, idx) ? 0 : number_in(L, idx, what, lo, hi);
+}
+
 /* core.reduction(counts) -> id, input slots, result slots. counts[k] is the
  * number of slots of kind k (lu_slot_kind order, 1-based in Lua). */
 static int core_reduction(lua_State *L)
@@ -65,7 +82,7 @@ static int core_reduction(lua_State *L)
   luaL_checktype(L, 1, LUA_TTABLE);
   for (int k = 0; k < LU_SLOT_KINDS; k++) {
     lua_rawgeti(L, 1, k + 1);
-    counts[k] = (int)luaL_optinteger(L, -1, 0);
+    counts[k] = (int)optional_in(L, -1, "a reduction's slot count", 0, 1 << 24);
     lua_pop(L, 1);
   }
   counts[LU_MIN]++;   /* the failure slot comes first */
@@ -91,10 +108,10 @@ static int core_reduction(lua_State *L)
   return 3;
 }
 
-static int64_t field_int(lua_State *L, int t, const char *k)
+static int64_t field_int(lua_State *L, int t, const char *k, int64_t lo, int64_t hi)
 {
   lua_getfield(L, t, k);
-  int64_t v = (int64_t)luaL_checknumber(L, -1);
+  int64_t v = number_in(L, -1, k, lo, hi);
   lua_pop(L, 1);
   return v;
 }
@@ -105,7 +122,7 @@ static void field_ints_at(lua_State *L, int t, int n, int64_t *v)
   luaL_checktype(L, t, LUA_TTABLE);
   for (int d = 0; d < n; d++) {
     lua_rawgeti(L, t, d + 1);
-    v[d] = (int64_t)luaL_checknumber(L, -1);
+    v[d] = number_in(L, -1, "an index or extent", -((int64_t)1 << 62), (int64_t)1 << 62);
     lua_pop(L, 1);
   }
 }
@@ -124,7 +141,8 @@ static int describe_exchange(lua_State *L, luisa *lz, lu_exchange *x, int nsend,
     int m = lua_gettop(L);
     lua_getfield(L, m, "pieces");
     int np = (int)lua_objlen(L, -1);
-    if (!exchange_message(x, 1, i, (int)field_int(L, m, "peer"), (size_t)field_int(L, m, "bytes"), np))
+    if (!exchange_message(x, 1, i, (int)field_int(L, m, "peer", 0, lz->size - 1),
+                          (size_t)field_int(L, m, "bytes", 0, INT_MAX), np))
       return luaL_error(L, "out of memory for transfer buffers");
     for (int k = 0; k < np; k++) {
       lua_rawgeti(L, -1, k + 1);
@@ -139,10 +157,10 @@ static int describe_exchange(lua_State *L, luisa *lz, lu_exchange *x, int nsend,
       field_ints(L, p, "count", a->ndim, count);
       field_ints(L, p, "step", a->ndim, step);
       lua_getfield(L, p, "version");
-      int version = (int)luaL_optinteger(L, -1, 0);
+      int version = (int)optional_in(L, -1, "a transfer's version", 0, 1001);
       lua_pop(L, 1);
-      if (!exchange_piece(x, i, k, a, (int)field_int(L, p, "chunk"), version, lo, count, step,
-                          (size_t)field_int(L, p, "offset")))
+      if (!exchange_piece(x, i, k, a, (int)field_int(L, p, "chunk", 0, INT_MAX), version, lo, count, step,
+                          (size_t)field_int(L, p, "offset", 0, INT_MAX)))
         return luaL_error(L, "transfer of chunk that does not exist");
       lua_pop(L, 1);
     }
@@ -151,7 +169,8 @@ static int describe_exchange(lua_State *L, luisa *lz, lu_exchange *x, int nsend,
   lua_createtable(L, nrecv, 0);
   for (int i = 0; i < nrecv; i++) {
     lua_rawgeti(L, 4, i + 1);
-    void *buf = exchange_message(x, 0, i, (int)field_int(L, -1, "peer"), (size_t)field_int(L, -1, "bytes"), 0);
+    void *buf = exchange_message(x, 0, i, (int)field_int(L, -1, "peer", 0, lz->size - 1),
+                                 (size_t)field_int(L, -1, "bytes", 0, INT_MAX), 0);
     if (!buf)
       return luaL_error(L, "out of memory for transfer buffers");
     lua_pop(L, 1);
@@ -168,7 +187,8 @@ static int core_exchange(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_script *s = lz->script;
-  int id = (int)luaL_checkinteger(L, 1), tag = (int)luaL_checkinteger(L, 2);
+  int id = (int)number_in(L, 1, "core.exchange's reduction id", 0, INT_MAX);
+  int tag = (int)number_in(L, 2, "core.exchange's tag", 0, 32767);
   luaL_checktype(L, 3, LUA_TTABLE);
   luaL_checktype(L, 4, LUA_TTABLE);
   if (id < 0 || id >= s->c.nreductions || s->c.exchanges[id])
@@ -198,8 +218,8 @@ static int core_field(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_script *s = lz->script;
-  int id = (int)luaL_checkinteger(L, 1);
-  lua_Number n = luaL_checknumber(L, 2);
+  int id = (int)number_in(L, 1, "core.field's reduction id", 0, INT_MAX);
+  lua_Number n = (lua_Number)number_in(L, 2, "core.field's size", 1, 1 << 30);
   const char *op = luaL_checkstring(L, 3);
   if (id < 0 || id >= s->c.nreductions || n < 1 || n > 1 << 30)
     return luaL_error(L, "core.field: bad reduction %d or size %f", id, n);
@@ -218,8 +238,9 @@ static int core_fetch(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_array *a = checked_array(L, lz, 1);
-  int version = (int)luaL_checkinteger(L, 2), owner = (int)luaL_checkinteger(L, 3);
-  int chunk = (int)luaL_checkinteger(L, 4);
+  int version = (int)number_in(L, 2, "luisa.fetch's version", 0, 1001);
+  int owner = (int)number_in(L, 3, "luisa.fetch's owner", 0, lz->size - 1);
+  int chunk = (int)number_in(L, 4, "luisa.fetch's chunk", 0, INT_MAX);
   int64_t lo[LUISA_MAX_DIMS] = { 0 }, count[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
   field_ints_at(L, 5, a->ndim, lo);
   field_ints_at(L, 6, a->ndim, count);
@@ -319,7 +340,8 @@ static int core_set(lua_State *L)
 static int core_period(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
-  int i = (int)luaL_checkinteger(L, 1), every = (int)luaL_checkinteger(L, 2);
+  int i = (int)number_in(L, 1, "luisa.period's callback", 0, INT_MAX);
+  int every = (int)number_in(L, 2, "luisa.period's period", 1, INT_MAX);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.period can only be called inside a callback");
   if (i < 0 || i >= lz->script->c.ncallbacks || every < 1)
@@ -342,7 +364,7 @@ void script_set_period(luisa *lz, int64_t step, int callback, int every)
 static int core_move(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
-  int id = (int)luaL_checkinteger(L, 1);
+  int id = (int)number_in(L, 1, "luisa.move's region", 0, INT_MAX);
   const char *ranges = luaL_checkstring(L, 2);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.move can only be called inside a callback");
@@ -409,7 +431,7 @@ static int core_window(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   lu_array *a = checked_array(L, lz, 1);
-  int depth = (int)luaL_checkinteger(L, 2);
+  int depth = (int)number_in(L, 2, "a window's depth", 1, 1001);
   lu_script *s = lz->script;
   if (!s->depths)
     s->depths = calloc((size_t)lz->narrays, sizeof *s->depths);
@@ -469,7 +491,7 @@ static int core_refused(lua_State *L)
 static int core_budget(lua_State *L)
 {
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
-  host_budget(lz->script->host, (int)luaL_checkinteger(L, 1));
+  host_budget(lz->script->host, (int)number_in(L, 1, "core.budget's callback", -1, INT_MAX));
   return 0;
 }
 
@@ -882,9 +904,10 @@ static int compile_in_state(lua_State *L)
     } else {
       lua_getfield(L, -2, "every");
       lua_getfield(L, -3, "reduction");
-      cb->every = (int)lua_tointeger(L, -2);
-      cb->reduction = s->c.reductions[lua_tointeger(L, -1)];
-      cb->exchange = s->c.exchanges[lua_tointeger(L, -1)];
+      cb->every = (int)number_in(L, -2, "a callback's period", 0, INT_MAX);
+      int r = (int)number_in(L, -1, "a callback's reduction", 0, s->c.nreductions - 1);
+      cb->reduction = s->c.reductions[r];
+      cb->exchange = s->c.exchanges[r];
       cb->enabled = 1;
       lua_pop(L, 2);
       lua_getfield(L, -2, "assigns");
@@ -1259,7 +1282,7 @@ static int fired_in_state(lua_State *L)
   lua_call(L, 0, 1);
   for (int k = 1; k <= (int)lua_objlen(L, -1) && f->n < s->c.ncallbacks; k++) {
     lua_rawgeti(L, -1, k);
-    int id = (int)lua_tointeger(L, -1) - 1;
+    int id = (int)number_in(L, -1, "a fired callback", 1, s->c.ncallbacks) - 1;
     lua_pop(L, 1);
     if (id >= 0 && id < s->c.ncallbacks && s->c.callbacks[id].enabled)
       f->fired[f->n++] = id;
