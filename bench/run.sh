@@ -67,6 +67,19 @@ echo "   malloc and the garbage collector). The store should hold exactly 2 earl
 run 2 "$B/bench/window" bench/window.lua 256 1000
 echo
 
+echo "== 6. What the time budget and the sandbox cost per step, 1 rank, 64 Ki float64"
+echo "   stats: a fused sum and max, then a callback with a 100-iteration Lua loop; map: luisa.map"
+echo "   with a plain Lua loop over the block. budget 0: the script's functions run under the JIT;"
+echo "   budget 60 s (the default): interpreted, so the watchdog's hook can stop them, and a watchdog"
+echo "   armed per callback; sandboxed: luisa.map gets a bounds-checked array as well."
+for script in stats map; do
+  LUISA_STEP_BUDGET=0 LUISA_TRUSTED=1 run 1 "$B/bench/budget" bench/budget_$script.lua 65536 \
+    "$script, budget 0, trusted" $([ $script = stats ] && echo --header)
+  LUISA_STEP_BUDGET=60 LUISA_TRUSTED=1 run 1 "$B/bench/budget" bench/budget_$script.lua 65536 "$script, budget 60 s, trusted"
+  LUISA_STEP_BUDGET=60 LUISA_TRUSTED=0 run 1 "$B/bench/budget" bench/budget_$script.lua 65536 "$script, budget 60 s, sandboxed"
+done
+echo
+
 if [ $failed != 0 ]; then
   echo "!!!!! SOME BENCHMARK FAILED OR COMPUTED A WRONG ANSWER: see the warnings above"
   exit 1

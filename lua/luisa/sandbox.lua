@@ -167,13 +167,24 @@ local function sandbox_env()
 end
 
 -- Trusted scripts keep the global environment, but still load only text.
+-- The engine's own chunks (its kernels, named "=luisa ...") share these
+-- globals and keep the JIT.
+local function trusted_load(chunk, name, fenv)
+  if type(name) == "string" and name:sub(1, 6) == "=luisa" then
+    local f, err = raw_load(chunk, name, "t")
+    if f and fenv then raw_setfenv(f, fenv) end
+    return f, err
+  end
+  return load_text(chunk, name, fenv or _G)
+end
+
 local function trusted_env()
   _G.pcall, _G.xpcall, coroutine.resume = safe_pcall, safe_xpcall, safe_resume
   _G.load = function(chunk, name, mode, fenv)
     if mode ~= nil and mode ~= "t" then return nil, "scripts load source text only (mode \"t\")" end
-    return load_text(chunk, name, fenv or _G)
+    return trusted_load(chunk, name, fenv)
   end
-  _G.loadstring = function(s, name) return load_text(s, name, _G) end
+  _G.loadstring = function(s, name) return trusted_load(s, name) end
   _G.loadfile = function(path)
     local f, err = io.open(path or "", "rb")
     if not f then return nil, err end
