@@ -5,13 +5,15 @@
 #   make test SANITIZE=1   the suite under AddressSanitizer and UBSan (build/san):
 #                          also float-to-integer casts out of range, pointer
 #                          overflow and strict bounds; any report fails the run
+#   make test SANITIZE=thread  the suite under ThreadSanitizer (build/tsan):
+#                          the time budget's watchdog thread
 #   make test VALGRIND=1   the suite under valgrind memcheck
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
 CC       := mpicc
 SANITIZE ?=
-B        := build$(if $(SANITIZE),/san)
+B        := build$(if $(SANITIZE),/$(if $(filter thread,$(SANITIZE)),tsan,san))
 
 DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev gfortran g++ \
                 libzstd-dev pkg-config perl gcc make
@@ -26,6 +28,9 @@ space := $(subst ,, )
 SAN_CHECKS    := address undefined float-cast-overflow pointer-overflow bounds-strict
 SAN_FLAGS     := $(if $(SANITIZE),-fsanitize=$(subst $(space),$(comma),$(SAN_CHECKS)) -fno-omit-frame-pointer \
                    -fno-sanitize-recover=all)
+ifeq ($(SANITIZE),thread)
+SAN_FLAGS     := -fsanitize=thread -fno-omit-frame-pointer
+endif
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(SAN_FLAGS)
