@@ -253,10 +253,14 @@ local SLOT_KINDS = { "min", "sum", "max", "argmin", "argmax", "moments" }   -- b
 -- (a gather's elements are written by one rank each, the others hold 0).
 local FIELD_KIND = { gather = "fset", sum = "fsum", mean = "fsum", min = "fmin", max = "fmax" }
 local FIELD_OP = { gather = "sum", sum = "sum", mean = "sum", min = "min", max = "max" }
-local FIELD_INIT = { gather = 0, sum = 0, mean = 0, min = math.huge, max = -math.huge }
+-- NaN for min and max: nothing seen yet (the kernels skip NaN values and
+-- C's fmin and fmax return the other operand), so an element that only ever
+-- saw NaN stays NaN.
+local FIELD_INIT = { gather = 0, sum = 0, mean = 0, min = 0 / 0, max = 0 / 0 }
 local SLOT_WIDTH = { min = 1, sum = 1, max = 1, argmin = 2, argmax = 2, moments = 3 }
--- What a slot holds before any data: the identity of its combination.
-local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
+-- What a slot holds before any data: the identity of its combination (for
+-- min and max NaN, as FIELD_INIT says).
+local SLOT_INIT = { min = { 0 / 0 }, sum = { 0 }, max = { 0 / 0 },
                     argmin = { math.huge, math.huge }, argmax = { -math.huge, math.huge },
                     moments = { 0, 0, 0 } }
 
@@ -646,8 +650,8 @@ local function run_map(c, g)
       error(string.format("luisa.map: the function must return a number, got %s", type(v)), 0)
     end
     if spec.combine == "sum" then acc[s] = acc[s] + v
-    elseif spec.combine == "min" then if v < acc[s] then acc[s] = v end
-    elseif v > acc[s] then acc[s] = v end
+    elseif spec.combine == "min" then if not (v >= acc[s]) and v == v then acc[s] = v end
+    elseif not (v <= acc[s]) and v == v then acc[s] = v end
   end
 end
 
