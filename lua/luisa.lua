@@ -122,10 +122,12 @@ end
 -- ranks that own it. Gives {shape, data, n, at} like gather(); nil while
 -- the k-th earlier step does not exist yet.
 function luisa.fetch(name, offset, shape, k)
-  if k ~= nil and (type(k) ~= "number" or k < 0 or k % 1 ~= 0) then
-    error("luisa.fetch: k must be a whole number >= 0, got " .. tostring(k), 2)
+  -- a window keeps at most 1000 earlier steps (T:prev(1000), luisa.window(T, 1001))
+  if k ~= nil and (type(k) ~= "number" or not (k >= 0 and k <= 1000) or k % 1 ~= 0) then
+    error("luisa.fetch: k must be a whole number from 0 to 1000, got " .. (k ~= k and "nan" or tostring(k)), 2)
   end
-  return require("luisa.plan").fetch(name, offset, shape, k or 0)
+  local box = require("luisa.plan").fetch(name, offset, shape, k or 0)
+  return box   -- not a tail call: plan.fetch's errors name the caller's line (level 3)
 end
 
 -- Steering. luisa.param.NAME: the current value of a parameter the

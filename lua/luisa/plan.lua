@@ -787,15 +787,36 @@ end
 -- fetch(name, offset, shape, version): any box of an array as published at
 -- this step (or `version` steps ago), read from its owners on demand. Only
 -- in a callback on the root, where the owners serve while they wait.
+-- A value as an error message shows it: NaN without its sign, strings quoted.
+local function shown(v)
+  if type(v) == "number" then return v ~= v and "nan" or tostring(v) end
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+local function whole(v)   -- a whole number: not NaN, not infinite, not fractional
+  return type(v) == "number" and v == v and v > -math.huge and v < math.huge and v % 1 == 0
+end
+
 function M.fetch(name, offset, shape, version)
   local a = compiled_arrays and compiled_arrays[name]
   if not a then error(string.format("luisa.fetch: no array named %q", tostring(name)), 3) end
   if type(offset) ~= "table" or type(shape) ~= "table" or #offset ~= a.ndim or #shape ~= a.ndim then
     error(string.format("luisa.fetch(%q, offset, shape): offset and shape need %d numbers each", name, a.ndim), 3)
   end
+  for d = 1, a.ndim do
+    if not whole(offset[d]) then
+      error(string.format("luisa.fetch(%q): the offset on axis %d must be a whole number, got %s", name, d - 1,
+                          shown(offset[d])), 3)
+    end
+    if not whole(shape[d]) or shape[d] < 1 then
+      error(string.format("luisa.fetch(%q): the shape on axis %d must be a whole number >= 1, got %s", name, d - 1,
+                          shown(shape[d])), 3)
+    end
+  end
   local n = 1
   for d = 1, a.ndim do
-    if offset[d] < 0 or shape[d] < 1 or offset[d] + shape[d] > a.shape[d] then
+    if offset[d] < 0 or offset[d] + shape[d] > a.shape[d] then
       error(string.format("luisa.fetch(%q): the box at %s of shape %s is outside the array's shape %s", name,
                           shape_text(offset), shape_text(shape), shape_text(a.shape)), 3)
     end
