@@ -138,3 +138,4 @@ clean:
 # Fortran and C++ bindings: their build and test rules (BINDING_TESTS).
 include bindings/bindings.mk
 include bench/bench.mk
+include t/soak.mk

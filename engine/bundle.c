@@ -3,10 +3,13 @@
  * and broadcasts them, so every rank runs byte-identical code even where
  * the other nodes cannot see the file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "context.h"
 
 #define BUNDLE_MAX ((size_t)64 << 20)   /* scripts are small: a larger file is a mistake */
@@ -58,22 +61,44 @@ const lu_source *bundle_find(const lu_bundle *b, const char *name)
   return NULL;
 }
 
-/* The whole file into *text (NUL terminated); 0 and why in msg on failure. */
+/* The whole file into *text (NUL terminated); 0 and why in msg on failure,
+ * naming the path: "cannot open PATH: No such file or directory",
+ * "cannot read PATH: Is a directory", ... Only regular files: a FIFO would
+ * block rank 0 in a collective call (opened without blocking, then refused). */
 int bundle_read_file(const char *path, char **text, size_t *len, char *msg, size_t cap)
 {
   *text = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
+  if (!path || !path[0]) {
+    snprintf(msg, cap, "cannot open \"\": the path is empty");
+    return 0;
+  }
+  int fd = open(path, O_RDONLY | O_NONBLOCK);   /* O_NONBLOCK does nothing to a regular file */
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
   if (!f) {
     snprintf(msg, cap, "cannot open %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return 0;
+  }
+  struct stat st;
+  int known = fstat(fd, &st) == 0;
+  if (!known || !S_ISREG(st.st_mode)) {
+    const char *why = !known ? strerror(errno) : S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file";
+    snprintf(msg, cap, "cannot read %s: %s", path, why);
+    fclose(f);
     return 0;
   }
   size_t n = 0, size = 4096;
   char *buf = malloc(size);
+  int read_errno = 0;
   for (;;) {
     if (!buf)
       break;
+    errno = 0;
     n += fread(buf + n, 1, size - n - 1, f);
+    if (ferror(f))
+      read_errno = errno;
     if (n < size - 1 || size > BUNDLE_MAX)
       break;
     char *grown = realloc(buf, 2 * size);
@@ -89,7 +114,8 @@ int bundle_read_file(const char *path, char **text, size_t *len, char *msg, size
   fclose(f);
   if (!buf || failed || size > BUNDLE_MAX) {
     snprintf(msg, cap, "cannot read %s: %s", path,
-             !buf ? "out of memory" : failed ? "read error" : "larger than 64 MiB");
+             !buf ? "out of memory" : failed ? (read_errno ? strerror(read_errno) : "read error")
+                                             : "larger than 64 MiB");
     free(buf);
     return 0;
   }

@@ -66,6 +66,8 @@ static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
     for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
       for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
         switch (kind) {
+        /* A min or max partial that saw no number is NaN (lua/luisa/plan.lua):
+         * fmin and fmax return the other operand, and NaN only if both are. */
         case LU_MIN: io[i] = fmin(io[i], in[i]); break;
         case LU_SUM: io[i] += in[i]; break;
         case LU_MAX: io[i] = fmax(io[i], in[i]); break;
@@ -76,6 +78,27 @@ static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
     in += i;
     io += i;
   }
+}
+
+/* Fields' elementwise min and max. Not MPI_MIN and MPI_MAX: an element
+ * that saw no number on a rank is NaN there, and Open MPI's MPI_MIN
+ * returns NaN or the number depending on which operand it is. */
+static void combine_field_min(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
+{
+  (void)type;
+  const double *in = invec;
+  double *io = inoutvec;
+  for (int e = 0; e < *len; e++)
+    io[e] = fmin(io[e], in[e]);
+}
+
+static void combine_field_max(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
+{
+  (void)type;
+  const double *in = invec;
+  double *io = inoutvec;
+  for (int e = 0; e < *len; e++)
+    io[e] = fmax(io[e], in[e]);
 }
 
 int transport_open(luisa *lz)
@@ -210,11 +233,16 @@ const double *transport_reduction_result(lu_reduction *r)
  * op is unknown; *out receives its result buffer (meaningful on rank 0). */
 double *transport_field_new(lu_reduction *r, int n, const char *op, double **out)
 {
-  MPI_Op mpi_op = !strcmp(op, "sum") ? MPI_SUM : !strcmp(op, "min") ? MPI_MIN
-                : !strcmp(op, "max") ? MPI_MAX : MPI_OP_NULL;
-  lu_field *grown = realloc(r->fields, (size_t)(r->nfields + 1) * sizeof *grown);
-  if (mpi_op == MPI_OP_NULL || !grown)
+  MPI_User_function *fn = !strcmp(op, "min") ? combine_field_min : !strcmp(op, "max") ? combine_field_max : NULL;
+  MPI_Op mpi_op = !strcmp(op, "sum") ? MPI_SUM : MPI_OP_NULL;
+  if (fn && MPI_Op_create(fn, 1, &mpi_op) != MPI_SUCCESS)
+    mpi_op = MPI_OP_NULL;
+  lu_field *grown = mpi_op != MPI_OP_NULL ? realloc(r->fields, (size_t)(r->nfields + 1) * sizeof *grown) : NULL;
+  if (!grown) {
+    if (fn && mpi_op != MPI_OP_NULL)
+      MPI_Op_free(&mpi_op);
     return NULL;
+  }
   r->fields = grown;
   lu_field *f = &r->fields[r->nfields];
   f->n = n;
@@ -224,6 +252,8 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
   if (!f->in || !f->out) {
     free(f->in);
     free(f->out);
+    if (fn)
+      MPI_Op_free(&f->op);
     return NULL;
   }
   r->nfields++;
@@ -264,6 +294,8 @@ void transport_reduction_free(lu_reduction *r)
   for (int f = 0; f < r->nfields; f++) {
     free(r->fields[f].in);
     free(r->fields[f].out);
+    if (r->fields[f].op != MPI_SUM)   /* min and max are ours */
+      MPI_Op_free(&r->fields[f].op);
   }
   free(r->fields);
   free(r->in);

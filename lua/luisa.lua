@@ -122,8 +122,9 @@ end
 -- ranks that own it. Gives {shape, data, n, at} like gather(); nil while
 -- the k-th earlier step does not exist yet.
 function luisa.fetch(name, offset, shape, k)
-  if k ~= nil and (type(k) ~= "number" or k < 0 or k % 1 ~= 0) then
-    error("luisa.fetch: k must be a whole number >= 0, got " .. tostring(k), 2)
+  -- a window keeps at most 1000 earlier steps (T:prev(1000), luisa.window(T, 1001))
+  if k ~= nil and (type(k) ~= "number" or not (k >= 0 and k <= 1000) or k % 1 ~= 0) then
+    error("luisa.fetch: k must be a whole number from 0 to 1000, got " .. (k ~= k and "nan" or tostring(k)), 2)
   end
   local box = require("luisa.plan").fetch(name, offset, shape, k or 0)
   return box   -- not a tail call: the plan's errors name the line calling luisa.fetch (level 3)

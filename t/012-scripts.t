@@ -5,7 +5,8 @@
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # case:assertions, as counted in t/scripts.c
-cases="syntax:10 missing:10 load_error:10 rank_error:10 unknown_array:13 shape_mismatch:12
+cases="syntax:10 missing:10 directory:10 empty_path:10 fifo:10
+load_error:10 rank_error:10 unknown_array:13 shape_mismatch:12
 every_period:10 every_huge_period:10 every_stats:10 every_lazy:10 late_error:13 unpublished:12 period:11"
 per=0
 for c in $cases; do per=$((per + ${c#*:})); done

@@ -4,9 +4,11 @@
 . t/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# ranks dtype shape A-blocks B-blocks ghost order steps. B's block k is on rank k+1 and V's (1-D,
-# A-blocks[0]+1 blocks) on rank k+2, so the three are decomposed differently; blocks of one element
-# are narrower than a coarsening block; "1,3" and "3,1" on 4 ranks leave ranks without a chunk.
+# ranks dtype shape A-blocks B-blocks ghost order steps [pattern]. B's block k is on rank k+1 and
+# V's (1-D, A-blocks[0]+1 blocks) on rank k+2, so the three are decomposed differently; blocks of
+# one element are narrower than a coarsening block; "1,3" and "3,1" on 4 ranks leave ranks without
+# a chunk. pattern: what A holds (t/fields.c): NaN everywhere, on the last rank's blocks or every
+# third row (an axis reduction's line of NaN only gives NaN), ramps, infinities...
 configs="
 1 f64 9,7 1,1 1,1 0 c 3
 1 f32 12,10 3,2 2,3 1 f 4
@@ -17,6 +19,20 @@ configs="
 4 f64 13,11 1,3 3,1 0 c 4
 4 i32 10,9,8 2,3,1 1,2,3 1 f 3
 4 f64 31,17 5,4 3,6 1 f 3
+1 f64 9,7 1,1 1,1 0 c 3 nan
+2 f64 16,12 3,2 2,3 1 c 3 nan
+4 f32 13,11 1,3 3,1 0 c 3 nan
+2 f64 16,12 3,2 2,3 1 f 3 nanrank
+4 f64 31,17 5,4 3,6 1 f 3 nanrank
+1 f32 12,10 3,2 2,3 1 f 3 nanrows
+2 f64 9,8,7 2,2,3 3,1,2 1 f 3 nanrows
+4 f64 13,11 1,3 3,1 0 c 3 nanrows
+2 f64 16,12 3,2 2,3 1 c 3 nanends
+4 f64 13,11 1,3 3,1 0 c 3 inf
+2 f32 16,12 3,2 2,3 1 c 3 naninf
+4 i32 10,9,8 2,3,1 1,2,3 1 f 3 rising
+2 f64 16,12 3,2 2,3 1 c 3 falling
+1 f64 9,7 1,1 1,1 0 c 3 constant
 "
 script=t/fields.lua
 n=$(echo "$configs" | grep -c .)
@@ -46,9 +62,10 @@ run() {
 
 run 1 1 "$B/t/fields" selftest
 
-echo "$configs" | while read -r np dtype shape ablocks bblocks ghost order steps; do
+echo "$configs" | while read -r np dtype shape ablocks bblocks ghost order steps pattern; do
   [ -n "$np" ] || continue
-  run 3 "$np" "$B/t/fields" "$dtype" "$shape" "$ablocks" "$bblocks" "$ghost" "$order" "$steps" "$script"
+  run 3 "$np" "$B/t/fields" "$dtype" "$shape" "$ablocks" "$bblocks" "$ghost" "$order" "$steps" "$script" \
+    ${pattern:-random}
 done
 
 # Every bad callback fails at step 1 on every rank while the good ones go on; each bad line is

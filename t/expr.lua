@@ -7,7 +7,7 @@ local ffi = require "ffi"
 -- over n can show that every assertion is able to fail.
 local BREAK = tonumber(os.getenv("EXPR_TEST_BREAK"))
 local ntests, nfailed = 0, 0
-local PLAN = 190
+local PLAN = 265
 print("1.." .. PLAN)
 
 local function perturb(want)
@@ -47,6 +47,14 @@ local function near(got, want, name)
   report(type(got) == "number" and math.abs(got - want) <= 1e-12 * math.abs(want), name, got, want, "want:")
 end
 
+-- A number, or nil, as text that tells NaN (whatever its sign), infinities and nil apart.
+local function num(v)
+  if v == nil then return "nil" end
+  if type(v) ~= "number" then return type(v) end
+  if v ~= v then return "nan" end
+  return string.format("%.17g", v)
+end
+
 local function like(got, sub, name)
   sub = expect(sub)
   report(type(got) == "string" and got:find(sub, 1, true) ~= nil, name, got, sub, "containing:")
@@ -77,8 +85,15 @@ local function fake_core(rank, size)
     local b = { nmin = nmin, nsum = nsum, nmax = nmax, n = n,
                 input = ffi.new("double[?]", n + 1), output = ffi.new("double[?]", n + 1) }
     b.input[0], b.output[0] = 7777, 7777
+    b.fields = {}
     c.buffers[#c.buffers + 1] = b
     return #c.buffers - 1, b.input + 1, b.output + 1
+  end
+  -- An array reduced elementwise beside reduction `id` (axis reductions, gathers).
+  function c.field(id, n, op)
+    local f = { n = n, op = op, input = ffi.new("double[?]", n), output = ffi.new("double[?]", n) }
+    table.insert(c.buffers[id + 1].fields, f)
+    return f.input, f.output
   end
   return c
 end
@@ -87,6 +102,9 @@ end
 local function reduce_all()
   for _, b in ipairs(core.buffers) do
     for k = 1, b.n do b.output[k] = b.input[k] end
+    for _, f in ipairs(b.fields) do
+      for k = 0, f.n - 1 do f.output[k] = f.input[k] end
+    end
   end
 end
 
@@ -742,9 +760,9 @@ do
   is(results[#bad + 1] and results[#bad + 1].v, tv[1 * 5 + 2 + 1], "and it reads T[1, 2], nothing else")
 
   e, l = err(function() luisa.fetch("T", { 0/0, 0 }, { 1, 1 }) end), here()
-  is(e, l .. ': luisa.fetch("T"): axis 0: offset nan and shape 1 must be whole numbers', "fetch at offset NaN")
+  is(e, l .. ': luisa.fetch("T"): the offset on axis 0 must be a whole number, got nan', "fetch at offset NaN")
   e, l = err(function() luisa.fetch("T", { 0, 0 }, { 1, 2.5 }) end), here()
-  is(e, l .. ': luisa.fetch("T"): axis 1: offset 0 and shape 2.5 must be whole numbers', "fetch of shape 2.5")
+  is(e, l .. ': luisa.fetch("T"): the shape on axis 1 must be a whole number >= 1, got 2.5', "fetch of shape 2.5")
   e, l = err(function() luisa.fetch("T", { 2^60, 0 }, { 1, 1 }) end), here()
   like(e, l .. ': luisa.fetch("T"): the box at [1152921504606846976, 0] of shape [1, 1] is outside', "fetch at 2^60")
   e, l = err(function() luisa.fetch("Huge", { 0, 0 }, { 1, 1 }) end), here()
@@ -774,6 +792,171 @@ do
   local e, l = err(function() luisa.fetch("U", { 0 }, { n }) end), here()
   is(e, l .. ': luisa.fetch("U"): the part of chunk 0 on rank 1 is 2147483648 bytes, more than one MPI message '
      .. "carries (2147483647 bytes): fetch smaller boxes", "a fetch of 2^31 bytes from one chunk is refused")
+end
+
+------------------------------------------------------------------------------
+-- NaN: min and max skip it, and give NaN where they saw nothing else (every
+-- element NaN, or every element of an axis reduction's line); argmin and
+-- argmax give nil then; a mix of NaN and numbers gives the extreme of the
+-- numbers, infinities included. Data patterns over 3 chunks, against plain
+-- Lua that sorts the numbers (no comparison chain like the kernel's).
+do
+  local n0, n1 = 6, 5
+  local N, nan, inf = n0 * n1, 0 / 0, math.huge
+  -- rows 0-1 are chunk 1, rows 2-5 are split in columns 0-1 and 2-4
+  local boxes = { { { 0, 0 }, { 2, 5 } }, { { 2, 0 }, { 4, 2 } }, { { 2, 2 }, { 4, 3 } } }
+  local function pattern(f)   -- values in C order (1-based) of f(i, row, col), 0-based i
+    local v = {}
+    for i = 0, N - 1 do v[i + 1] = f(i, math.floor(i / n1), i % n1) end
+    return v
+  end
+  local random = values("f64", N, 51)
+  local patterns = {
+    { "all NaN", pattern(function() return nan end) },
+    { "chunk 1 NaN", pattern(function(i, r) return r < 2 and nan or random[i + 1] end) },
+    { "first and last NaN", pattern(function(i) return (i == 0 or i == N - 1) and nan or random[i + 1] end) },
+    { "rising", pattern(function(i) return i * 0.5 - 3 end) },
+    { "falling", pattern(function(i) return 7 - i * 0.25 end) },
+    { "constant", pattern(function() return 2.5 end) },
+    { "+inf and -inf", pattern(function(i) return i == 7 and inf or i == 23 and -inf or random[i + 1] end) },
+    { "NaN but one +inf", pattern(function(i) return i == 17 and inf or nan end) },
+    { "NaN but one -inf", pattern(function(i) return i == 4 and -inf or nan end) },
+    { "NaN and -inf in column 3", pattern(function(i, _, c) return c == 3 and (i == 8 and -inf or nan)
+                                                                     or c == 1 and nan or random[i + 1] end) },
+  }
+  -- The reference: min and max of the numbers (NaN when there are none),
+  -- the lowest index holding them (nil when none).
+  local function extremes(list)   -- list of {value, index}
+    local numbers = {}
+    for _, e in ipairs(list) do if e[1] == e[1] then numbers[#numbers + 1] = e end end
+    if #numbers == 0 then return nan, nan, nil, nil end
+    table.sort(numbers, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+    local lo, hi = numbers[1], numbers[#numbers]
+    local first_hi = #numbers
+    while first_hi > 1 and numbers[first_hi - 1][1] == hi[1] do first_hi = first_hi - 1 end
+    return lo[1], hi[1], lo[2], numbers[first_hi][2]
+  end
+
+  local luisa, plan = fresh()
+  local arrays, got = {}, {}
+  local function block_min(data, shape)   -- a map's function: the block's min, skipping NaN
+    local m = nan
+    for k = 0, shape[1] * shape[2] - 1 do
+      local v = data[k]
+      if v == v and (m ~= m or v < m) then m = v end
+    end
+    return m
+  end
+  local function block_max(data, shape)
+    local m = nan
+    for k = 0, shape[1] * shape[2] - 1 do
+      local v = data[k]
+      if v == v and (m ~= m or v > m) then m = v end
+    end
+    return m
+  end
+  for p, pat in ipairs(patterns) do
+    local name = "P" .. p
+    arrays[name] = fake_array("f64", { n0, n1 }, boxes, p % 2 == 0 and "f" or "c", 1, pat[2])
+    local P = luisa.array(name)
+    luisa.every(1, { min = P:min(), max = P:max(), amin = P:argmin(), amax = P:argmax(), sum = P:sum(),
+                     min0 = P:min(0), max0 = P:max(0), min1 = P:min(1), max1 = P:max(1),
+                     mmin = luisa.map(P, block_min, "min"), mmax = luisa.map(P, block_max, "max"),
+                     both = (P * 2):min(), neg = (-P):max() },
+                function(_, r) got[p] = r end)
+  end
+  -- No selection is empty, so there is no min of nothing but this: an empty
+  -- slice is refused when the plan is compiled (arrays and chunks have at
+  -- least one element, engine/array.c).
+  local P1 = luisa.array "P1"
+  local empty, lempty = P1[{ { 3, 3 } }], here()
+  luisa.every(1, { m = empty:min() }, function() end)
+  local compiled = plan.compile(arrays, core)
+  is(compiled[#patterns + 1].error, lempty .. ": slice: axis 0: range {3, 3} is empty or out of bounds for extent 6",
+     "a min over an empty slice is refused at compile time")
+  local due, errors = {}, {}
+  for p = 1, #patterns do
+    due[p] = p
+    if compiled[p].error then errors[#errors + 1] = compiled[p].error end
+  end
+  is(table.concat(errors, "; "), "", "the NaN patterns' callbacks compile")
+  is(plan.run_local(1, due, 0), nil, "and run")
+  reduce_all()
+  is(plan.deliver(1, due), nil, "and deliver")
+  local function index(i) return i and string.format("{%d, %d}", math.floor(i / n1), i % n1) or "nil" end
+  local function text_of(t) return t and string.format("{%s, %s}", t[1], t[2]) or "nil" end
+  local function row(field, count)   -- a field's elements as text
+    if type(field) ~= "table" then return tostring(field) end
+    local t = {}
+    for k = 0, count - 1 do t[#t + 1] = num(field.data[k]) end
+    return table.concat(t, " ")
+  end
+  for p, pat in ipairs(patterns) do
+    local label, v, r = pat[1], pat[2], got[p] or {}
+    local all = {}
+    for i = 0, N - 1 do all[#all + 1] = { v[i + 1], i } end
+    local mn, mx, amin, amax = extremes(all)
+    is(string.format("min %s max %s", num(r.min), num(r.max)), string.format("min %s max %s", num(mn), num(mx)),
+       label .. ": P:min() and P:max()")
+    is(string.format("argmin %s argmax %s", text_of(r.amin), text_of(r.amax)),
+       string.format("argmin %s argmax %s", index(amin), index(amax)), label .. ": P:argmin() and P:argmax()")
+    is(string.format("map min %s max %s", num(r.mmin), num(r.mmax)), string.format("map min %s max %s", num(mn), num(mx)),
+       label .. ": luisa.map combining by min and max")
+    local m2, x2 = extremes((function()
+      local t = {}
+      for i = 0, N - 1 do t[#t + 1] = { v[i + 1] * 2, i } end
+      return t
+    end)())
+    local _, xneg = extremes((function()
+      local t = {}
+      for i = 0, N - 1 do t[#t + 1] = { -v[i + 1], i } end
+      return t
+    end)())
+    is(string.format("%s %s", num(r.both), num(r.neg)), string.format("%s %s", num(m2), num(xneg)),
+       label .. ": (P * 2):min() and (-P):max()")
+    local s = 0
+    for i = 1, N do s = s + v[i] end
+    is(num(r.sum), num(s), label .. ": P:sum() propagates NaN and infinities")
+    -- along axis 0 (one value per column) and axis 1 (one per row)
+    local want = { min0 = {}, max0 = {}, min1 = {}, max1 = {} }
+    for c = 0, n1 - 1 do
+      local line = {}
+      for r0 = 0, n0 - 1 do line[#line + 1] = { v[r0 * n1 + c + 1], r0 } end
+      local a, b = extremes(line)
+      want.min0[#want.min0 + 1], want.max0[#want.max0 + 1] = num(a), num(b)
+    end
+    for r0 = 0, n0 - 1 do
+      local line = {}
+      for c = 0, n1 - 1 do line[#line + 1] = { v[r0 * n1 + c + 1], c } end
+      local a, b = extremes(line)
+      want.min1[#want.min1 + 1], want.max1[#want.max1 + 1] = num(a), num(b)
+    end
+    is(string.format("min(0) %s | max(0) %s", row(r.min0, n1), row(r.max0, n1)),
+       string.format("min(0) %s | max(0) %s", table.concat(want.min0, " "), table.concat(want.max0, " ")),
+       label .. ": P:min(0) and P:max(0) per column")
+    is(string.format("min(1) %s | max(1) %s", row(r.min1, n0), row(r.max1, n0)),
+       string.format("min(1) %s | max(1) %s", table.concat(want.min1, " "), table.concat(want.max1, " ")),
+       label .. ": P:min(1) and P:max(1) per row")
+  end
+  -- The same again: the accumulators start over at every step, and the
+  -- loops LuaJIT compiles by then (side traces for the rare branches
+  -- included) give what the interpreter gave.
+  local function extremes_text()
+    local t = {}
+    for p = 1, #patterns do
+      local r = got[p] or {}
+      t[p] = table.concat({ num(r.min), num(r.max), num(r.mmin), num(r.mmax), row(r.min1, n0), row(r.max0, n1) }, " ")
+    end
+    return table.concat(t, ", ")
+  end
+  local before, differ = extremes_text(), 0
+  for step = 2, 300 do
+    plan.run_local(step, due, 0)
+    reduce_all()
+    plan.deliver(step, due)
+    if extremes_text() ~= before then differ = differ + 1 end
+  end
+  is(differ, 0, "299 more steps give the same min and max every time")
 end
 
 if ntests ~= PLAN then print("# planned " .. PLAN .. " tests but ran " .. ntests) end

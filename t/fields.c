@@ -1,13 +1,15 @@
 /* fields.c: drives the engine with axis reductions, gathers and coarsening (t/fields.lua) over three
  * differently decomposed arrays, and checks every element against plain C loops over global data.
- * usage: fields DTYPE SHAPE BLOCKS_A BLOCKS_B GHOST ORDER STEPS SCRIPT [errors]
+ * usage: fields DTYPE SHAPE BLOCKS_A BLOCKS_B GHOST ORDER STEPS SCRIPT [errors|PATTERN]
  *        fields selftest
  *   SHAPE "16,12" (2 or 3 axes, each >= 7); BLOCKS_A "3,2": a grid of unevenly sized blocks of A,
  *   block k owned by rank k % size; BLOCKS_B the same for B, block k owned by rank (k + 1) % size;
  *   V is 1-D, 2*SHAPE[0]+1 long, in BLOCKS_A[0]+1 blocks, block k on rank (k + 2) % size. GHOST:
  *   ghost width around every chunk (filled with poison); ORDER c|f. "errors": the script also
  *   registers bad callbacks (LUISA_TEST_ERRORS=1): step 1 must return LUISA_WARN_SCRIPT, later steps
- *   LUISA_OK, and the good callbacks must still be right. "selftest": the C reference against values
+ *   LUISA_OK, and the good callbacks must still be right. PATTERN: what A holds (pattern_names:
+ *   NaN everywhere, on the last rank's blocks, on every third row, at the ends, ramps, a
+ *   constant, infinities, NaN but one infinity; default random). "selftest": the C reference against values
  *   worked out by hand. Rank 0 prints three TAP lines: values, window values (not with "errors"),
  *   statuses. */
 #include <math.h>
@@ -22,8 +24,32 @@ enum { MAXD = 3, MAXPOOL = 512, MAXSTEPS = 8, MAXSHOW = 12 };
 #define TOL 1e-12   /* sums and means; everything else must be exact */
 
 static luisa_dtype dtype;
-static int ndim, errors;
-static int64_t shape[MAXD];
+static int ndim, errors, nranks;
+static int64_t shape[MAXD], blocks_a[MAXD], nglobal;
+
+/* What A holds (B and V stay random); the NaN and inf patterns need f32 or f64. */
+enum pattern { RANDOM, ALL_NAN, NAN_RANK, NAN_ROWS, NAN_ENDS, RISING, FALLING, CONSTANT, INF, NAN_INF, NPATTERNS };
+static const char *const pattern_names[NPATTERNS] = {
+  "random", "nan", "nanrank", "nanrows", "nanends", "rising", "falling", "constant", "inf", "naninf"
+};
+static enum pattern pattern;
+
+static int64_t block_start(int64_t n, int64_t b, int64_t k);
+
+/* The rank owning A's global element i: block k is on rank k % size. */
+static int owner_of(int64_t i)
+{
+  int64_t k = 0, stride = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    int64_t g = i % shape[d], bk = 0;
+    i /= shape[d];
+    while (block_start(shape[d], blocks_a[d], bk + 1) <= g)
+      bk++;
+    k += bk * stride;
+    stride *= blocks_a[d];
+  }
+  return (int)(k % nranks);
+}
 
 /* Values of A (0), B (1) and V (2) at a global linear index and step: multiples of 1/64 in
  * [-100, 100] (whole numbers for integer types), so f32 holds them exactly and every sum of a few
@@ -36,7 +62,31 @@ static double value(int which, int64_t i, int64_t step)
   h *= 0x94D049BB133111EBull;
   h ^= h >> 29;
   double v = (double)(h % 12801) / 64.0 - 100.0;
+  if (which == 0)
+    switch (pattern) {
+    case RANDOM: break;
+    case ALL_NAN: v = NAN; break;
+    case NAN_RANK: v = owner_of(i) == nranks - 1 ? NAN : v; break;
+    case NAN_ROWS: v = i / (nglobal / shape[0]) % 3 == 1 ? NAN : v; break;
+    case NAN_ENDS: v = i == 0 || i == nglobal - 1 ? NAN : v; break;
+    case RISING: v = (double)i / 8 - 30 + (double)step; break;
+    case FALLING: v = 30 - (double)i / 8 + (double)step; break;
+    case CONSTANT: v = 2.5 + (double)step; break;
+    case INF: v = i == nglobal / 3 ? INFINITY : i == 2 * nglobal / 3 ? -INFINITY : v; break;
+    case NAN_INF: v = i != nglobal / 2 ? NAN : step % 2 ? INFINITY : -INFINITY; break;
+    case NPATTERNS: break;
+    }
   return dtype == LUISA_I32 || dtype == LUISA_I64 ? floor(v) : v;
+}
+
+/* got equals want: NaN matches NaN, infinities match exactly, other numbers to tol relative. */
+static int matches(double got, double want, double tol)
+{
+  if (isnan(want) || isnan(got))
+    return isnan(want) && isnan(got);
+  if (isinf(want) || isinf(got))
+    return got == want;
+  return fabs(got - want) <= tol * fmax(1.0, fabs(want));
 }
 
 static void store(void *buf, int64_t at, double v)
@@ -268,7 +318,9 @@ static dense *bin(char op, const dense *a, const dense *b, double c)
 
 typedef enum { SUM, MEAN, MIN, MAX } kind;
 
-/* Reduction along one axis: the shape without it, {1} for a 1-D input. */
+/* Reduction along one axis: the shape without it, {1} for a 1-D input. Min and max start from
+ * NaN and use C's fmin and fmax, which return the other operand when one is NaN: NaN values are
+ * skipped and a line of NaN only gives NaN. */
 static dense *reduce(const dense *a, int axis, kind what)
 {
   int64_t shp[MAXD];
@@ -280,7 +332,7 @@ static dense *reduce(const dense *a, int axis, kind what)
     shp[nd++] = 1;
   dense *r = new_dense(nd, shp);
   for (int64_t k = 0; k < r->n; k++)
-    r->v[k] = what == SUM || what == MEAN ? 0 : what == MIN ? HUGE_VAL : -HUGE_VAL;
+    r->v[k] = what == SUM || what == MEAN ? 0 : NAN;
   int64_t idx[MAXD], out[MAXD];
   for (int64_t k = 0; k < a->n; k++) {
     unravel(a, k, idx);
@@ -301,7 +353,7 @@ static dense *reduce(const dense *a, int axis, kind what)
 
 static double whole(const dense *a, kind what)
 {
-  double s = 0, mn = HUGE_VAL, mx = -HUGE_VAL;
+  double s = 0, mn = NAN, mx = NAN;
   for (int64_t k = 0; k < a->n; k++) {
     s += a->v[k];
     mn = fmin(mn, a->v[k]);
@@ -678,8 +730,7 @@ static void check(const char *path, int steps, int *bad)
         continue;
       }
       r->used++;
-      double tol = e->tol * fmax(1.0, fabs(e->value));
-      if (!(fabs(r->value - e->value) <= tol)) {
+      if (!matches(r->value, e->value, e->tol)) {
         if (shown++ < MAXSHOW)
           printf("# step %d: %s = %.17g, expected %.17g\n", step, e->name, r->value, e->value);
         bad[is_window(e->name)]++;
@@ -712,20 +763,31 @@ int main(int argc, char **argv)
     MPI_Finalize();
     return bad != 0;
   }
-  if (argc != 9 && !(argc == 10 && !strcmp(argv[9], "errors"))) {
-    tap_print("not ok - usage: fields DTYPE SHAPE BLOCKS_A BLOCKS_B GHOST ORDER STEPS SCRIPT [errors]\n");
+  errors = argc == 10 && !strcmp(argv[9], "errors");
+  pattern = argc == 9 || errors ? RANDOM : NPATTERNS;
+  for (int p = 0; p < NPATTERNS && argc == 10 && !errors; p++)
+    if (!strcmp(argv[9], pattern_names[p]))
+      pattern = (enum pattern)p;
+  dtype = argc < 2 ? LUISA_F64 : !strcmp(argv[1], "f32") ? LUISA_F32 : !strcmp(argv[1], "i32") ? LUISA_I32
+        : !strcmp(argv[1], "i64") ? LUISA_I64 : LUISA_F64;
+  int integer = dtype == LUISA_I32 || dtype == LUISA_I64;
+  if ((argc != 9 && argc != 10) || pattern == NPATTERNS
+      || (integer && pattern != RANDOM && pattern != RISING && pattern != FALLING && pattern != CONSTANT)) {
+    tap_print("not ok - usage: fields DTYPE SHAPE BLOCKS_A BLOCKS_B GHOST ORDER STEPS SCRIPT [errors|PATTERN] "
+              "(NaN and inf patterns need f32 or f64)\n");
     MPI_Finalize();
     return 1;
   }
-  errors = argc == 10;
-  dtype = !strcmp(argv[1], "f32") ? LUISA_F32 : !strcmp(argv[1], "i32") ? LUISA_I32
-        : !strcmp(argv[1], "i64") ? LUISA_I64 : LUISA_F64;
+  nranks = size;
   ndim = parse_list(argv[2], shape);
   darray A = { .name = "A", .which = 0, .nd = ndim, .shift = 0 };
   darray B = { .name = "B", .which = 1, .nd = ndim, .shift = 1 };
   darray V = { .name = "V", .which = 2, .nd = 1, .shift = 2 };
   int ok_args = ndim >= 2 && parse_list(argv[3], A.blocks) == ndim && parse_list(argv[4], B.blocks) == ndim;
+  nglobal = 1;
   for (int d = 0; d < ndim; d++) {
+    blocks_a[d] = A.blocks[d];
+    nglobal *= shape[d];
     A.shape[d] = B.shape[d] = shape[d];
     ok_args &= shape[d] >= 7 && A.blocks[d] >= 1 && A.blocks[d] <= shape[d] && B.blocks[d] >= 1
                && B.blocks[d] <= shape[d];
@@ -736,9 +798,9 @@ int main(int argc, char **argv)
   luisa_order order = argv[6][0] == 'f' ? LUISA_ORDER_F : LUISA_ORDER_C;
   int steps = atoi(argv[7]);
   char desc[512];
-  snprintf(desc, sizeof desc, "%d rank%s, %s %s, A blocks %s, B blocks %s, ghost %d, order %s, %d steps%s",
+  snprintf(desc, sizeof desc, "%d rank%s, %s %s, A blocks %s, B blocks %s, ghost %d, order %s, %d steps%s%s%s",
            size, size > 1 ? "s" : "", argv[1], argv[2], argv[3], argv[4], ghost, argv[6], steps,
-           errors ? ", bad callbacks" : "");
+           errors ? ", bad callbacks" : "", pattern != RANDOM ? ", A " : "", pattern != RANDOM ? pattern_names[pattern] : "");
   if (!ok_args || steps < 1 || steps >= MAXSTEPS) {
     tap_print("not ok - %s: SHAPE needs 2 or 3 extents >= 7 and BLOCKS as many counts\n", desc);
     MPI_Finalize();

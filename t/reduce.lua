@@ -37,7 +37,7 @@ luisa.every(1, {
   mid = (W[0] - 2 * W[1] + W[2]):sum(),
 }, function(step, r)
   r.dprev, r.mid = r.dprev or 1e308, r.mid or 1e308   -- nil until the steps they need exist
-  r.amin, r.amax = linear(r.amin), linear(r.amax)
+  r.amin, r.amax = r.amin and linear(r.amin) or -1, r.amax and linear(r.amax) or -1   -- nil: no number
   for b, count in ipairs(r.hist) do r["hist" .. b] = count end
   r.hist = nil
   for k, v in pairs(r) do out:write(string.format("%d %s %.17g\n", step, k, v)) end

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "luisa.h"
 #include "tap.h"
 
@@ -334,12 +336,56 @@ static void case_syntax(void)            /* 10 assertions */
 static void case_missing(void)           /* 10 assertions */
 {
   luisa *lz = start("t/data/missing_script.lua", LUISA_WARN_SCRIPT);
-  expect_error(lz, "names the missing file", "cannot open t/data/missing_script.lua");
+  expect_error(lz, "names the missing file and why", "cannot open t/data/missing_script.lua: No such file or directory");
   quiet_steps(lz);
   finish_steps();
   expect_no_results();
   expect_log("names the missing file, once, on rank 0", 1, "luisa[0] ", "cannot open t/data/missing_script.lua");
   luisa_finalize(lz);
+}
+
+/* A directory as the script, and an empty path: the message says which and names the path. */
+static void case_directory(void)         /* 10 assertions */
+{
+  luisa *lz = start("t/data", LUISA_WARN_SCRIPT);
+  expect_error(lz, "says the script is a directory", "cannot read t/data: Is a directory");
+  quiet_steps(lz);
+  finish_steps();
+  expect_no_results();
+  expect_log("says it is a directory, once, on rank 0", 1, "luisa[0] ", "cannot read t/data: Is a directory");
+  luisa_finalize(lz);
+}
+
+static void case_empty_path(void)        /* 10 assertions */
+{
+  luisa *lz = start("", LUISA_WARN_SCRIPT);
+  expect_error(lz, "says the path is empty", "cannot open \"\": the path is empty");
+  quiet_steps(lz);
+  finish_steps();
+  expect_no_results();
+  expect_log("says the path is empty, once, on rank 0", 1, "luisa[0] ", "cannot open \"\": the path is empty");
+  luisa_finalize(lz);
+}
+
+/* A FIFO as the script: refused at once, not read (a read would wait for a writer, and rank 0
+ * with it, inside the collective luisa_init). */
+static void case_fifo(void)              /* 10 assertions */
+{
+  char path[4096], want[4200];
+  snprintf(path, sizeof path, "%s.fifo", out_path);
+  snprintf(want, sizeof want, "cannot read %s: not a regular file", path);
+  if (rank == 0 && mkfifo(path, 0600) != 0)
+    fprintf(stderr, "scripts: mkfifo %s failed\n", path);
+  MPI_Barrier(MPI_COMM_WORLD);
+  luisa *lz = start(path, LUISA_WARN_SCRIPT);
+  expect_error(lz, "says the script is not a regular file", want);
+  quiet_steps(lz);
+  finish_steps();
+  expect_no_results();
+  expect_log("says it is not a regular file, once, on rank 0", 1, "luisa[0] ", want);
+  luisa_finalize(lz);
+  if (rank == 0)
+    unlink(path);
 }
 
 static void case_load_error(void)        /* 10 assertions */
@@ -508,7 +554,8 @@ static const struct {
   const char *name;
   void (*run)(void);
 } cases[] = {
-  { "syntax", case_syntax }, { "missing", case_missing }, { "load_error", case_load_error },
+  { "syntax", case_syntax }, { "missing", case_missing }, { "directory", case_directory },
+  { "empty_path", case_empty_path }, { "fifo", case_fifo }, { "load_error", case_load_error },
   { "rank_error", case_rank_error }, { "unknown_array", case_unknown_array },
   { "shape_mismatch", case_shape_mismatch }, { "every_period", case_every_period },
   { "every_huge_period", case_every_huge_period }, { "every_stats", case_every_stats },

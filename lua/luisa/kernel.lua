@@ -203,10 +203,13 @@ function M.source(reductions, inputs, patterns)
       elseif r.kind == "sumsq" then
         named()
         update[#update + 1] = string.format("%s = %s + %s * %s", a, a, v, v)
-      elseif r.kind == "min" or r.kind == "max" then   -- a NaN never wins a comparison: min and max skip it
+      elseif r.kind == "min" or r.kind == "max" then
+        -- The accumulator starts at NaN (nothing seen) and a NaN value is
+        -- skipped: all NaN gives NaN. The common case (no new extreme)
+        -- costs one comparison, as a plain `v < a` would.
         named()
-        update[#update + 1] = string.format("if %s %s %s then %s = %s end", v,
-                                            r.kind == "min" and "<" or ">", a, a, v)
+        update[#update + 1] = string.format("if not (%s %s %s) and %s == %s then %s = %s end", v,
+                                            r.kind == "min" and ">=" or "<=", a, v, v, a, v)
       elseif r.kind == "argmin" or r.kind == "argmax" then
         needs_index = true
         named()
@@ -246,9 +249,9 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
         elseif r.kind == "fsum" then
           update[#update + 1] = string.format("%s[gi] = %s[gi] + %s", f, f, v)
         else
-          named()
-          update[#update + 1] = string.format("if %s %s %s[gi] then %s[gi] = %s end", v,
-                                              r.kind == "fmin" and "<" or ">", f, f, v)
+          named()   -- as min and max: NaN until a number is seen
+          update[#update + 1] = string.format("if not (%s %s %s[gi]) and %s == %s then %s[gi] = %s end", v,
+                                              r.kind == "fmin" and ">=" or "<=", f, v, v, f, v)
         end
       else   -- histogram: counts land in acc directly, one slot per bin
         named()

@@ -271,10 +271,14 @@ local SLOT_KINDS = { "min", "sum", "max", "argmin", "argmax", "moments" }   -- b
 -- (a gather's elements are written by one rank each, the others hold 0).
 local FIELD_KIND = { gather = "fset", sum = "fsum", mean = "fsum", min = "fmin", max = "fmax" }
 local FIELD_OP = { gather = "sum", sum = "sum", mean = "sum", min = "min", max = "max" }
-local FIELD_INIT = { gather = 0, sum = 0, mean = 0, min = math.huge, max = -math.huge }
+-- NaN for min and max: nothing seen yet (the kernels skip NaN values and
+-- C's fmin and fmax return the other operand), so an element that only ever
+-- saw NaN stays NaN.
+local FIELD_INIT = { gather = 0, sum = 0, mean = 0, min = 0 / 0, max = 0 / 0 }
 local SLOT_WIDTH = { min = 1, sum = 1, max = 1, argmin = 2, argmax = 2, moments = 3 }
--- What a slot holds before any data: the identity of its combination.
-local SLOT_INIT = { min = { math.huge }, sum = { 0 }, max = { -math.huge },
+-- What a slot holds before any data: the identity of its combination (for
+-- min and max NaN, as FIELD_INIT says).
+local SLOT_INIT = { min = { 0 / 0 }, sum = { 0 }, max = { 0 / 0 },
                     argmin = { math.huge, math.huge }, argmax = { -math.huge, math.huge },
                     moments = { 0, 0, 0 } }
 
@@ -679,8 +683,8 @@ local function run_map(c, g)
       error(string.format("luisa.map: the function must return a number, got %s", type(v)), 0)
     end
     if spec.combine == "sum" then acc[s] = acc[s] + v
-    elseif spec.combine == "min" then if v < acc[s] then acc[s] = v end
-    elseif v > acc[s] then acc[s] = v end
+    elseif spec.combine == "min" then if not (v >= acc[s]) and v == v then acc[s] = v end
+    elseif not (v <= acc[s]) and v == v then acc[s] = v end
   end
 end
 
@@ -841,6 +845,17 @@ end
 -- fetch(name, offset, shape, version): any box of an array as published at
 -- this step (or `version` steps ago), read from its owners on demand. Only
 -- in a callback on the root, where the owners serve while they wait.
+-- A value as an error message shows it: NaN without its sign, strings quoted.
+local function shown(v)
+  if type(v) == "number" then return v ~= v and "nan" or tostring(v) end
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+local function whole(v)   -- a whole number: not NaN, not infinite, not fractional
+  return type(v) == "number" and v == v and v > -math.huge and v < math.huge and v % 1 == 0
+end
+
 function M.fetch(name, offset, shape, version)
   local a = compiled_arrays and compiled_arrays[name]
   if not a then error(string.format("luisa.fetch: no array named %q", tostring(name)), 3) end
@@ -849,14 +864,19 @@ function M.fetch(name, offset, shape, version)
   end
   local ok, why = pcall(lower.check_exact, name, a, "")
   if not ok then error("luisa.fetch" .. tostring(why):gsub("^: ", ": "), 3) end
+  for d = 1, a.ndim do
+    if not whole(offset[d]) then
+      error(string.format("luisa.fetch(%q): the offset on axis %d must be a whole number, got %s", name, d - 1,
+                          shown(offset[d])), 3)
+    end
+    if not whole(shape[d]) or shape[d] < 1 then
+      error(string.format("luisa.fetch(%q): the shape on axis %d must be a whole number >= 1, got %s", name, d - 1,
+                          shown(shape[d])), 3)
+    end
+  end
   local n = 1
   for d = 1, a.ndim do
-    local o, e = offset[d], shape[d]   -- NaN would pass the comparisons below: refused here
-    if type(o) ~= "number" or type(e) ~= "number" or o % 1 ~= 0 or e % 1 ~= 0 then
-      error(string.format("luisa.fetch(%q): axis %d: offset %s and shape %s must be whole numbers", name, d - 1,
-                          lower.num(o), lower.num(e)), 3)
-    end
-    if offset[d] < 0 or shape[d] < 1 or offset[d] + shape[d] > a.shape[d] then
+    if offset[d] < 0 or offset[d] + shape[d] > a.shape[d] then
       error(string.format("luisa.fetch(%q): the box at %s of shape %s is outside the array's shape %s", name,
                           shape_text(offset), shape_text(shape), shape_text(a.shape)), 3)
     end
