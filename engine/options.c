@@ -115,10 +115,6 @@ int options_resolve(const luisa_options *given, luisa_options *o, char *why, siz
   *o = given ? *given : luisa_options_default();
   if (!apply_environment(o, why, cap))
     return LUISA_ERR_ARG;
-  if (o->script && !*o->script) {
-    snprintf(why, cap, "opts->script is \"\": expected the path of the analysis script, or NULL for none");
-    return LUISA_ERR_ARG;
-  }
   if (o->mode != LUISA_MODE_INLINE) {
     snprintf(why, cap, "opts->mode is %d: expected LUISA_MODE_INLINE (%d)", (int)o->mode, (int)LUISA_MODE_INLINE);
     return LUISA_ERR_ARG;

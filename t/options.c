@@ -63,8 +63,6 @@ static void defaults(void)
   refused(&o, "trusted 2", "opts->trusted is 2");
   o = d, o.output_dir = "";
   refused(&o, "output_dir \"\"", "opts->output_dir is empty");
-  o = d, o.script = "";
-  refused(&o, "script \"\"", "opts->script is \"\": expected the path");
   o = d, o.lua_bytes = 0, o.step_budget_s = 0;
   char text[1024];
   int st, made = init_says(&o, &st, text, sizeof text);
