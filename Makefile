@@ -136,3 +136,5 @@ clean:
 # Fortran and C++ bindings: their build and test rules (BINDING_TESTS).
 include bindings/bindings.mk
 include bench/bench.mk
+# Allocation failure injection (make faults).
+include t/faults.mk
