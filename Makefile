@@ -138,3 +138,5 @@ include bindings/bindings.mk
 include bench/bench.mk
 # Allocation failure injection (make faults).
 include t/faults.mk
+# libFuzzer targets (make fuzz).
+include fuzz/fuzz.mk

@@ -1,0 +1,26 @@
+#!/bin/sh
+# The inputs the fuzz targets saved (t/data/fuzz/TARGET/: crashes found, and
+# a small corpus), replayed through the ordinary build (fuzz/replay.c): each
+# target must get through all of its inputs without dying.
+. t/lib.sh
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+targets="api decl script"
+echo "1..3"
+for t in $targets; do
+  set -- t/data/fuzz/$t/*
+  if [ ! -e "$1" ]; then
+    echo "ok - $t: no saved inputs # SKIP"
+    continue
+  fi
+  mpi 1 "$B/replay/$t" "$@" >"$out/tap" 2>"$out/err"
+  rc=$?
+  n=$(grep -c '^ok ' "$out/tap")
+  if [ "$rc" = 0 ] && [ "$n" = "$#" ]; then
+    echo "ok - $t: $n saved inputs replay through the ordinary build"
+  else
+    echo "not ok - $t: exit status $rc after $n of $# inputs; the next one was:"
+    grep -v '^ok ' "$out/tap" | sed 's/^/#   /'
+    grep -v '^luisa\[' "$out/err" | tail -20 | sed 's/^/#   /'
+  fi
+done
