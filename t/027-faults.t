@@ -22,7 +22,7 @@ run() {   # np
   np=$1 first=1 died=
   while :; do
     rm -f "$out/progress" "$out/symptom"
-    timeout 120 sh -c ". t/lib.sh; mpi $np $B/fault/faults $out $first $died" >"$out/tap" 2>>"$out/err.$np"
+    timeout 120 sh -c ". t/lib.sh; mpi $np $B/fault/faults $out $first $died" >"$out/tap" 2>"$out/err"
     rc=$?
     grep -E '^(not )?ok |^#' "$out/tap" >"$out/lines"
     emit <"$out/lines"
@@ -33,11 +33,11 @@ run() {   # np
     if [ -z "$last" ] || [ "$last" = "$died_at" ]; then
       count=$((count + 1))
       echo "not ok $count - $np ranks: the driver died outside a life (exit status $rc); stderr:"
-      tail -20 "$out/err.$np" | sed 's/^/#   /'
+      tail -20 "$out/err" | sed 's/^/#   /'
       return
     fi
-    echo "# $np ranks: lives $first..$((last - 1)) ran; the run died at N=$last (${how:-crash}), stderr's end:"
-    grep -v '^luisa\[' "$out/err.$np" | tail -12 | sed 's/^/#   /'
+    echo "# $np ranks: the run died at N=$last (${how:-crash}); it goes on from N=$((last + 1))"
+    grep -m 12 '(.*)\[0x' "$out/err" | sed 's/^/#   /'   # a crash's stack, from the driver's handler
     died_at=$last
     first=$((last + 1)) died="$last ${how:-crash}"
   done

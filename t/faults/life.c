@@ -280,6 +280,39 @@ static int report(const site *S, const char *symptom, const char *bad, long n)
   return known;
 }
 
+/* The bookkeeping itself, through the wrappers the library exports: the
+ * cases an allocator hook for Lua would bring (realloc(NULL, n),
+ * realloc(p, 0), free(NULL), a shrink, a refused growth). */
+void *__wrap_malloc(size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+static int bookkeeping(void)
+{
+  long live = fault_live();
+  size_t bytes = fault_live_bytes();
+  int good = 1;
+  fault_reset();
+  fault_fail_at(0);
+  char *p = __wrap_realloc(NULL, 100);
+  good = good && p && fault_live() == live + 1 && fault_live_bytes() == bytes + 100;
+  p = __wrap_realloc(p, 10);   /* a shrink */
+  good = good && p && fault_live_bytes() == bytes + 10;
+  fault_fail_at(fault_count() + 1);
+  good = good && !__wrap_realloc(p, 1000) && fault_injected() && fault_live_bytes() == bytes + 10;
+  fault_fail_at(fault_count() + 1);
+  char *q = __wrap_realloc(p, 5);   /* shrinks are never refused */
+  good = good && q && !fault_injected();
+  fault_fail_at(0);
+  good = good && !__wrap_realloc(q, 0) && fault_live() == live && fault_live_bytes() == bytes;
+  __wrap_free(NULL);
+  char *r = malloc(8);   /* libc's own, freed through the wrapper */
+  long foreign = fault_foreign_frees();
+  __wrap_free(r);
+  good = good && fault_live() == live && fault_foreign_frees() == foreign + 1;
+  fault_reset();
+  return good;
+}
+
 /* The symptom file tells t/027-faults.t how the run died. */
 static char symptom_path[1100];
 static void tell(const char *what)
@@ -350,6 +383,8 @@ int main(int argc, char **argv)
   char on[32];
   snprintf(on, sizeof on, size == 1 ? "1 rank" : "%d ranks, rank %d failing", size, fault_rank);
 
+  if (first <= 1)
+    ok(bookkeeping(), "%s: the wrappers count realloc(NULL, n), realloc(p, 0), free(NULL), shrinks and refusals", on);
   life *L = malloc(sizeof *L);
   run_life(L, 0);
   agree(L);
