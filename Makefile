@@ -139,3 +139,7 @@ clean:
 include bindings/bindings.mk
 include bench/bench.mk
 include t/soak.mk
+# Allocation failure injection (make faults).
+include t/faults.mk
+# libFuzzer targets (make fuzz).
+include fuzz/fuzz.mk
