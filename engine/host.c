@@ -19,7 +19,7 @@
 #include "watchdog.h"
 
 enum { STOP_BUDGET = 1, STOP_MEMORY = 2 };
-enum { HOOK_EVERY = 1000, STOPPED_MAX = 32 };
+enum { HOOK_EVERY = 1000, STOPPED_MAX = 32, BIRTH_BYTES = 64 << 10 };
 
 struct lu_host {
   lua_State *L;
@@ -32,6 +32,9 @@ struct lu_host {
   int sandbox_load;               /* registry reference to luisa.sandbox's load */
   char refused[LU_ERR_MAX / 4];   /* where the last allocation past the cap was made */
   int noting;
+  char *birth;                    /* what lua_newstate allocates comes from here */
+  size_t birth_used;
+  int born;
 };
 
 static void set_hook(lu_host *h);
@@ -62,13 +65,47 @@ static void note_refusal(lu_host *h, size_t bytes)
 /* Lua's allocator, counting every byte against the cap. Growth past the
  * cap fails (a memory error); past the soft limit the hook is set so the
  * script stops at its next line with a message that says where. */
+static int from_birth(const lu_host *h, const void *p)
+{
+  return h->birth && (const char *)p >= h->birth && (const char *)p < h->birth + BIRTH_BYTES;
+}
+
+/* LuaJIT's lua_newstate crashes if an allocation fails while it builds the
+ * state (2.1.0-beta3): what it asks for (about 12 KiB) comes from a block
+ * reserved beforehand, so the state is made whole or not at all. */
+static void *from_birth_block(lu_host *h, void *ptr, size_t osize, size_t nsize)
+{
+  size_t at = (h->birth_used + 15) & ~(size_t)15;
+  if (at + nsize > BIRTH_BYTES)
+    return NULL;
+  void *p = h->birth + at;
+  if (ptr)
+    memcpy(p, ptr, osize < nsize ? osize : nsize);
+  h->birth_used = at + nsize;
+  h->used += (int64_t)nsize - (int64_t)osize;
+  return p;
+}
+
 static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   lu_host *h = ud;
   if (nsize == 0) {
-    free(ptr);
+    if (!from_birth(h, ptr))
+      free(ptr);
     h->used -= (int64_t)osize;
     return NULL;
+  }
+  if (!h->born)
+    return from_birth_block(h, ptr, osize, nsize);
+  if (from_birth(h, ptr)) {   /* out of the birth block for good */
+    if (nsize <= osize)
+      return ptr;
+    void *p = malloc(nsize);
+    if (!p)
+      return NULL;
+    memcpy(p, ptr, osize);
+    h->used += (int64_t)nsize - (int64_t)osize;
+    return p;
   }
   if (nsize > osize && (int64_t)(nsize - osize) > h->cap - h->used) {
     if (h->L && !h->noting) {
@@ -391,9 +428,12 @@ lu_host *host_new(const lu_host_config *cfg, char *msg, size_t cap)
   h->soft = h->cap - h->cap / 8;
   h->budget_s = cfg->budget_s;
   atomic_init(&h->stop, 0);
-  h->L = lua_newstate(allocate, h);
+  h->birth = malloc(BIRTH_BYTES);
+  h->L = h->birth ? lua_newstate(allocate, h) : NULL;
+  h->born = 1;
   if (!h->L) {
     snprintf(msg, cap, "cannot create a Lua state (out of memory)");
+    free(h->birth);
     free(h);
     return NULL;
   }
@@ -418,5 +458,6 @@ void host_free(lu_host *h)
   watchdog_free(h->watchdog);   /* first: it may touch the state */
   if (h->L)
     lua_close(h->L);
+  free(h->birth);
   free(h);
 }

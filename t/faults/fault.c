@@ -2,7 +2,9 @@
  * the engine's allocations, refuse the chosen one, and track live blocks. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dlfcn.h>
 #include <execinfo.h>
+#include <unwind.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,32 @@ static int untrack(void *p)
   return 1;
 }
 
+/* backtrace(3), but stopping at the first LuaJIT frame: the Lua heap's
+ * allocations come from inside the VM, whose frames libgcc's unwinder may
+ * abort on. What lies below them is the engine's host_run, named anyway. */
+typedef struct walk {
+  void **frames;
+  int n, max;
+} walk;
+
+static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
+{
+  walk *w = arg;
+  void *ip = (void *)_Unwind_GetIP(ctx);
+  Dl_info info;
+  if (w->n >= w->max || (dladdr(ip, &info) && info.dli_fname && strstr(info.dli_fname, "luajit")))
+    return _URC_END_OF_STACK;
+  w->frames[w->n++] = ip;
+  return _URC_NO_REASON;
+}
+
+static int safe_backtrace(void **frames, int max)
+{
+  walk w = { frames, 0, max };
+  _Unwind_Backtrace(step, &w);
+  return w.n;
+}
+
 /* Counts an allocation; 1 if it is the one to refuse. */
 static int refuse(void)
 {
@@ -127,11 +155,11 @@ static int refuse(void)
     fail_at = e ? atol(e) : 0;
   }
   if (++count == trace_at)
-    nframes = backtrace(frames, STACK_MAX);
+    nframes = safe_backtrace(frames, STACK_MAX);
   if (count != fail_at)
     return 0;
   injected = 1;
-  nframes = backtrace(frames, STACK_MAX);
+  nframes = safe_backtrace(frames, STACK_MAX);
   errno = ENOMEM;
   return 1;
 }
