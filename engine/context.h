@@ -137,6 +137,26 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
 int transport_who(luisa *lz, int failed, char *text, size_t cap);
+int transport_ranks(char *text, size_t cap, const int *of, int size, int value);
+
+/* agree.c: that every rank runs the same analysis. */
+#define AGREE_WHY "a script must build the same analysis on every rank (rank-dependent periods, " \
+                  "statistics or shapes are refused)"
+int agree_plan(luisa *lz, int n, const uint64_t *fingerprint, char *const *where, char **why);
+double agree_digest(uint64_t plan, int callback, int64_t step);
+int agree_steps(luisa *lz, int64_t step, char *msg, size_t cap);
+
+/* deadline.c: opts.timeout_s on the engine's waits for other ranks. Where a
+ * rank is, told to a rank that stalled and asks: */
+enum lu_wait { LU_PHASE_ENTRY, LU_PHASE_TRANSFERS, LU_PHASE_REDUCE, LU_PHASE_VERDICT, LU_PHASE_RELOAD,
+                LU_PHASE_FINALIZE, LU_PHASES };
+int deadline_open(luisa *lz, int any_timeout);
+void deadline_poll(luisa *lz, int64_t step);
+double deadline_start(luisa *lz, int phase);
+int deadline_check(luisa *lz, double start);
+int deadline_wait(luisa *lz, int n, MPI_Request *requests, int phase, const char *what);
+void deadline_keep(void *memory);
+void deadline_close(luisa *lz);
 
 /* steer.c: steerable parameters. */
 lu_param *steer_find(luisa *lz, const char *name);

@@ -19,6 +19,7 @@ typedef struct lu_callback {
   int assigns;                 /* writes into a simulation array (luisa.assign) */
   char *failure;               /* this rank's message for the current step */
   int stopped;                 /* it ran past its time budget this step */
+  int diverged;                /* its fingerprint differs between ranks: failure says where */
 } lu_callback;
 
 /* What compiling the plan makes: a recompile builds another beside it. */
@@ -32,6 +33,11 @@ typedef struct lu_compiled {
   int *due_ids;                /* scratch list of callbacks */
   int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
   int *control;                /* root's verdict per step, see script_step */
+  uint64_t *fingerprints;      /* per callback, of what it computes; 0 if it did not compile */
+  char **wheres;               /* per callback, file:line of its registration */
+  char **diverged;             /* per callback, why it differs between ranks, or NULL */
+  int off;                     /* the script called luisa.off() */
+  uint64_t digest;             /* of the plan every rank agreed on, see seal_plan */
 } lu_compiled;
 
 struct lu_script {
@@ -630,10 +636,15 @@ static void free_plan(luisa *lz, lu_compiled *c)
   free(c->exchanges);
   for (int i = 0; i < c->ncallbacks; i++) {
     free(c->callbacks[i].failure);
+    free(c->wheres ? c->wheres[i] : NULL);
+    free(c->diverged ? c->diverged[i] : NULL);
     for (int a = 0; c->callbacks[i].reads && a < lz->narrays; a++)
       free(c->callbacks[i].reads[a]);
     free(c->callbacks[i].reads);
   }
+  free(c->fingerprints);
+  free(c->wheres);
+  free(c->diverged);
   free(c->reductions);
   free(c->callbacks);
   free(c->due);
@@ -860,13 +871,27 @@ static int compile_in_state(lua_State *L)
   s->c.due = calloc((size_t)(n ? n : 1), sizeof *s->c.due);
   s->c.due_ids = calloc((size_t)(n ? n : 1), sizeof *s->c.due_ids);
   s->c.round_ids = calloc((size_t)(2 * n + 1), sizeof *s->c.round_ids);   /* made once: steps allocate nothing */
-  s->c.control = calloc((size_t)(3 + 4 * n), sizeof *s->c.control);
-  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control)
+  s->c.control = calloc((size_t)(4 + 4 * n), sizeof *s->c.control);
+  s->c.fingerprints = calloc((size_t)(n ? n : 1), sizeof *s->c.fingerprints);
+  s->c.wheres = calloc((size_t)(n ? n : 1), sizeof *s->c.wheres);
+  s->c.diverged = calloc((size_t)(n ? n : 1), sizeof *s->c.diverged);
+  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control || !s->c.fingerprints ||
+      !s->c.wheres || !s->c.diverged)
     return luaL_error(L, "out of memory compiling the plan");
   s->c.ncallbacks = n;
+  lua_getfield(L, -1, "off");
+  s->c.off = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   for (int i = 0; i < n; i++) {
     lu_callback *cb = &s->c.callbacks[i];
     lua_rawgeti(L, -1, i + 1);
+    lua_getfield(L, -1, "where");
+    if (lua_isstring(L, -1) && !(s->c.wheres[i] = strdup(lua_tostring(L, -1))))
+      return luaL_error(L, "out of memory compiling the plan");
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "fingerprint");
+    s->c.fingerprints[i] = lua_isstring(L, -1) ? strtoull(lua_tostring(L, -1), NULL, 16) : 0;
+    lua_pop(L, 1);
     lua_getfield(L, -1, "error");
     if (lua_isstring(L, -1)) {
       set_failure(cb, lua_tostring(L, -1));
@@ -936,19 +961,45 @@ static int check_transfers(luisa *lz, int64_t step)
   return status;
 }
 
-/* compile_here, and this rank's count of callbacks checked against rank
- * 0's: 1 if this rank failed (msg says why), 0 if not, -1 if MPI failed.
- * Collective. */
+/* compile_here, then this rank's plan checked against rank 0's: its count
+ * of callbacks, luisa.off(), and, when every rank compiled, each callback's
+ * fingerprint (agree.c). A callback that differs is marked diverged on
+ * every rank, with the same sentence. Returns 1 if this rank failed as a
+ * whole (msg says why), 0 if not, -1 if MPI failed. Collective. */
 static int compile_counted(luisa *lz, char *msg, size_t cap)
 {
+  lu_script *s = lz->script;
   int failed = compile_here(lz, msg, cap);
-  int n = failed ? -1 : lz->script->c.ncallbacks, root_n = n;
-  if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
+  int mine[2] = { failed ? -1 : s->c.ncallbacks, !failed && s->c.off }, root[2] = { mine[0], mine[1] };
+  if (transport_bcast_ints(lz, root, 2) != LUISA_OK)
     return -1;
-  if (!failed && n != root_n)
+  if (!failed && mine[0] != root[0])
     failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
-                      "a script must register the same callbacks on every rank", lz->rank, n, root_n) > 0;
-  return failed;
+                      "a script must register the same callbacks on every rank", lz->rank, mine[0], root[0]) > 0;
+  else if (!failed && root[0] >= 0 && mine[1] != root[1])
+    failed = snprintf(msg, cap, "rank %d %s luisa.off() but rank 0 %s: %s", lz->rank, mine[1] ? "calls" : "does not call",
+                      root[1] ? "does" : "does not", AGREE_WHY) > 0;
+  int ok = !failed, all;
+  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
+    return -1;
+  if (!all)
+    return failed;
+  if (agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged) >= LUISA_ERR_FIRST)
+    return -1;
+  for (int i = 0; i < s->c.ncallbacks; i++)
+    s->c.callbacks[i].diverged = s->c.diverged[i] != NULL;
+  return 0;
+}
+
+/* The digest of the plan every rank now runs, carried by each reduction. */
+static void seal_plan(lu_script *s)
+{
+  uint64_t h = LU_FNV_START;
+  for (int i = 0; i < s->c.ncallbacks; i++) {
+    uint64_t f = s->c.callbacks[i].enabled ? s->c.fingerprints[i] : 0;
+    h = bundle_fnv(h, &f, sizeof f);
+  }
+  s->c.digest = h;
 }
 
 /* Compile the plan on every rank at the first step. A callback that fails
@@ -976,7 +1027,7 @@ int script_compile(luisa *lz, int64_t step)
   int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
   RETURN_IF(!first || !mine, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory compiling the plan");
   for (int i = 0; i < n; i++)
-    mine[i] = s->c.callbacks[i].failure ? lz->rank : lz->size;
+    mine[i] = s->c.callbacks[i].failure || s->c.callbacks[i].diverged ? lz->rank : lz->size;
   int status = LUISA_OK;
   if (MPI_Allreduce(mine, first, n, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
     status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce of compile results failed");
@@ -984,12 +1035,20 @@ int script_compile(luisa *lz, int64_t step)
     lu_callback *cb = &s->c.callbacks[i];
     if (first[i] == lz->size)
       continue;
+    cb->enabled = 0;
+    if (cb->diverged) {   /* the same sentence on every rank */
+      if (lz->rank == 0)
+        log_write(lz, LUISA_LOG_ERROR, "%s, it is disabled on every rank: %s", s->c.diverged[i], AGREE_WHY);
+      if (status == LUISA_OK)
+        status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s, so it is disabled on every rank: %s",
+                           (long long)step, s->c.diverged[i], AGREE_WHY);
+      continue;
+    }
     snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
     if (transport_share(lz, first[i], msg, sizeof msg) != LUISA_OK) {
       status = LUISA_ERR_MPI;
       break;
     }
-    cb->enabled = 0;
     on_rank(where, sizeof where, lz, first[i]);
     if (lz->rank == 0)
       log_write(lz, LUISA_LOG_ERROR, "callback %d disabled, it does not compile%s: %s", i + 1, where, msg);
@@ -1008,6 +1067,7 @@ int script_compile(luisa *lz, int64_t step)
     if (checked != LUISA_OK)
       status = checked;
   }
+  seal_plan(s);
   return status;
 }
 
@@ -1019,12 +1079,18 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   int failed = compile_counted(lz, msg, cap);
   if (failed < 0)
     return -2;
+  int diverged = 0;
+  for (int i = 0; !failed && i < s->c.ncallbacks; i++)   /* a divergence first: it is the same on every rank */
+    if (s->c.diverged[i])
+      failed = diverged = snprintf(msg, cap, "%s: %s", s->c.diverged[i], AGREE_WHY) > 0;
   for (int i = 0; !failed && i < s->c.ncallbacks; i++)
     if (s->c.callbacks[i].failure)
       failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->c.callbacks[i].failure) > 0;
   int first = transport_agree(lz, failed, msg, cap);
   if (first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
     return -2;
+  if (diverged)   /* the sentence names the ranks already */
+    who[0] = '\0';
   if (first != -1)
     return first;
   int checked = check_transfers(lz, step);
@@ -1100,6 +1166,7 @@ int script_reload(luisa *lz, int64_t step)
   }
   free(state);
   if (first == -1) {
+    seal_plan(fresh);
     script_free(lz, old);
     reload_record(lz, step, version, NULL);
     if (dropped && lz->rank == 0)
@@ -1165,6 +1232,7 @@ static int script_recompile(luisa *lz, int64_t step)
       s->c.callbacks[i].enabled &= old.callbacks[i].enabled;
       s->c.callbacks[i].every = old.callbacks[i].every;
     }
+    seal_plan(s);
     free_plan(lz, &old);
     host_run(s->host, keep_plan, "drop", msg, sizeof msg);
     return LUISA_OK;
