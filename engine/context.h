@@ -46,6 +46,7 @@ typedef struct lu_exchange lu_exchange;
 typedef struct lu_store lu_store;
 typedef struct lu_param lu_param;
 typedef struct lu_reload lu_reload;
+typedef struct lu_deadline lu_deadline;
 
 /* The sources of a script version: src[0] is the script, then the modules
  * it required from its directory, in load order (bundle.c). */
@@ -85,7 +86,15 @@ struct luisa {
   char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
   int64_t err_step;               /* the step whose first failure err tells */
+  int halted;                     /* lu_halt: analytics off for the rest of the run */
+  lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
 };
+
+/* Why analytics stopped for good. Agreed: every rank found, at the same
+ * call, that the ranks no longer agree on the schedule; nothing collective
+ * is made again. Cut: this rank timed out; lz->comm has a request pending
+ * that cannot be cancelled, so it is never used again. */
+enum lu_halt { LU_RUNNING = 0, LU_HALT_AGREED = 1, LU_HALT_CUT = 2 };
 
 #define LU_LUA_BYTES_DEFAULT ((int64_t)1 << 30)
 #define LU_LUA_BYTES_MIN ((int64_t)16 << 20)
@@ -129,6 +138,10 @@ int transport_share(luisa *lz, int owner, char *msg, size_t cap);
 int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status);
 /* Kinds of reduction slots, in buffer order; widths 1, 1, 1, 2, 2, 3. */
 enum lu_slot_kind { LU_MIN, LU_SUM, LU_MAX, LU_ARGMIN, LU_ARGMAX, LU_MOMENTS, LU_SLOT_KINDS };
+/* The engine's own LU_MIN slots, first in every reduction: the lowest
+ * failing rank, then a digest d of plan, callback and step as d and -d
+ * (all ranks agree when min(d) == -min(-d)). The script's slots follow. */
+enum { LU_SLOT_FAILED = 0, LU_SLOT_DIGEST = 1, LU_ENGINE_SLOTS = 3 };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts);
 double *transport_reduction_input(lu_reduction *r);
 const double *transport_reduction_result(lu_reduction *r);
@@ -238,6 +251,8 @@ int script_compile(luisa *lz, int64_t step);
 int script_reload(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 int script_wants(luisa *lz, int a, int chunk, int64_t step);
+int script_due(const luisa *lz, int64_t step);
+void script_abandon(luisa *lz);
 void script_set_period(luisa *lz, int64_t step, int callback, int every);
 void script_move_region(luisa *lz, int64_t step, int region, const char *ranges);
 void script_summary(luisa *lz);

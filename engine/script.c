@@ -74,7 +74,7 @@ static int core_reduction(lua_State *L)
     counts[k] = (int)luaL_optinteger(L, -1, 0);
     lua_pop(L, 1);
   }
-  counts[LU_MIN]++;   /* the failure slot comes first */
+  counts[LU_MIN] += LU_ENGINE_SLOTS;   /* the failure slot and the digest come first */
   if (s->c.nreductions == s->c.reductions_cap) {
     int cap = s->c.reductions_cap ? 2 * s->c.reductions_cap : 8;
     lu_reduction **grown = realloc(s->c.reductions, (size_t)cap * sizeof *grown);
@@ -92,8 +92,8 @@ static int core_reduction(lua_State *L)
     return luaL_error(L, "out of memory for a reduction buffer");
   s->c.reductions[s->c.nreductions] = r;
   lua_pushinteger(L, s->c.nreductions++);
-  lua_pushlightuserdata(L, transport_reduction_input(r) + 1);
-  lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + 1));
+  lua_pushlightuserdata(L, transport_reduction_input(r) + LU_ENGINE_SLOTS);
+  lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + LU_ENGINE_SLOTS));
   return 3;
 }
 
@@ -670,6 +670,20 @@ void script_close(luisa *lz)
   lz->script = NULL;
 }
 
+/* After a timeout: the Lua state goes, the buffers MPI may still write
+ * into (reductions, transfers, the verdict) stay until the process ends. */
+void script_abandon(luisa *lz)
+{
+  lu_script *s = lz->script;
+  if (!s)
+    return;
+  host_free(s->host);
+  s->host = NULL;
+  bundle_free(&s->bundle);
+  deadline_keep(s);
+  lz->script = NULL;
+}
+
 /* A new script, or NULL on every rank when any rank is out of memory. */
 static lu_script *script_new(luisa *lz)
 {
@@ -826,6 +840,16 @@ static int read_set(luisa *lz, lua_State *L, lu_callback *cb)
     lua_pop(L, 1);
   }
   return 1;
+}
+
+/* Whether any callback is due at `step` by its period. */
+int script_due(const luisa *lz, int64_t step)
+{
+  const lu_script *s = lz->script;
+  for (int i = 0; s && i < s->c.ncallbacks; i++)
+    if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
+      return 1;
+  return 0;
 }
 
 /* Whether the analytics due at `step` read chunk `chunk` (< 0: any) of
@@ -1339,6 +1363,25 @@ static int take_fired(luisa *lz, int *fired)
   return f.n;
 }
 
+/* The root found reductions that do not match: the ranks are not at the
+ * same step of the same plan. Every rank returns LUISA_ERR_STEP, and the
+ * context halts analytics (luisa_step). Collective. */
+static int out_of_step(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script;
+  char msg[LU_ERR_MAX];
+  for (int k = 0; k < s->c.ncallbacks; k++) {
+    free(s->c.callbacks[k].failure);
+    s->c.callbacks[k].failure = NULL;
+    s->c.callbacks[k].stopped = 0;
+  }
+  FORWARD_IF_ERROR(agree_steps(lz, step, msg, sizeof msg));
+  error_set(lz, LUISA_ERR_STEP, "luisa_step(%lld): %s", (long long)step, msg);
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  return LUISA_ERR_STEP;
+}
+
 /* One round of analytics over the callbacks ids[0..n): planned transfers,
  * local kernels, reductions to the root, callbacks on the root, then the
  * root's verdict to all, so every rank returns the same status and disables
@@ -1360,16 +1403,26 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   }
   run_phase(lz, "run_local", step, ids, n);
   /* The failure slot: the lowest failing rank, a stopped one (which
-   * disables the callback) before any other. */
+   * disables the callback) before any other; then what this rank reduces. */
   for (int k = 0; k < n; k++) {
     lu_callback *cb = &s->c.callbacks[ids[k]];
-    transport_reduction_input(s->c.due[k])[0] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+    double *slots = transport_reduction_input(s->c.due[k]), digest = agree_digest(s->c.digest, ids[k], step);
+    slots[LU_SLOT_FAILED] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+    slots[LU_SLOT_DIGEST] = digest;
+    slots[LU_SLOT_DIGEST + 1] = -digest;
   }
   FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
 
-  /* control = [nfail, nfired, nchanges, (callback, how, rank) x nfail, fired ids] */
-  int *c = s->c.control, *v = c + 3, *ok = c + 3 + 3 * n;
-  if (lz->rank == 0) {
+  /* control = [nfail, nfired, nchanges, mismatch, (callback, how, rank) x nfail, fired ids] */
+  int *c = s->c.control, *v = c + 4, *ok = c + 4 + 3 * n;
+  c[3] = 0;
+  for (int k = 0; k < n && lz->rank == 0; k++) {   /* ranks out of step: combine nothing */
+    const double *slots = transport_reduction_result(s->c.due[k]);
+    c[3] |= slots[LU_SLOT_DIGEST] != -slots[LU_SLOT_DIGEST + 1];
+  }
+  if (lz->rank == 0 && c[3])
+    c[0] = c[1] = c[2] = 0;
+  else if (lz->rank == 0) {
     int nok = 0;
     c[0] = 0;
     for (int k = 0; k < n; k++) {
@@ -1394,7 +1447,9 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     c[1] = take_fired(lz, ok);
     c[2] = steer_pending(lz);
   }
-  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 3 + 3 * n + s->c.ncallbacks));
+  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 4 + 3 * n + s->c.ncallbacks));
+  if (c[3])
+    return out_of_step(lz, step);
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);

@@ -56,12 +56,24 @@ static void combine_moments(const double *in, double *io)
   io[0] = n;
 }
 
+/* Two buffers of different layouts meet when ranks pair different
+ * reductions (a rank out of step): the result is marked, as a digest no
+ * rank has, rather than combined. */
+static int same_layout(const double *a, const double *b)
+{
+  return !memcmp(a, b, HEADER * sizeof *a);
+}
+
 static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
 {
   (void)type;
   const double *in = invec;
   double *io = inoutvec;
   for (int e = 0; e < *len; e++) {
+    if (!same_layout(in, io)) {
+      io[HEADER + LU_SLOT_DIGEST] = -1;
+      return;
+    }
     int i = HEADER;
     for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
       for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
@@ -264,8 +276,7 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
                                    r->fields[f].op, 0, lz->comm, &req[n]);
       RETURN_IF(rc != MPI_SUCCESS, lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
       if (++n == BATCH || (i == ndue - 1 && f == r->nfields - 1)) {
-        RETURN_IF(MPI_Waitall(n, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-                  "luisa_step: MPI_Waitall on reductions failed");
+        FORWARD_IF_ERROR(deadline_wait(lz, n, req, LU_PHASE_REDUCE, "reductions"));
         n = 0;
       }
     }
