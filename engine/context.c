@@ -190,6 +190,7 @@ int luisa_step(luisa *lz, int64_t step)
             "luisa_step: step %lld does not follow step %lld: step numbers must increase",
             (long long)step, (long long)lz->last_step);
   deadline_poll(lz, step);   /* one MPI_Test, when some rank set a timeout */
+  lz->err_told = 0;
   lz->last_step = step;
   lz->steps++;
   if (lz->halted) {
@@ -200,6 +201,7 @@ int luisa_step(luisa *lz, int64_t step)
   if (!lz->stepped) {
     lz->stepped = 1;
     status = first_step(lz, step);
+    lz->err_told = status != LUISA_OK;   /* its warning is this step's first failure */
   }
   if (lz->script && status < LUISA_ERR_FIRST) {
     int step_status = script_step(lz, step);

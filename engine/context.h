@@ -85,7 +85,7 @@ struct luisa {
   size_t history_len;
   char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
-  int64_t err_step;               /* the step whose first failure err tells */
+  int err_told;                   /* err tells this step's first failure already */
   int halted;                     /* lu_halt: analytics off for the rest of the run */
   lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
 };

@@ -1485,8 +1485,8 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     if (f == 0) {   /* the first failure is told on every rank */
       snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
       FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
-      if (lz->err_step != step) {
-        lz->err_step = step;
+      if (!lz->err_told) {
+        lz->err_told = 1;
         error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step, why, msg);
       }
     }
