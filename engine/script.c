@@ -1185,6 +1185,12 @@ int script_reload(luisa *lz, int64_t step)
     first = load_everywhere(lz, state, msg, sizeof msg, who, sizeof who);
     if (first == -1)
       first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+    if (first == -1 && !fresh->c.ncallbacks && !fresh->c.off) {   /* counts and luisa.off agree on every rank */
+      first = 0;
+      snprintf(msg, sizeof msg, "it registers no analysis (no luisa.every, luisa.assign or luisa.trigger ran): "
+               "an empty version is refused, as one saved by mistake would end the analysis silently; call "
+               "luisa.off() in it to turn analytics off on purpose");
+    }
     version = bundle_hash(&fresh->bundle);
     reload_watch(lz, &fresh->bundle, first == -1 ? version : reload_version(lz));
   }
