@@ -38,12 +38,13 @@ local function tree(t, lines, ids)
   return ids[t]
 end
 
--- Where a map's function was written: two ranks passing different
--- functions would combine different numbers.
+-- Where a map's function was written (file name and line: a module a rank
+-- read from its own disk may sit in another directory there): two ranks
+-- passing different functions would combine different numbers.
 local function function_text(fn)
   if type(fn) ~= "function" then return "-" end
   local info = debug.getinfo(fn, "S")
-  return info.source .. ":" .. info.linedefined
+  return info.source:gsub("^.*/", "") .. ":" .. info.linedefined
 end
 
 -- The fingerprint of compiled callback c (of registration cb): its period,
