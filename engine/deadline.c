@@ -201,18 +201,22 @@ static int stall(luisa *lz, lu_deadline *d)
         len += (size_t)snprintf(report + len, sizeof report - len, "%s", answer_text(keys[k]));
     }
     group[me] = -4;
-    if (len < sizeof report && transport_ranks(ranks, sizeof ranks, group, size, -2))
-      snprintf(report + len, sizeof report - len, "; %s %s there too", ranks,
-               strncmp(ranks, "ranks", 5) ? "waits" : "wait");
+    int n = transport_ranks(ranks, sizeof ranks, group, size, -2);
+    if (n && len < sizeof report)
+      len += (size_t)snprintf(report + len, sizeof report - len, "; %s %s there too", ranks, n > 1 ? "wait" : "waits");
+    if ((n = transport_ranks(ranks, sizeof ranks, group, size, -3)) && len < sizeof report)   /* past MAX_GROUPS */
+      snprintf(report + len, sizeof report - len, "; %d more elsewhere", n);
   }
   free(got);
   free(rq);
   free(group);
   free(index);
   lz->halted = LU_HALT_CUT;   /* after the grace: meanwhile it told others where it waits */
-  const char *fn = d->phase == LU_PHASE_FINALIZE ? "luisa_finalize" : "luisa_step";
-  error_set(lz, LUISA_ERR_TIMEOUT, "%s(%lld): no progress in %g s %s (opts.timeout_s, LUISA_TIMEOUT)%s; analytics "
-            "are off on this rank", fn, (long long)d->step, lz->opts.timeout_s, phase_text(d->phase), report);
+  char fn[64];
+  snprintf(fn, sizeof fn, d->phase == LU_PHASE_FINALIZE ? "luisa_finalize after step %lld" : "luisa_step(%lld)",
+           (long long)d->step);
+  error_set(lz, LUISA_ERR_TIMEOUT, "%s: no progress in %g s %s (opts.timeout_s, LUISA_TIMEOUT)%s; analytics are off "
+            "on this rank", fn, lz->opts.timeout_s, phase_text(d->phase), report);
   log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
   return LUISA_ERR_TIMEOUT;
 }

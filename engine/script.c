@@ -1001,8 +1001,8 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
     failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
                       "a script must register the same callbacks on every rank", lz->rank, mine[0], root[0]) > 0;
   else if (!failed && root[0] >= 0 && mine[1] != root[1])
-    failed = snprintf(msg, cap, "rank %d %s luisa.off() but rank 0 %s: %s", lz->rank, mine[1] ? "calls" : "does not call",
-                      root[1] ? "does" : "does not", AGREE_WHY) > 0;
+    failed = snprintf(msg, cap, "rank %d %s luisa.off() but rank 0 %s: %s", lz->rank,
+                      mine[1] ? "calls" : "does not call", root[1] ? "does" : "does not", AGREE_WHY) > 0;
   int ok = !failed, all;
   if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
     return -1;
