@@ -270,7 +270,7 @@ LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, 
  *           ranks: on this rank, analytics off for the rest of the run);
  *           LUISA_ERR_MPI. Every rank returns the same status, but for a
  *           timeout. After analytics went off, luisa_step returns LUISA_OK
- *           and makes no MPI call. */
+ *           and makes no collective call. */
 LUISA_API int luisa_step(luisa *lz, int64_t step);
 
 /* luisa_reload() : ask every rank to reload the script. Local: a call on
