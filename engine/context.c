@@ -13,6 +13,26 @@ static int refuse(int status, const char *what)
   return status;
 }
 
+/* opts->script set on some ranks only: the ranks that have one would wait
+ * in its broadcast for those that do not. Every rank refuses, saying which
+ * ranks set it. Collective. */
+static int refuse_script(MPI_Comm comm, int has)
+{
+  int size, rank;
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
+  int *all = malloc((size_t)size * sizeof *all);
+  char set[512] = "some ranks", unset[512] = "others", what[1280];
+  if (all && MPI_Allgather(&has, 1, MPI_INT, all, 1, MPI_INT, comm) == MPI_SUCCESS) {
+    transport_ranks(set, sizeof set, all, size, 1);
+    transport_ranks(unset, sizeof unset, all, size, 0);
+  }
+  free(all);
+  snprintf(what, sizeof what, "opts->script (or LUISA_SCRIPT) is set on %s but not on %s: set it on every rank "
+           "or on none (rank 0 reads the script for all)", set, unset);
+  return refuse(LUISA_ERR_ARG, what);
+}
+
 int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
 {
   if (!out)
@@ -27,15 +47,20 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     return refuse(LUISA_ERR_ARG, "comm is MPI_COMM_NULL: expected the simulation's communicator");
   luisa_options o;
   char why[256];
-  int checked = options_resolve(opts, &o, why, sizeof why), all_ok, ok = checked == LUISA_OK;
+  int checked = options_resolve(opts, &o, why, sizeof why), ok = checked == LUISA_OK;
   /* The environment may differ between ranks: all refuse or none, never a
-   * rank left alone in the collective calls below. */
-  if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+   * rank left alone in the collective calls below. Agreed by one minimum:
+   * the options' check, whether a script is set (min and max), whether a
+   * timeout is (max). */
+  int mine[4] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0) }, all[4];
+  if (MPI_Allreduce(mine, all, 4, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
     return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
   if (!ok)
     return refuse(checked, why);
-  if (!all_ok)
+  if (!all[0])
     return refuse(LUISA_ERR_ARG, "another rank refused its options (its stderr says which and why)");
+  if (all[1] != -all[2])
+    return refuse_script(comm, o.script != NULL);
 
   luisa *lz = calloc(1, sizeof *lz);
   char *path = o.script ? strdup(o.script) : NULL, *out_dir = strdup(o.output_dir);
@@ -50,6 +75,7 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   lz->opts.script = path;
   lz->opts.output_dir = out_dir;
   lz->reduce_op = MPI_OP_NULL;
+  lz->halted = LU_RUNNING;
   if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
     free(path);
     free(out_dir);
@@ -60,9 +86,13 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   MPI_Comm_rank(lz->comm, &lz->rank);
   MPI_Comm_size(lz->comm, &lz->size);
   int status = transport_open(lz);
+  if (status == LUISA_OK && path)   /* collective: every rank has a script here, or none */
+    status = deadline_open(lz, all[3] < 0);
   if (status != LUISA_OK) {
+    char text[LU_ERR_MAX];
+    snprintf(text, sizeof text, "%s", lz->err);
     luisa_finalize(lz);
-    return refuse(status, "MPI_Op_create failed");
+    return refuse(status, text);
   }
   *out = lz;
   if (!path)
@@ -83,13 +113,18 @@ void luisa_finalize(luisa *lz)
   if (!lz)
     return;
   script_summary(lz);
+  reload_close(lz);   /* may time out: then lz->comm is left alone below */
+  if (lz->halted == LU_HALT_CUT)
+    script_abandon(lz);
   script_close(lz);
-  reload_close(lz);
+  deadline_close(lz);
   store_free(lz);
   steer_free(lz);
-  transport_close(lz);
-  if (lz->comm != MPI_COMM_NULL)
-    MPI_Comm_free(&lz->comm);
+  if (lz->halted != LU_HALT_CUT) {   /* a request that cannot be cancelled may be pending on it */
+    transport_close(lz);
+    if (lz->comm != MPI_COMM_NULL)
+      MPI_Comm_free(&lz->comm);
+  }
   array_free_all(lz);
   free(lz->script_path);
   free((char *)lz->opts.output_dir);
@@ -125,6 +160,28 @@ static int reload_at_step_end(luisa *lz, int64_t step)
   return status;
 }
 
+/* Analytics off for the rest of the run (see lu_halt). Agreed: every rank
+ * is at this same call, so each completes the reload requests all posted
+ * at the previous step, then makes no collective again. Cut: this rank
+ * timed out; what MPI may still write into is kept, lz->comm left alone. */
+static void halt(luisa *lz, int how)
+{
+  if (how == LU_HALT_AGREED && lz->reload) {
+    char why[LU_ERR_MAX];
+    int due;
+    memcpy(why, lz->err, sizeof why);
+    if (reload_poll(lz, &due) == LUISA_OK)   /* else it timed out: cut, and says so */
+      memcpy(lz->err, why, sizeof why);
+  }
+  if (lz->halted != LU_HALT_CUT)
+    lz->halted = how;
+  reload_close(lz);
+  if (lz->halted == LU_HALT_CUT)
+    script_abandon(lz);
+  script_close(lz);
+  store_free(lz);
+}
+
 int luisa_step(luisa *lz, int64_t step)
 {
   if (!lz)
@@ -132,13 +189,20 @@ int luisa_step(luisa *lz, int64_t step)
   RETURN_IF(lz->stepped && step <= lz->last_step, lz, LUISA_ERR_STEP,
             "luisa_step: step %lld does not follow step %lld: step numbers must increase",
             (long long)step, (long long)lz->last_step);
+  deadline_poll(lz, step);   /* one MPI_Test, when some rank set a timeout */
+  lz->err_told = 0;
+  lz->last_step = step;
+  lz->steps++;
+  if (lz->halted) {
+    array_forget_published(lz);
+    return LUISA_OK;
+  }
   int status = LUISA_OK;
   if (!lz->stepped) {
     lz->stepped = 1;
     status = first_step(lz, step);
+    lz->err_told = status != LUISA_OK;   /* its warning is this step's first failure */
   }
-  lz->last_step = step;
-  lz->steps++;
   if (lz->script && status < LUISA_ERR_FIRST) {
     int step_status = script_step(lz, step);
     if (step_status != LUISA_OK)   /* else a first step's compile warning stands */
@@ -149,11 +213,15 @@ int luisa_step(luisa *lz, int64_t step)
     if (kept != LUISA_OK)
       status = kept;
   }
-  if (lz->reload && lz->declarations_ok) {   /* collective: whatever this rank's status */
+  /* Collective whatever this rank's status, unless the ranks are out of
+   * step (every rank knows at this call) or this one timed out. */
+  if (lz->reload && lz->declarations_ok && status != LUISA_ERR_STEP && !lz->halted) {
     int reloaded = reload_at_step_end(lz, step);
     if (reloaded >= LUISA_ERR_FIRST || status == LUISA_OK)
       status = reloaded;
   }
+  if (status == LUISA_ERR_STEP || lz->halted)
+    halt(lz, lz->halted ? lz->halted : LU_HALT_AGREED);
   array_forget_published(lz);
   return status;
 }

@@ -49,6 +49,7 @@ typedef struct lu_exchange lu_exchange;
 typedef struct lu_store lu_store;
 typedef struct lu_param lu_param;
 typedef struct lu_reload lu_reload;
+typedef struct lu_deadline lu_deadline;
 
 /* The sources of a script version: src[0] is the script, then the modules
  * it required from its directory, in load order (bundle.c). */
@@ -87,8 +88,16 @@ struct luisa {
   size_t history_len;
   char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
-  int64_t err_step;               /* the step whose first failure err tells */
+  int err_told;                   /* err tells this step's first failure already */
+  int halted;                     /* lu_halt: analytics off for the rest of the run */
+  lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
 };
+
+/* Why analytics stopped for good. Agreed: every rank found, at the same
+ * call, that the ranks no longer agree on the schedule; nothing collective
+ * is made again. Cut: this rank timed out; lz->comm has a request pending
+ * that cannot be cancelled, so it is never used again. */
+enum lu_halt { LU_RUNNING = 0, LU_HALT_AGREED = 1, LU_HALT_CUT = 2 };
 
 #define LU_LUA_BYTES_DEFAULT ((int64_t)1 << 30)
 #define LU_LUA_BYTES_MIN ((int64_t)16 << 20)
@@ -134,6 +143,10 @@ int transport_share(luisa *lz, int owner, char *msg, size_t cap);
 int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status);
 /* Kinds of reduction slots, in buffer order; widths 1, 1, 1, 2, 2, 3. */
 enum lu_slot_kind { LU_MIN, LU_SUM, LU_MAX, LU_ARGMIN, LU_ARGMAX, LU_MOMENTS, LU_SLOT_KINDS };
+/* The engine's own LU_MIN slots, first in every reduction: the lowest
+ * failing rank, then a digest d of plan, callback and step as d and -d
+ * (all ranks agree when min(d) == -min(-d)). The script's slots follow. */
+enum { LU_SLOT_FAILED = 0, LU_SLOT_DIGEST = 1, LU_ENGINE_SLOTS = 3 };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts);
 double *transport_reduction_input(lu_reduction *r);
 const double *transport_reduction_result(lu_reduction *r);
@@ -142,6 +155,26 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
 int transport_who(luisa *lz, int failed, char *text, size_t cap);
+int transport_ranks(char *text, size_t cap, const int *of, int size, int value);
+
+/* agree.c: that every rank runs the same analysis. */
+#define AGREE_WHY "a script must build the same analysis on every rank (rank-dependent periods, " \
+                  "statistics or shapes are refused)"
+int agree_plan(luisa *lz, int n, const uint64_t *fingerprint, char *const *where, char **why);
+double agree_digest(uint64_t plan, int callback, int64_t step);
+int agree_steps(luisa *lz, int64_t step, char *msg, size_t cap);
+
+/* deadline.c: opts.timeout_s on the engine's waits for other ranks. Where a
+ * rank is, told to a rank that stalled and asks: */
+enum lu_wait { LU_PHASE_ENTRY, LU_PHASE_TRANSFERS, LU_PHASE_REDUCE, LU_PHASE_VERDICT, LU_PHASE_RELOAD,
+                LU_PHASE_FINALIZE, LU_PHASES };
+int deadline_open(luisa *lz, int any_timeout);
+void deadline_poll(luisa *lz, int64_t step);
+double deadline_start(luisa *lz, int phase);
+int deadline_check(luisa *lz, double start);
+int deadline_wait(luisa *lz, int n, MPI_Request *requests, int phase, const char *what);
+void deadline_keep(void *memory);
+void deadline_close(luisa *lz);
 
 /* steer.c: steerable parameters. */
 lu_param *steer_find(luisa *lz, const char *name);
@@ -223,6 +256,8 @@ int script_compile(luisa *lz, int64_t step);
 int script_reload(luisa *lz, int64_t step);
 int script_step(luisa *lz, int64_t step);
 int script_wants(luisa *lz, int a, int chunk, int64_t step);
+int script_due(const luisa *lz, int64_t step);
+void script_abandon(luisa *lz);
 void script_set_period(luisa *lz, int64_t step, int callback, int every);
 void script_move_region(luisa *lz, int64_t step, int region, const char *ranges);
 void script_summary(luisa *lz);

@@ -152,8 +152,7 @@ int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap
   if (x->nsend)
     RETURN_IF(MPI_Startall(x->nsend, x->requests + x->nrecv) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
               "MPI_Startall failed");
-  RETURN_IF(MPI_Waitall(x->nrecv + x->nsend, x->requests, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-            "MPI_Waitall on planned transfers failed");
+  FORWARD_IF_ERROR(deadline_wait(lz, x->nrecv + x->nsend, x->requests, LU_PHASE_TRANSFERS, "planned transfers"));
   lz->bytes_moved += exchange_bytes_sent(x);
   lz->transfers += x->nsend;
   return LUISA_OK;

@@ -57,12 +57,14 @@ static int serve(luisa *lz)
   return LUISA_OK;
 }
 
-/* The root's verdict to all; meanwhile the others serve fetches. Collective. */
+/* The root's verdict to all; meanwhile the others serve fetches, and
+ * queries under a deadline. Collective. */
 int fetch_serve_bcast(luisa *lz, int *v, int n)
 {
   MPI_Request done;
   RETURN_IF(MPI_Ibcast(v, n, MPI_INT, 0, lz->comm, &done) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
             "MPI_Ibcast from the root failed");
+  double start = deadline_start(lz, LU_PHASE_VERDICT);
   for (;;) {
     int finished = 0, asked = 0;
     RETURN_IF(MPI_Test(&done, &finished, MPI_STATUS_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
@@ -75,6 +77,7 @@ int fetch_serve_bcast(luisa *lz, int *v, int n)
       if (asked)
         FORWARD_IF_ERROR(serve(lz));
     }
+    FORWARD_IF_ERROR(deadline_check(lz, start));
   }
 }
 

@@ -38,7 +38,8 @@ extern "C" {
   _(ERR_NAME,     20, "unknown or duplicate name") \
   _(ERR_CHUNK,    21, "chunk declarations are inconsistent") \
   _(ERR_STEP,     22, "step number does not increase") \
-  _(ERR_LUA,      23, "the Lua runtime could not be created")
+  _(ERR_LUA,      23, "the Lua runtime could not be created") \
+  _(ERR_TIMEOUT,  24, "another rank did not arrive within opts.timeout_s; analytics are off on this rank")
 
 typedef enum luisa_status {
 #define LUISA_STATUS_ENUM(name, num, text) LUISA_##name = num,
@@ -101,9 +102,20 @@ typedef struct luisa_options {
                                   NULL: "luisa-out" in the working directory.
                                   Copied */
   double timeout_s;            /* deadline on the engine's own waits for other
-                                  ranks; when it passes, luisa_step says which
-                                  ranks had not arrived at which step; 0
-                                  (default): wait forever */
+                                  ranks at each step (planned transfers,
+                                  reductions, the root's verdict, reload
+                                  requests, and luisa_finalize's last wait):
+                                  when it passes, the call returns
+                                  LUISA_ERR_TIMEOUT on that rank, luisa_error
+                                  saying which ranks had not arrived and where
+                                  they were, and analytics stay off on that
+                                  rank. Not the first step's checks and compile,
+                                  nor a reload's, which stay blocking. 0
+                                  (default): wait forever. Costs one MPI_Test
+                                  per luisa_step on every rank when any rank
+                                  sets it. Make it longer than a step's
+                                  analytics take (callbacks run on rank 0 while
+                                  the others wait) */
 } luisa_options;
 /* Every field can be set from the environment, which wins: LUISA_SCRIPT,
  * LUISA_MODE (inline), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL, LUISA_LUA_BYTES
@@ -134,11 +146,13 @@ typedef struct luisa luisa;
 LUISA_API luisa_options luisa_options_default(void);
 
 /* luisa_init() : create a context on `comm`. MPI collective over `comm`.
- * MPI must be initialised. The communicator is duplicated: luisa's traffic
- * never mixes with the simulation's. When opts->script is set, rank 0
- * reads it, with the modules it requires from its directory, and sends
- * them to every rank, which all run it (SPMD): the other ranks need not see
- * the file. Set opts->script on every rank or on none.
+ * MPI must be initialised. The communicator is duplicated (twice when a
+ * rank sets opts->timeout_s): luisa's traffic never mixes with the
+ * simulation's. When opts->script is set, rank 0 reads it, with the modules
+ * it requires from its directory, and sends them to every rank, which all
+ * run it (SPMD): the other ranks need not see the file. Set opts->script on
+ * every rank or on none: set on some ranks only, every rank refuses with
+ * LUISA_ERR_ARG, naming on stderr the ranks that set it.
  * @opts : may be NULL for defaults; borrowed for the duration of the call.
  * @out  : receives the context, owned by the caller until luisa_finalize().
  *         Set even when the script failed to load, so the run can go on.
@@ -150,7 +164,10 @@ LUISA_API luisa_options luisa_options_default(void);
 LUISA_API int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out);
 
 /* luisa_finalize() : free the context and its duplicated communicator.
- * MPI collective. Prints a summary at LUISA_LOG_INFO. NULL is a no-op. */
+ * MPI collective. Prints a summary at LUISA_LOG_INFO. NULL is a no-op.
+ * After a timeout (LUISA_ERR_TIMEOUT) it does not wait for any rank and
+ * leaves the duplicated communicator, and the few buffers MPI may still
+ * write into, allocated until the process ends. */
 LUISA_API void luisa_finalize(luisa *lz);
 
 /* luisa_array() : declare a distributed array. Local, like luisa_chunk and
@@ -246,18 +263,30 @@ LUISA_API int luisa_field_writable(luisa *lz, const char *name);
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG. */
 LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted);
 
-/* luisa_step() : iteration boundary. MPI collective. The first call checks
- * every declaration collectively and compiles the script's plan; every
- * call runs the analytics due at `step`. Published data is forgotten when
- * the call returns.
- * @step : must be greater than the previous call's.
+/* luisa_step() : iteration boundary. MPI collective: every rank calls it
+ * with the same step number. The first call checks every declaration
+ * collectively and compiles the script's plan, checking that every rank
+ * built the same one (a callback whose period, statistics or shapes depend
+ * on the rank is disabled on every rank); every call runs the analytics due
+ * at `step`, and each of their reductions carries the step and the plan, so
+ * ranks out of step are found before their numbers are combined. Published
+ * data is forgotten when the call returns.
+ * @step : must be greater than the previous call's, and the same on every
+ *         rank.
  * @return : LUISA_OK; LUISA_WARN_SCRIPT if analytics failed at this step
  *           (the failing callback is disabled, the others go on);
  *           LUISA_STOP when a script called luisa.stop: end the run;
- *           LUISA_ERR_STEP (step not increasing, nothing ran);
+ *           LUISA_ERR_STEP: the step does not increase (local, nothing ran),
+ *           or the ranks passed different step numbers, or one skipped a
+ *           call (found at an analysed step: returned on every rank,
+ *           nothing combined, analytics off for the rest of the run);
  *           LUISA_ERR_CHUNK, LUISA_ERR_NAME (declarations inconsistent across
- *           ranks: returned on every rank, analytics stay off); LUISA_ERR_MPI.
- *           Every rank returns the same status. */
+ *           ranks: returned on every rank, analytics stay off);
+ *           LUISA_ERR_TIMEOUT (opts->timeout_s passed in a wait for other
+ *           ranks: on this rank, analytics off for the rest of the run);
+ *           LUISA_ERR_MPI. Every rank returns the same status, but for a
+ *           timeout. After analytics went off, luisa_step returns LUISA_OK
+ *           and makes no collective call. */
 LUISA_API int luisa_step(luisa *lz, int64_t step);
 
 /* luisa_reload() : ask every rank to reload the script. Local: a call on
@@ -271,8 +300,10 @@ LUISA_API int luisa_step(luisa *lz, int64_t step);
  * and compiles them beside the running script. If that worked on every
  * rank, all switch: the new script runs from step t + 2, luisa_wants
  * included. Else all keep the old one and luisa_step(t + 1) returns
- * LUISA_WARN_SCRIPT, saying where and on which ranks it failed.
- * luisa.state carries over; windows the new script keeps survive.
+ * LUISA_WARN_SCRIPT, saying where and on which ranks it failed. A version
+ * that registers no callback (an empty file saved by mistake) is refused
+ * so, unless it calls luisa.off(); one whose plan differs between ranks
+ * too. luisa.state carries over; windows the new script keeps survive.
  * @return : LUISA_OK, LUISA_ERR_ORDER (luisa_init had no script). */
 LUISA_API int luisa_reload(luisa *lz);
 

@@ -88,15 +88,20 @@ void reload_close(luisa *lz)
   lu_reload *r = lz->reload;
   if (!r)
     return;
-  if (r->request != MPI_REQUEST_NULL)
-    MPI_Wait(&r->request, MPI_STATUS_IGNORE);
+  /* The last step's requests, posted by every rank that got there; under a
+   * deadline a rank gone before is waited for no longer than it. */
+  if (r->request != MPI_REQUEST_NULL && lz->halted != LU_HALT_CUT)
+    deadline_wait(lz, 1, &r->request, LU_PHASE_FINALIZE, "reload requests");
   if (r->signal && --handlers_installed[r->signal] == 0)
     sigaction(r->signal, &saved_action[r->signal], NULL);
   for (int i = 0; i < r->nfiles; i++)
     free(r->files[i].path);
   free(r->files);
   free(r->history);
-  free(r);
+  if (r->request != MPI_REQUEST_NULL)   /* it may still write into r->recv */
+    deadline_keep(r);
+  else
+    free(r);
   lz->reload = NULL;
 }
 
@@ -104,6 +109,8 @@ int luisa_reload(luisa *lz)
 {
   if (!lz)
     return LUISA_ERR_ARG;
+  RETURN_IF(lz->halted, lz, LUISA_ERR_ORDER, "luisa_reload: analytics are off for the rest of the run (the ranks "
+            "fell out of step, or this one timed out): a reload cannot restart them");
   RETURN_IF(!lz->reload, lz, LUISA_ERR_ORDER,
             "luisa_reload: there is no script to reload: luisa_init was given no opts->script");
   lz->reload->asked = 1;
@@ -188,8 +195,7 @@ int reload_poll(luisa *lz, int *due)
   lu_reload *r = lz->reload;
   *due = 0;
   if (r->request != MPI_REQUEST_NULL) {
-    RETURN_IF(MPI_Wait(&r->request, MPI_STATUS_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-              "luisa_step: MPI_Wait for reload requests failed");
+    FORWARD_IF_ERROR(deadline_wait(lz, 1, &r->request, LU_PHASE_RELOAD, "reload requests"));
     *due = r->recv;
   }
   return LUISA_OK;

@@ -20,6 +20,7 @@ typedef struct lu_callback {
   int assigns;                 /* writes into a simulation array (luisa.assign) */
   char *failure;               /* this rank's message for the current step */
   int stopped;                 /* it ran past its time budget this step */
+  int diverged;                /* its fingerprint differs between ranks: failure says where */
 } lu_callback;
 
 /* What compiling the plan makes: a recompile builds another beside it. */
@@ -33,6 +34,11 @@ typedef struct lu_compiled {
   int *due_ids;                /* scratch list of callbacks */
   int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
   int *control;                /* root's verdict per step, see script_step */
+  uint64_t *fingerprints;      /* per callback, of what it computes; 0 if it did not compile */
+  char **wheres;               /* per callback, file:line of its registration */
+  char **diverged;             /* per callback, why it differs between ranks, or NULL */
+  int off;                     /* the script called luisa.off() */
+  uint64_t digest;             /* of the plan every rank agreed on, see seal_plan */
 } lu_compiled;
 
 struct lu_script {
@@ -85,7 +91,7 @@ static int core_reduction(lua_State *L)
     counts[k] = (int)optional_in(L, -1, "a reduction's slot count", 0, 1 << 24);
     lua_pop(L, 1);
   }
-  counts[LU_MIN]++;   /* the failure slot comes first */
+  counts[LU_MIN] += LU_ENGINE_SLOTS;   /* the failure slot and the digest come first */
   if (s->c.nreductions == s->c.reductions_cap) {
     int cap = s->c.reductions_cap ? 2 * s->c.reductions_cap : 8;
     lu_reduction **grown = realloc(s->c.reductions, (size_t)cap * sizeof *grown);
@@ -103,8 +109,8 @@ static int core_reduction(lua_State *L)
     return luaL_error(L, "out of memory for a reduction buffer");
   s->c.reductions[s->c.nreductions] = r;
   lua_pushinteger(L, s->c.nreductions++);
-  lua_pushlightuserdata(L, transport_reduction_input(r) + 1);
-  lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + 1));
+  lua_pushlightuserdata(L, transport_reduction_input(r) + LU_ENGINE_SLOTS);
+  lua_pushlightuserdata(L, (void *)(transport_reduction_result(r) + LU_ENGINE_SLOTS));
   return 3;
 }
 
@@ -661,10 +667,15 @@ static void free_plan(luisa *lz, lu_compiled *c)
   free(c->exchanges);
   for (int i = 0; i < c->ncallbacks; i++) {
     free(c->callbacks[i].failure);
+    free(c->wheres ? c->wheres[i] : NULL);
+    free(c->diverged ? c->diverged[i] : NULL);
     for (int a = 0; c->callbacks[i].reads && a < lz->narrays; a++)
       free(c->callbacks[i].reads[a]);
     free(c->callbacks[i].reads);
   }
+  free(c->fingerprints);
+  free(c->wheres);
+  free(c->diverged);
   free(c->reductions);
   free(c->callbacks);
   free(c->due);
@@ -687,6 +698,20 @@ static void script_free(luisa *lz, lu_script *s)
 void script_close(luisa *lz)
 {
   script_free(lz, lz->script);
+  lz->script = NULL;
+}
+
+/* After a timeout: the Lua state goes, the buffers MPI may still write
+ * into (reductions, transfers, the verdict) stay until the process ends. */
+void script_abandon(luisa *lz)
+{
+  lu_script *s = lz->script;
+  if (!s)
+    return;
+  host_free(s->host);
+  s->host = NULL;
+  bundle_free(&s->bundle);
+  deadline_keep(s);
   lz->script = NULL;
 }
 
@@ -848,6 +873,16 @@ static int read_set(luisa *lz, lua_State *L, lu_callback *cb)
   return 1;
 }
 
+/* Whether any callback is due at `step` by its period. */
+int script_due(const luisa *lz, int64_t step)
+{
+  const lu_script *s = lz->script;
+  for (int i = 0; s && i < s->c.ncallbacks; i++)
+    if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
+      return 1;
+  return 0;
+}
+
 /* Whether the analytics due at `step` read chunk `chunk` (< 0: any) of
  * array `a` on this rank. Callbacks fired by triggers count as due when
  * anything is; an array in a window is read at every step. */
@@ -891,13 +926,27 @@ static int compile_in_state(lua_State *L)
   s->c.due = calloc((size_t)(n ? n : 1), sizeof *s->c.due);
   s->c.due_ids = calloc((size_t)(n ? n : 1), sizeof *s->c.due_ids);
   s->c.round_ids = calloc((size_t)(2 * n + 1), sizeof *s->c.round_ids);   /* made once: steps allocate nothing */
-  s->c.control = calloc((size_t)(3 + 4 * n), sizeof *s->c.control);
-  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control)
+  s->c.control = calloc((size_t)(4 + 4 * n), sizeof *s->c.control);
+  s->c.fingerprints = calloc((size_t)(n ? n : 1), sizeof *s->c.fingerprints);
+  s->c.wheres = calloc((size_t)(n ? n : 1), sizeof *s->c.wheres);
+  s->c.diverged = calloc((size_t)(n ? n : 1), sizeof *s->c.diverged);
+  if (!s->c.callbacks || !s->c.due || !s->c.due_ids || !s->c.round_ids || !s->c.control || !s->c.fingerprints ||
+      !s->c.wheres || !s->c.diverged)
     return luaL_error(L, "out of memory compiling the plan");
   s->c.ncallbacks = n;
+  lua_getfield(L, -1, "off");
+  s->c.off = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   for (int i = 0; i < n; i++) {
     lu_callback *cb = &s->c.callbacks[i];
     lua_rawgeti(L, -1, i + 1);
+    lua_getfield(L, -1, "where");
+    if (lua_isstring(L, -1) && !(s->c.wheres[i] = strdup(lua_tostring(L, -1))))
+      return luaL_error(L, "out of memory compiling the plan");
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "fingerprint");
+    s->c.fingerprints[i] = lua_isstring(L, -1) ? strtoull(lua_tostring(L, -1), NULL, 16) : 0;
+    lua_pop(L, 1);
     lua_getfield(L, -1, "error");
     if (lua_isstring(L, -1)) {
       set_failure(cb, lua_tostring(L, -1));
@@ -968,19 +1017,45 @@ static int check_transfers(luisa *lz, int64_t step)
   return status;
 }
 
-/* compile_here, and this rank's count of callbacks checked against rank
- * 0's: 1 if this rank failed (msg says why), 0 if not, -1 if MPI failed.
- * Collective. */
+/* compile_here, then this rank's plan checked against rank 0's: its count
+ * of callbacks, luisa.off(), and, when every rank compiled, each callback's
+ * fingerprint (agree.c). A callback that differs is marked diverged on
+ * every rank, with the same sentence. Returns 1 if this rank failed as a
+ * whole (msg says why), 0 if not, -1 if MPI failed. Collective. */
 static int compile_counted(luisa *lz, char *msg, size_t cap)
 {
+  lu_script *s = lz->script;
   int failed = compile_here(lz, msg, cap);
-  int n = failed ? -1 : lz->script->c.ncallbacks, root_n = n;
-  if (transport_bcast_ints(lz, &root_n, 1) != LUISA_OK)
+  int mine[2] = { failed ? -1 : s->c.ncallbacks, !failed && s->c.off }, root[2] = { mine[0], mine[1] };
+  if (transport_bcast_ints(lz, root, 2) != LUISA_OK)
     return -1;
-  if (!failed && n != root_n)
+  if (!failed && mine[0] != root[0])
     failed = snprintf(msg, cap, "rank %d registers %d callbacks but rank 0 registers %d: "
-                      "a script must register the same callbacks on every rank", lz->rank, n, root_n) > 0;
-  return failed;
+                      "a script must register the same callbacks on every rank", lz->rank, mine[0], root[0]) > 0;
+  else if (!failed && root[0] >= 0 && mine[1] != root[1])
+    failed = snprintf(msg, cap, "rank %d %s luisa.off() but rank 0 %s: %s", lz->rank,
+                      mine[1] ? "calls" : "does not call", root[1] ? "does" : "does not", AGREE_WHY) > 0;
+  int ok = !failed, all;
+  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
+    return -1;
+  if (!all)
+    return failed;
+  if (agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged) >= LUISA_ERR_FIRST)
+    return -1;
+  for (int i = 0; i < s->c.ncallbacks; i++)
+    s->c.callbacks[i].diverged = s->c.diverged[i] != NULL;
+  return 0;
+}
+
+/* The digest of the plan every rank now runs, carried by each reduction. */
+static void seal_plan(lu_script *s)
+{
+  uint64_t h = LU_FNV_START;
+  for (int i = 0; i < s->c.ncallbacks; i++) {
+    uint64_t f = s->c.callbacks[i].enabled ? s->c.fingerprints[i] : 0;
+    h = bundle_fnv(h, &f, sizeof f);
+  }
+  s->c.digest = h;
 }
 
 /* Compile the plan on every rank at the first step. A callback that fails
@@ -1008,7 +1083,7 @@ int script_compile(luisa *lz, int64_t step)
   int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
   RETURN_IF(!first || !mine, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory compiling the plan");
   for (int i = 0; i < n; i++)
-    mine[i] = s->c.callbacks[i].failure ? lz->rank : lz->size;
+    mine[i] = s->c.callbacks[i].failure || s->c.callbacks[i].diverged ? lz->rank : lz->size;
   int status = LUISA_OK;
   if (MPI_Allreduce(mine, first, n, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
     status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce of compile results failed");
@@ -1016,12 +1091,20 @@ int script_compile(luisa *lz, int64_t step)
     lu_callback *cb = &s->c.callbacks[i];
     if (first[i] == lz->size)
       continue;
+    cb->enabled = 0;
+    if (cb->diverged) {   /* the same sentence on every rank */
+      if (lz->rank == 0)
+        log_write(lz, LUISA_LOG_ERROR, "%s, it is disabled on every rank: %s", s->c.diverged[i], AGREE_WHY);
+      if (status == LUISA_OK)
+        status = error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s, so it is disabled on every rank: %s",
+                           (long long)step, s->c.diverged[i], AGREE_WHY);
+      continue;
+    }
     snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
     if (transport_share(lz, first[i], msg, sizeof msg) != LUISA_OK) {
       status = LUISA_ERR_MPI;
       break;
     }
-    cb->enabled = 0;
     on_rank(where, sizeof where, lz, first[i]);
     if (lz->rank == 0)
       log_write(lz, LUISA_LOG_ERROR, "callback %d disabled, it does not compile%s: %s", i + 1, where, msg);
@@ -1040,6 +1123,7 @@ int script_compile(luisa *lz, int64_t step)
     if (checked != LUISA_OK)
       status = checked;
   }
+  seal_plan(s);
   return status;
 }
 
@@ -1051,12 +1135,18 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   int failed = compile_counted(lz, msg, cap);
   if (failed < 0)
     return -2;
+  int diverged = 0;
+  for (int i = 0; !failed && i < s->c.ncallbacks; i++)   /* a divergence first: it is the same on every rank */
+    if (s->c.diverged[i])
+      failed = diverged = snprintf(msg, cap, "%s: %s", s->c.diverged[i], AGREE_WHY) > 0;
   for (int i = 0; !failed && i < s->c.ncallbacks; i++)
     if (s->c.callbacks[i].failure)
       failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->c.callbacks[i].failure) > 0;
   int first = transport_agree(lz, failed, msg, cap);
   if (first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
     return -2;
+  if (diverged)   /* the sentence names the ranks already */
+    who[0] = '\0';
   if (first != -1)
     return first;
   int checked = check_transfers(lz, step);
@@ -1127,11 +1217,18 @@ int script_reload(luisa *lz, int64_t step)
     first = load_everywhere(lz, state, msg, sizeof msg, who, sizeof who);
     if (first == -1)
       first = compile_strict(lz, step, msg, sizeof msg, who, sizeof who);
+    if (first == -1 && !fresh->c.ncallbacks && !fresh->c.off) {   /* counts and luisa.off agree on every rank */
+      first = 0;
+      snprintf(msg, sizeof msg, "it registers no analysis (no luisa.every, luisa.assign or luisa.trigger ran): "
+               "an empty version is refused, as one saved by mistake would end the analysis silently; call "
+               "luisa.off() in it to turn analytics off on purpose");
+    }
     version = bundle_hash(&fresh->bundle);
     reload_watch(lz, &fresh->bundle, first == -1 ? version : reload_version(lz));
   }
   free(state);
   if (first == -1) {
+    seal_plan(fresh);
     script_free(lz, old);
     reload_record(lz, step, version, NULL);
     if (dropped && lz->rank == 0)
@@ -1197,6 +1294,7 @@ static int script_recompile(luisa *lz, int64_t step)
       s->c.callbacks[i].enabled &= old.callbacks[i].enabled;
       s->c.callbacks[i].every = old.callbacks[i].every;
     }
+    seal_plan(s);
     free_plan(lz, &old);
     host_run(s->host, keep_plan, "drop", msg, sizeof msg);
     return LUISA_OK;
@@ -1303,6 +1401,25 @@ static int take_fired(luisa *lz, int *fired)
   return f.n;
 }
 
+/* The root found reductions that do not match: the ranks are not at the
+ * same step of the same plan. Every rank returns LUISA_ERR_STEP, and the
+ * context halts analytics (luisa_step). Collective. */
+static int out_of_step(luisa *lz, int64_t step)
+{
+  lu_script *s = lz->script;
+  char msg[LU_ERR_MAX];
+  for (int k = 0; k < s->c.ncallbacks; k++) {
+    free(s->c.callbacks[k].failure);
+    s->c.callbacks[k].failure = NULL;
+    s->c.callbacks[k].stopped = 0;
+  }
+  FORWARD_IF_ERROR(agree_steps(lz, step, msg, sizeof msg));
+  error_set(lz, LUISA_ERR_STEP, "luisa_step(%lld): %s", (long long)step, msg);
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  return LUISA_ERR_STEP;
+}
+
 /* One round of analytics over the callbacks ids[0..n): planned transfers,
  * local kernels, reductions to the root, callbacks on the root, then the
  * root's verdict to all, so every rank returns the same status and disables
@@ -1324,16 +1441,26 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
   }
   run_phase(lz, "run_local", step, ids, n);
   /* The failure slot: the lowest failing rank, a stopped one (which
-   * disables the callback) before any other. */
+   * disables the callback) before any other; then what this rank reduces. */
   for (int k = 0; k < n; k++) {
     lu_callback *cb = &s->c.callbacks[ids[k]];
-    transport_reduction_input(s->c.due[k])[0] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+    double *slots = transport_reduction_input(s->c.due[k]), digest = agree_digest(s->c.digest, ids[k], step);
+    slots[LU_SLOT_FAILED] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+    slots[LU_SLOT_DIGEST] = digest;
+    slots[LU_SLOT_DIGEST + 1] = -digest;
   }
   FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
 
-  /* control = [nfail, nfired, nchanges, (callback, how, rank) x nfail, fired ids] */
-  int *c = s->c.control, *v = c + 3, *ok = c + 3 + 3 * n;
-  if (lz->rank == 0) {
+  /* control = [nfail, nfired, nchanges, mismatch, (callback, how, rank) x nfail, fired ids] */
+  int *c = s->c.control, *v = c + 4, *ok = c + 4 + 3 * n;
+  c[3] = 0;
+  for (int k = 0; k < n && lz->rank == 0; k++) {   /* ranks out of step: combine nothing */
+    const double *slots = transport_reduction_result(s->c.due[k]);
+    c[3] |= slots[LU_SLOT_DIGEST] != -slots[LU_SLOT_DIGEST + 1];
+  }
+  if (lz->rank == 0 && c[3])
+    c[0] = c[1] = c[2] = 0;
+  else if (lz->rank == 0) {
     int nok = 0;
     c[0] = 0;
     for (int k = 0; k < n; k++) {
@@ -1358,7 +1485,9 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     c[1] = take_fired(lz, ok);
     c[2] = steer_pending(lz);
   }
-  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 3 + 3 * n + s->c.ncallbacks));
+  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 4 + 3 * n + s->c.ncallbacks));
+  if (c[3])
+    return out_of_step(lz, step);
   *nfail = c[0];
   *nfired = c[1];
   memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
@@ -1394,8 +1523,8 @@ static int run_round(luisa *lz, int64_t step, int *ids, int n, int *fired, int *
     if (f == 0) {   /* the first failure is told on every rank */
       snprintf(msg, sizeof msg, "%s", cb->failure ? cb->failure : "");
       FORWARD_IF_ERROR(transport_share(lz, owner, msg, sizeof msg));
-      if (lz->err_step != step) {
-        lz->err_step = step;
+      if (!lz->err_told) {
+        lz->err_told = 1;
         error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): %s%s", (long long)step, why, msg);
       }
     }

@@ -56,12 +56,24 @@ static void combine_moments(const double *in, double *io)
   io[0] = n;
 }
 
+/* Two buffers of different layouts meet when ranks pair different
+ * reductions (a rank out of step): the result is marked, as a digest no
+ * rank has, rather than combined. */
+static int same_layout(const double *a, const double *b)
+{
+  return !memcmp(a, b, HEADER * sizeof *a);
+}
+
 static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
 {
   (void)type;
   const double *in = invec;
   double *io = inoutvec;
   for (int e = 0; e < *len; e++) {
+    if (!same_layout(in, io)) {
+      io[HEADER + LU_SLOT_DIGEST] = -1;
+      return;
+    }
     int i = HEADER;
     for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
       for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
@@ -152,6 +164,31 @@ int transport_who(luisa *lz, int failed, char *text, size_t cap)
         len += (size_t)snprintf(text + len, cap - len, "%s%d", len ? ", " : n > 1 ? " on ranks " : " on rank ", r);
   free(all);
   return LUISA_OK;
+}
+
+/* "rank 3" or "ranks 0-2, 5": the ranks r with of[r] == value (runs of
+ * three or more as ranges). Returns how many. */
+int transport_ranks(char *text, size_t cap, const int *of, int size, int value)
+{
+  int n = 0;
+  for (int r = 0; r < size; r++)
+    n += of[r] == value;
+  size_t len = (size_t)snprintf(text, cap, "%s", n == 1 ? "rank " : "ranks ");
+  for (int r = 0, listed = 0; r < size && len < cap; r++) {
+    if (of[r] != value)
+      continue;
+    int last = r;
+    while (last + 1 < size && of[last + 1] == value)
+      last++;
+    if (last - r >= 2)
+      len += (size_t)snprintf(text + len, cap - len, "%s%d-%d", listed ? ", " : "", r, last);
+    else
+      for (int k = r; k <= last && len < cap; k++)
+        len += (size_t)snprintf(text + len, cap - len, "%s%d", listed || k > r ? ", " : "", k);
+    listed = 1;
+    r = last;
+  }
+  return n;
 }
 
 /* A collective check of declarations: when any rank failed, every rank
@@ -276,8 +313,7 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
                                    r->fields[f].op, 0, lz->comm, &req[n]);
       RETURN_IF(rc != MPI_SUCCESS, lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
       if (++n == BATCH || (i == ndue - 1 && f == r->nfields - 1)) {
-        RETURN_IF(MPI_Waitall(n, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-                  "luisa_step: MPI_Waitall on reductions failed");
+        FORWARD_IF_ERROR(deadline_wait(lz, n, req, LU_PHASE_REDUCE, "reductions"));
         n = 0;
       }
     }

@@ -54,6 +54,13 @@ local function check_period(n, what)
   end
 end
 
+-- After luisa.off() the script registers nothing (see luisa.off).
+local function check_on(what)
+  if luisa._off then
+    error(what .. ": the script called luisa.off() at " .. luisa._off .. ": it registers no analysis", 3)
+  end
+end
+
 local function check_function(fn, what, name)
   if type(fn) ~= "function" then error(what .. ": " .. name .. " must be a function, got " .. type(fn), 3) end
 end
@@ -62,6 +69,7 @@ end
 -- the whole distributed arrays and call fn(step, results) on the root, with
 -- results holding plain numbers under the same keys.
 function luisa.every(n, stats, fn)
+  check_on("luisa.every")
   check_period(n, "luisa.every")
   stats = check_stats(stats, "luisa.every")
   check_function(fn, "luisa.every", "the callback")
@@ -75,6 +83,7 @@ end
 -- values are computed from this step's data and written on every rank after
 -- the step's analytics, before luisa_step returns; ghost cells untouched.
 function luisa.assign(name, e, n)
+  check_on("luisa.assign")
   if type(name) ~= "string" then error("luisa.assign: the array name must be a string, got " .. type(name), 2) end
   if not expr.is_expr(e) then
     e = type(e) == "number" and (expr.array(name) * 0 + e) or nil
@@ -95,6 +104,7 @@ end
 -- nothing.
 function luisa.trigger(t)
   local what = "luisa.trigger"
+  check_on(what)
   if type(t) ~= "table" then error(what .. ": expected a table {every, check, when, stats, run}", 2) end
   check_period(t.every or 1, what)
   local check = check_stats(t.check, what .. " check")
@@ -115,6 +125,17 @@ function luisa.trigger(t)
   return test
 end
 
+-- off(): this version of the script analyses nothing, on purpose. A reload
+-- to a script that registers no callback is refused, as an empty file saved
+-- by mistake would silently end the analysis; one that calls luisa.off()
+-- is taken, and a later reload can bring the analysis back.
+function luisa.off()
+  if #luisa._callbacks > 0 then
+    error("luisa.off: the script already registered a callback (at " .. luisa._callbacks[1].where
+          .. "): luisa.off() says it analyses nothing", 2)
+  end
+  luisa._off = expr.caller()
+end
 
 -- fetch(name, offset, shape[, k]): inside a callback, any box of an array
 -- (0-based offset and shape) as published at this step, or k steps ago

@@ -402,6 +402,23 @@ static void module_case(void)
   ok(right, "%s: a changed module beside the script is reloaded at the end of step 6 on every rank", tag);
 }
 
+/* Case 12: a version that calls luisa.off() is taken: nothing is reported
+ * until the next version, which finds luisa.state as the first left it. */
+static void off_case(void)
+{
+  enum { N = 12 };
+  action acts[] = { { 3, "off.lua", NULL, -1, -1 }, { 8, "b.lua", NULL, -1, -1 } };
+  result res[N + 1];
+  if (!run_plain("a.lua", N, acts, 2, 0, res))
+    return;
+  int quiet = 1;
+  for (int s = 5; s <= 9; s++)
+    quiet &= !res[s].tag[0];
+  ok(sums_are(res, 1, 4, "A", 0) && quiet && sums_are(res, 10, N, "B", 1) && res[10].loads == 2,
+     "%s: a version calling luisa.off() is taken at the end of step 4: nothing reported at steps 5-9, then the "
+     "next version from step 10, with the first one's state", tag);
+}
+
 int main(int argc, char **argv)
 {
   MPI_Init(&argc, &argv);
@@ -435,6 +452,15 @@ int main(int argc, char **argv)
     broken_case("rank_error.lua", (const char *[]){ on_last, "live.lua:2: only on the last rank", NULL });
   } else if (!strcmp(cname, "compile_error")) {
     broken_case("compile_error.lua", (const char *[]){ "live.lua:2:", "NOPE", NULL });
+  } else if (!strcmp(cname, "diverge")) {
+    broken_case("diverge.lua", (const char *[]){ "callback 1 (registered at ", "live.lua:7) differs on rank",
+                                                 "from rank 0's: a script must build the same analysis on every rank",
+                                                 NULL });
+  } else if (!strcmp(cname, "empty")) {
+    broken_case("empty.lua", (const char *[]){ "live.lua was not reloaded", "it registers no analysis",
+                                               "call luisa.off() in it to turn analytics off on purpose", NULL });
+  } else if (!strcmp(cname, "off")) {
+    off_case();
   } else if (!strcmp(cname, "window")) {
     window_case();
   } else if (!strcmp(cname, "call")) {

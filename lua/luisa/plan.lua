@@ -5,6 +5,7 @@ local expr = require "luisa.expr"
 local kernel = require "luisa.kernel"
 local lower = require "luisa.lower"
 local partition = require "luisa.partition"
+local fingerprint = require "luisa.fingerprint"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = { builds = 0, runs = 0 }   -- plans built, callbacks evaluated on this rank
@@ -386,7 +387,8 @@ local function compile_callback(index, cb, arrays, core)
   local specs, groups, group_list = {}, {}, {}
   if cb.assign then   -- one spec: the whole expression, written at the end of the step
     local value, target = assignment(cb, arrays, core)
-    local spec = { key = "assign", kind = "assign", map = true, assign = true, shape = target.shape, count = 0 }
+    local spec = { key = "assign", kind = "assign", map = true, assign = true, shape = target.shape, count = 0,
+                   value = value }
     specs[1] = spec
     local ones, zeros = {}, {}
     for d = 1, #target.shape do ones[d], zeros[d] = 1, 0 end
@@ -415,7 +417,7 @@ local function compile_callback(index, cb, arrays, core)
     local volume = 1
     for _, extent in ipairs(shape) do volume = volume * extent end
     local spec = { key = key, kind = r.kind, count = volume, shape = shape, bins = r.bins, where = r.where,
-                   text = tostring(r) }
+                   text = tostring(r), lo = r.lo, hi = r.hi, axis = r.axis, value = value }
     specs[#specs + 1] = spec
     local field = r.kind == "gather" or r.axis ~= nil
     if r.kind == "map" then spec.map, spec.fn, spec.combine = true, r.fn, r.combine end
@@ -485,7 +487,7 @@ local function compile_callback(index, cb, arrays, core)
   for _, spec in ipairs(specs) do
     if spec.slot_kind then spec.slot = base[spec.slot_kind] + spec.index * SLOT_WIDTH[spec.slot_kind] end
   end
-  local c = { cb = cb, specs = specs, reduction = id, init = init, size = size,
+  local c = { cb = cb, specs = specs, reduction = id, init = init, size = size, counts = list,
               acc = ffi.cast("double*", input), out = ffi.cast("double*", output), fields = {} }
   -- Kernels' outputs F: the fields, then the maps' scratch buffers.
   c.outputs = {}
@@ -641,12 +643,15 @@ end
 
 -- Compile every registered callback. Returns one entry per callback:
 -- { every = n, reduction = id, reads = {[array] = {[chunk + 1] = true}},
--- passes = kernel passes over memory per step } or { error = "file:line: message" }.
+-- passes = kernel passes over memory per step, fingerprint = 16 hex digits
+-- (luisa.fingerprint), where = "file:line" of its registration } or
+-- { error = "file:line: message", where = ... }; and off = true when the
+-- script called luisa.off().
 function M.compile(arrays, core)
   M.builds = M.builds + 1
   compiled_arrays, fetch_core = arrays, core
   local luisa = require "luisa"
-  local results = {}
+  local results = { off = luisa._off ~= nil }
   callbacks, registered = {}, {}
   for i, cb in ipairs(luisa._callbacks) do registered[cb] = i end
   for i, cb in ipairs(luisa._callbacks) do
@@ -654,9 +659,9 @@ function M.compile(arrays, core)
     if ok then
       callbacks[i] = c
       results[i] = { every = cb.every, reduction = c.reduction, reads = c.reads, assigns = cb.assign ~= nil,
-                     passes = #c.groups }
+                     passes = #c.groups, fingerprint = fingerprint.callback(cb, c, registered), where = cb.where }
     else
-      results[i] = { error = tostring(c) }
+      results[i] = { error = tostring(c), where = cb.where }
     end
   end
   return results
