@@ -1040,7 +1040,10 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
     return -1;
   if (!all)
     return failed;
-  if (agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged) >= LUISA_ERR_FIRST)
+  int agreed = agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged);
+  if (agreed == LUISA_ERR_NOMEM)   /* refused alike on every rank */
+    return snprintf(msg, cap, "%s", lz->err) > 0;
+  if (agreed >= LUISA_ERR_FIRST)
     return -1;
   for (int i = 0; i < s->c.ncallbacks; i++)
     s->c.callbacks[i].diverged = s->c.diverged[i] != NULL;
