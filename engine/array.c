@@ -294,6 +294,8 @@ int luisa_field_writable(luisa *lz, const char *name)
 
 int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)
 {
+  if (wanted)
+    *wanted = 1;
   if (!lz)
     return LUISA_ERR_ARG;
   RETURN_IF(!wanted, lz, LUISA_ERR_ARG, "luisa_wants: wanted is NULL");

@@ -270,7 +270,8 @@ LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, 
  * on the rank is disabled on every rank); every call runs the analytics due
  * at `step`, and each of their reductions carries the step and the plan, so
  * ranks out of step are found before their numbers are combined. Published
- * data is forgotten when the call returns.
+ * data is forgotten when the call returns, unless it refused the step with
+ * LUISA_ERR_STEP (then nothing ran and nothing is forgotten).
  * @step : must be greater than the previous call's, and the same on every
  *         rank.
  * @return : LUISA_OK; LUISA_WARN_SCRIPT if analytics failed at this step
