@@ -14,12 +14,14 @@
 int agree_plan(luisa *lz, int n, const uint64_t *fingerprint, char *const *where, char **why)
 {
   uint64_t *root = malloc((size_t)(n ? n : 1) * sizeof *root);
-  int ok = root != NULL, all_ok;
-  RETURN_IF(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-            "luisa_step: MPI_Allreduce comparing plans failed");
-  if (!all_ok) {
+  int mine_ok = root ? lz->size : lz->rank, short_of;   /* the lowest rank out of memory, or size */
+  if (MPI_Allreduce(&mine_ok, &short_of, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS) {
     free(root);
-    return error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory comparing plans");
+    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce comparing plans failed");
+  }
+  if (short_of < lz->size) {
+    free(root);
+    return error_set(lz, LUISA_ERR_NOMEM, "out of memory on rank %d comparing plans", short_of);
   }
   memcpy(root, fingerprint, (size_t)n * sizeof *root);
   int status = MPI_Bcast(root, n, MPI_UINT64_T, 0, lz->comm) == MPI_SUCCESS ? LUISA_OK

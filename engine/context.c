@@ -1,5 +1,6 @@
 /* context.c: the life of a luisa context: init, the step boundary, finalize.
  * The other engine files do the work; this one orders it. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,27 +49,33 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   luisa_options o;
   char why[256];
   int checked = options_resolve(opts, &o, why, sizeof why), ok = checked == LUISA_OK;
-  /* The environment may differ between ranks: all refuse or none, never a
-   * rank left alone in the collective calls below. Agreed by one minimum:
-   * the options' check, whether a script is set (min and max), whether a
-   * timeout is (max). */
-  int mine[4] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0) }, all[4];
-  if (MPI_Allreduce(mine, all, 4, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-    return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
-  if (!ok)
-    return refuse(checked, why);
-  if (!all[0])
-    return refuse(LUISA_ERR_ARG, "another rank refused its options (its stderr says which and why)");
-  if (all[1] != -all[2])
-    return refuse_script(comm, o.script != NULL);
-
-  luisa *lz = calloc(1, sizeof *lz);
-  char *path = o.script ? strdup(o.script) : NULL, *out_dir = strdup(o.output_dir);
-  if (!lz || (o.script && !path) || !out_dir) {
+  /* What the context needs is allocated first, so that a rank out of
+   * memory is told in the same agreement: no rank is ever left alone in the
+   * collective calls below. */
+  luisa *lz = ok ? calloc(1, sizeof *lz) : NULL;
+  char *path = ok && o.script ? strdup(o.script) : NULL, *out_dir = ok ? strdup(o.output_dir) : NULL;
+  int made = !ok || (lz && (!o.script || path) && out_dir), rank;
+  MPI_Comm_rank(comm, &rank);
+  /* The environment may differ between ranks: all refuse or none. Agreed
+   * by one minimum: the options' check, whether a script is set (min and
+   * max), whether a timeout is (max), the lowest rank out of memory. */
+  int mine[5] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank }, all[5];
+  int rc = MPI_Allreduce(mine, all, 5, MPI_INT, MPI_MIN, comm);
+  if (rc != MPI_SUCCESS || !ok || !all[0] || all[1] != -all[2] || all[4] != INT_MAX) {
+    char what[128];
     free(lz);
     free(path);
     free(out_dir);
-    return refuse(LUISA_ERR_NOMEM, "out of memory");
+    if (rc != MPI_SUCCESS)
+      return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
+    if (!ok)
+      return refuse(checked, why);
+    if (!all[0])
+      return refuse(LUISA_ERR_ARG, "another rank refused its options (its stderr says which and why)");
+    if (all[1] != -all[2])
+      return refuse_script(comm, o.script != NULL);
+    snprintf(what, sizeof what, "out of memory on rank %d making the context", all[4]);
+    return refuse(LUISA_ERR_NOMEM, what);
   }
   lz->opts = o;
   lz->script_path = path;

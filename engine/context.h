@@ -141,6 +141,8 @@ void transport_close(luisa *lz);
 int transport_agree(luisa *lz, int failed, char *msg, size_t cap);
 int transport_share(luisa *lz, int owner, char *msg, size_t cap);
 int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status);
+int transport_settle(luisa *lz, int status, char *msg, size_t cap, int *who);
+int transport_verdict(luisa *lz, int status, char *msg, size_t cap);
 /* Kinds of reduction slots, in buffer order; widths 1, 1, 1, 2, 2, 3. */
 enum lu_slot_kind { LU_MIN, LU_SUM, LU_MAX, LU_ARGMIN, LU_ARGMAX, LU_MOMENTS, LU_SLOT_KINDS };
 /* The engine's own LU_MIN slots, first in every reduction: the lowest

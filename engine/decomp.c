@@ -56,33 +56,69 @@ static void describe_difference(int rank, const char *mine, const char *root, ch
   snprintf(msg + n, cap - n, ": every rank must declare the same arrays in the same order");
 }
 
-static int check_same_arrays(luisa *lz)
+/* What the check needs, allocated before the collectives that use it: a
+ * rank out of memory says so in the agreement before them, never leaving
+ * the others in a broadcast or gather it skipped. */
+typedef struct workspace {
+  char *mine, *root;              /* the declarations' text, this rank's and rank 0's */
+  int *sent;                      /* per array: the numbers this rank sends of its boxes */
+  int *counts;                    /* counts[r * narrays + i]: those of every rank */
+  int *fits;                      /* per array: its boxes can be gathered */
+  int *recv, *displs;             /* per rank: one array's numbers and where they go */
+  int64_t *send, *all;            /* one array's chunk boxes, this rank's and everyone's */
+  lu_box *sorted;                 /* an array's boxes, sorted by find_overlap */
+  int64_t *offsets;               /* find_overlap's one axis of offsets */
+} workspace;
+
+enum { TEXT_CAP = 1 << 16 };
+
+static void workspace_free(workspace *w)
 {
-  enum { CAP = 1 << 16 };
-  char *mine = malloc(CAP), *root = malloc(CAP), msg[LU_ERR_MAX];
-  int status = LUISA_OK, failed = 0;
-  msg[0] = '\0';
-  if (!mine || !root) {
-    failed = 1;
-    snprintf(msg, sizeof msg, "out of memory while checking declarations on rank %d", lz->rank);
-  } else if (declarations_text(lz, mine, CAP) < 0) {
-    failed = 1;
-    snprintf(msg, sizeof msg, "rank %d declares too many arrays to check (text over %d bytes)",
-             lz->rank, CAP);
-  } else {
-    memcpy(root, mine, CAP);
-    if (MPI_Bcast(root, CAP, MPI_CHAR, 0, lz->comm) != MPI_SUCCESS)
-      status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Bcast of the declarations failed");
-    else if (strcmp(root, mine) != 0) {
-      failed = 1;
-      describe_difference(lz->rank, mine, root, msg, sizeof msg);
-    }
+  free(w->mine);
+  free(w->root);
+  free(w->sent);
+  free(w->counts);
+  free(w->fits);
+  free(w->recv);
+  free(w->displs);
+  free(w->send);
+  free(w->all);
+  free(w->sorted);
+  free(w->offsets);
+}
+
+static int check_same_arrays(luisa *lz, workspace *w)
+{
+  char msg[LU_ERR_MAX] = "";
+  int status = LUISA_OK, most = 1;
+  for (int i = 0; i < lz->narrays; i++)
+    if (lz->arrays[i].nchunks > most)
+      most = lz->arrays[i].nchunks;
+  size_t k = (size_t)(lz->narrays ? lz->narrays : 1);
+  w->mine = malloc(TEXT_CAP);
+  w->root = malloc(TEXT_CAP);
+  w->sent = malloc(k * sizeof *w->sent);
+  w->counts = malloc((size_t)lz->size * k * sizeof *w->counts);
+  w->fits = malloc(k * sizeof *w->fits);
+  w->recv = malloc((size_t)lz->size * sizeof *w->recv);
+  w->displs = malloc((size_t)lz->size * sizeof *w->displs);
+  w->send = malloc((size_t)most * 2 * LUISA_MAX_DIMS * sizeof *w->send);
+  if (!w->mine || !w->root || !w->sent || !w->counts || !w->fits || !w->recv || !w->displs || !w->send) {
+    status = LUISA_ERR_NOMEM;
+    snprintf(msg, sizeof msg, "out of memory checking declarations on rank %d", lz->rank);
+  } else if (declarations_text(lz, w->mine, TEXT_CAP) < 0) {
+    status = LUISA_ERR_NAME;
+    snprintf(msg, sizeof msg, "rank %d declares too many arrays to check (text over %d bytes)", lz->rank,
+             TEXT_CAP);
   }
-  free(mine);
-  free(root);
-  if (status != LUISA_OK)
-    return status;
-  return transport_check(lz, failed, msg, sizeof msg, LUISA_ERR_NAME);
+  FORWARD_IF_ERROR(transport_verdict(lz, status, msg, sizeof msg));
+  memcpy(w->root, w->mine, TEXT_CAP);
+  RETURN_IF(MPI_Bcast(w->root, TEXT_CAP, MPI_CHAR, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "luisa_step: MPI_Bcast of the declarations failed");
+  int differs = strcmp(w->root, w->mine) != 0;
+  if (differs)
+    describe_difference(lz->rank, w->mine, w->root, msg, sizeof msg);
+  return transport_check(lz, differs, msg, sizeof msg, LUISA_ERR_NAME);
 }
 
 /* offset + shape never overflows here: each rank checked its chunks
@@ -128,12 +164,9 @@ static int distinct(int64_t *v, int n)
 
 /* First overlapping pair, by a sweep along the axis with the most distinct
  * offsets (so a slab decomposition along any axis stays near n log n). */
-static int find_overlap(const lu_array *a, lu_box *sorted, const lu_box **x, const lu_box **y)
+static int find_overlap(const lu_array *a, lu_box *sorted, int64_t *v, const lu_box **x, const lu_box **y)
 {
   int n = a->nboxes, best = 0, best_count = -1;
-  int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-  if (!v)
-    return -1;
   for (int d = 0; d < a->ndim; d++) {
     for (int i = 0; i < n; i++)
       v[i] = a->boxes[i].offset[d];
@@ -142,7 +175,6 @@ static int find_overlap(const lu_array *a, lu_box *sorted, const lu_box **x, con
     if (k > best_count)
       best_count = k, best = d;
   }
-  free(v);
   memcpy(sorted, a->boxes, (size_t)n * sizeof *sorted);
   sort_axis = best;
   qsort(sorted, (size_t)n, sizeof *sorted, compare_offsets);
@@ -203,54 +235,30 @@ done:
   return ok;
 }
 
-static int gather_boxes(luisa *lz, lu_array *a)
+/* Every rank's chunk boxes of array i into a->boxes, from the numbers
+ * chunk_counts gathered. Collective. */
+static int gather_boxes(luisa *lz, workspace *w, int i)
 {
+  lu_array *a = &lz->arrays[i];
   int nd = a->ndim, per = 2 * nd;
-  int *counts = malloc((size_t)lz->size * sizeof *counts);
-  int *displs = malloc((size_t)lz->size * sizeof *displs);
-  int64_t *mine = malloc((size_t)(a->nchunks ? a->nchunks : 1) * (size_t)per * sizeof *mine);
-  int64_t *all = NULL;
-  int status = LUISA_OK;
-  if (!counts || !displs || !mine) {
-    status = error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory gathering chunks of \"%s\"", a->name);
-    goto done;
-  }
   for (int c = 0; c < a->nchunks; c++)
     for (int d = 0; d < nd; d++) {
-      mine[c * per + d] = a->chunks[c].offset[d];
-      mine[c * per + nd + d] = a->chunks[c].shape[d];
+      w->send[c * per + d] = a->chunks[c].offset[d];
+      w->send[c * per + nd + d] = a->chunks[c].shape[d];
     }
-  int sendcount = a->nchunks * per;
-  if (MPI_Allgather(&sendcount, 1, MPI_INT, counts, 1, MPI_INT, lz->comm) != MPI_SUCCESS) {
-    status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgather of chunk counts failed");
-    goto done;
-  }
-  long long total = 0;
+  int total = 0;
   for (int r = 0; r < lz->size; r++) {
-    displs[r] = (int)total;
-    total += counts[r];
+    w->displs[r] = total;
+    total += w->recv[r] = w->counts[(size_t)r * (size_t)lz->narrays + (size_t)i];
   }
-  if (total > 0x7fffffff) {
-    status = error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\" has too many chunks (%lld) to check",
-                       a->name, total / per);
-    goto done;
-  }
-  all = malloc((size_t)(total ? total : 1) * sizeof *all);
-  free(a->boxes);
-  a->boxes = malloc((size_t)(total / per + 1) * sizeof *a->boxes);
-  if (!all || !a->boxes) {
-    status = error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory gathering chunks of \"%s\"", a->name);
-    goto done;
-  }
-  if (MPI_Allgatherv(mine, sendcount, MPI_INT64_T, all, counts, displs, MPI_INT64_T, lz->comm) != MPI_SUCCESS) {
-    status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgatherv of chunks failed");
-    goto done;
-  }
+  if (MPI_Allgatherv(w->send, w->sent[i], MPI_INT64_T, w->all, w->recv, w->displs, MPI_INT64_T, lz->comm)
+      != MPI_SUCCESS)
+    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgatherv of chunks failed");
   a->nboxes = 0;
   for (int r = 0; r < lz->size; r++)
-    for (int c = 0; c < counts[r] / per; c++) {
+    for (int c = 0; c < w->recv[r] / per; c++) {
       lu_box *b = &a->boxes[a->nboxes++];
-      const int64_t *src = all + displs[r] + c * per;
+      const int64_t *src = w->all + w->displs[r] + c * per;
       b->owner = r;
       b->local = c;
       for (int d = 0; d < LUISA_MAX_DIMS; d++) {
@@ -258,21 +266,53 @@ static int gather_boxes(luisa *lz, lu_array *a)
         b->shape[d] = d < nd ? src[nd + d] : 1;
       }
     }
-done:
-  free(counts);
-  free(displs);
-  free(mine);
-  free(all);
-  return status;
+  return LUISA_OK;
 }
 
-static int check_tiling(luisa *lz, lu_array *a)
+/* Every rank's numbers of box coordinates per array, in one gather; then
+ * what the gathers and checks of the boxes need, agreed on once. An array
+ * with too many chunks to gather gets no boxes: fits[i] is 0, the same on
+ * every rank. Collective. */
+static int chunk_counts(luisa *lz, workspace *w)
+{
+  for (int i = 0; i < lz->narrays; i++)
+    w->sent[i] = lz->arrays[i].nchunks * 2 * lz->arrays[i].ndim;
+  RETURN_IF(lz->narrays && MPI_Allgather(w->sent, lz->narrays, MPI_INT, w->counts, lz->narrays, MPI_INT, lz->comm)
+            != MPI_SUCCESS, lz, LUISA_ERR_MPI, "luisa_step: MPI_Allgather of chunk counts failed");
+  long long most = 1;
+  int boxes = 1, ok = 1;
+  for (int i = 0; i < lz->narrays; i++) {
+    long long total = 0;
+    for (int r = 0; r < lz->size; r++)
+      total += w->counts[(size_t)r * (size_t)lz->narrays + (size_t)i];
+    lu_array *a = &lz->arrays[i];
+    w->fits[i] = total <= 0x7fffffff;
+    free(a->boxes);
+    a->boxes = NULL;
+    a->nboxes = 0;
+    if (!w->fits[i])
+      continue;
+    int n = (int)(total / (2 * a->ndim));
+    most = total > most ? total : most;
+    boxes = n + 1 > boxes ? n + 1 : boxes;
+    ok = ok && (a->boxes = malloc((size_t)(n + 1) * sizeof *a->boxes)) != NULL;
+  }
+  w->all = malloc((size_t)most * sizeof *w->all);
+  w->sorted = malloc((size_t)boxes * sizeof *w->sorted);
+  w->offsets = malloc((size_t)boxes * sizeof *w->offsets);
+  ok = ok && w->all && w->sorted && w->offsets;
+  char msg[LU_ERR_MAX] = "";
+  if (!ok)
+    snprintf(msg, sizeof msg, "out of memory gathering the chunks on rank %d", lz->rank);
+  return transport_verdict(lz, ok ? LUISA_OK : LUISA_ERR_NOMEM, msg, sizeof msg);
+}
+
+/* Local: every rank holds the same boxes, so reaches the same verdict. */
+static int check_tiling(luisa *lz, workspace *w, lu_array *a)
 {
   char o1[128], s1[128], o2[128], s2[128], g[128];
   const lu_box *x = NULL, *y = NULL;
-  lu_box *sorted = malloc((size_t)(a->nboxes + 1) * sizeof *sorted);
-  int overlap = sorted ? find_overlap(a, sorted, &x, &y) : -1;
-  if (overlap > 0) {
+  if (find_overlap(a, w->sorted, w->offsets, &x, &y)) {
     if (x->owner > y->owner || (x->owner == y->owner && x->local > y->local)) {
       const lu_box *t = x;
       x = y, y = t;
@@ -283,11 +323,8 @@ static int check_tiling(luisa *lz, lu_array *a)
               array_format_index(s1, sizeof s1, a->ndim, x->shape), y->local, y->owner,
               array_format_index(o2, sizeof o2, a->ndim, y->offset),
               array_format_index(s2, sizeof s2, a->ndim, y->shape));
+    return LUISA_ERR_CHUNK;
   }
-  free(sorted);
-  if (overlap)
-    return overlap > 0 ? LUISA_ERR_CHUNK
-                       : error_set(lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking \"%s\"", a->name);
 
   /* Disjoint boxes inside the array hold at most its 2^62 elements; the
    * sum saturates anyway, since the boxes are other ranks' numbers. */
@@ -309,15 +346,21 @@ static int check_tiling(luisa *lz, lu_array *a)
                    array_format_index(g, sizeof g, a->ndim, a->shape), (long long)held, (long long)total);
 }
 
-int decomp_check(luisa *lz)
+/* The texts are compared first: past that, every rank declares the same
+ * arrays, so the gathers below are the same on all. */
+static int check_all(luisa *lz, workspace *w)
 {
-  FORWARD_IF_ERROR(check_same_arrays(lz));
+  FORWARD_IF_ERROR(check_same_arrays(lz, w));
+  FORWARD_IF_ERROR(chunk_counts(lz, w));
   int first = LUISA_OK;
   char first_msg[LU_ERR_MAX];
   for (int i = 0; i < lz->narrays; i++) {
-    int status = gather_boxes(lz, &lz->arrays[i]);
+    lu_array *a = &lz->arrays[i];
+    int status = w->fits[i] ? gather_boxes(lz, w, i)
+                            : error_set(lz, LUISA_ERR_CHUNK, "luisa_step: array \"%s\" has too many chunks to check",
+                                        a->name);
     if (status == LUISA_OK)
-      status = check_tiling(lz, &lz->arrays[i]);
+      status = check_tiling(lz, w, a);
     if (status == LUISA_ERR_MPI)
       return status;
     if (status != LUISA_OK) {
@@ -332,4 +375,12 @@ int decomp_check(luisa *lz)
   if (first != LUISA_OK)
     memcpy(lz->err, first_msg, sizeof first_msg);
   return first;
+}
+
+int decomp_check(luisa *lz)
+{
+  workspace w = { 0 };
+  int status = check_all(lz, &w);
+  workspace_free(&w);
+  return status;
 }

@@ -715,12 +715,16 @@ void script_abandon(luisa *lz)
   lz->script = NULL;
 }
 
-/* A new script, or NULL on every rank when any rank is out of memory. */
-static lu_script *script_new(luisa *lz)
+/* A new script, or NULL on every rank when any rank is out of memory
+ * (or not `ready`, out of memory before): *short_of is then the lowest
+ * such rank, else -1. One all-reduce. */
+static lu_script *script_new(luisa *lz, int ready, int *short_of)
 {
-  lu_script *s = calloc(1, sizeof *s);
-  int ok = s != NULL, all = 0;
-  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS || !all) {
+  lu_script *s = ready ? calloc(1, sizeof *s) : NULL;
+  int mine = s ? lz->size : lz->rank, first = lz->rank;
+  int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, lz->comm);
+  *short_of = rc != MPI_SUCCESS ? lz->rank : first < lz->size ? first : -1;
+  if (*short_of >= 0) {
     free(s);
     return NULL;
   }
@@ -764,8 +768,11 @@ static int load_everywhere(luisa *lz, const char *state, char *msg, size_t cap, 
 int script_open(luisa *lz, const char *path, char *msg, size_t cap)
 {
   msg[0] = '\0';
-  if (reload_open(lz) != LUISA_OK || !(lz->script = script_new(lz))) {
-    snprintf(msg, cap, "out of memory loading %s", path);
+  int short_of, ready = reload_open(lz) == LUISA_OK;
+  if (!(lz->script = script_new(lz, ready, &short_of))) {   /* no rank keeps a reload the others lack */
+    reload_close(lz);
+    char where[32];
+    snprintf(msg, cap, "out of memory%s loading %s", on_rank(where, sizeof where, lz, short_of), path);
     return LUISA_WARN_SCRIPT;
   }
   int who = load_everywhere(lz, NULL, msg, cap, NULL, 0);
@@ -980,12 +987,12 @@ static int compile_here(luisa *lz, char *msg, size_t cap)
 
 /* Every rank planned its transfers alone: check that what each sends is
  * what its peer expects, so a disagreement (an engine bug) fails the
- * callback on every rank instead of hanging them. Collective. */
-static int check_transfers(luisa *lz, int64_t step)
+ * callback on every rank instead of hanging them. sizes: 3 * size scratch
+ * numbers, allocated before the compile's agreement. Collective. */
+static int check_transfers(luisa *lz, int64_t step, int64_t *sizes)
 {
   lu_script *s = lz->script;
-  int64_t *to = malloc(3 * (size_t)lz->size * sizeof *to), *from = to + lz->size, *got = from + lz->size;
-  RETURN_IF(!to, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory checking transfers");
+  int64_t *to = sizes, *from = to + lz->size, *got = from + lz->size;   /* 3 * size, the caller's */
   int status = LUISA_OK;
   for (int i = 0; i < s->c.ncallbacks && status < LUISA_ERR_FIRST; i++) {
     lu_callback *cb = &s->c.callbacks[i];
@@ -1013,7 +1020,6 @@ static int check_transfers(luisa *lz, int64_t step)
         log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
     }
   }
-  free(to);
   return status;
 }
 
@@ -1021,7 +1027,8 @@ static int check_transfers(luisa *lz, int64_t step)
  * of callbacks, luisa.off(), and, when every rank compiled, each callback's
  * fingerprint (agree.c). A callback that differs is marked diverged on
  * every rank, with the same sentence. Returns 1 if this rank failed as a
- * whole (msg says why), 0 if not, -1 if MPI failed. Collective. */
+ * whole (msg says why), 2 if some rank ran out of memory comparing plans
+ * (on every rank, msg says which), 0 if not, -1 if MPI failed. Collective. */
 static int compile_counted(luisa *lz, char *msg, size_t cap)
 {
   lu_script *s = lz->script;
@@ -1041,8 +1048,10 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
   if (!all)
     return failed;
   int agreed = agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged);
-  if (agreed == LUISA_ERR_NOMEM)   /* refused alike on every rank */
-    return snprintf(msg, cap, "%s", lz->err) > 0;
+  if (agreed == LUISA_ERR_NOMEM) {   /* on every rank, lz->err saying where */
+    snprintf(msg, cap, "%s", lz->err);
+    return 2;
+  }
   if (agreed >= LUISA_ERR_FIRST)
     return -1;
   for (int i = 0; i < s->c.ncallbacks; i++)
@@ -1071,20 +1080,33 @@ int script_compile(luisa *lz, int64_t step)
   int failed = compile_counted(lz, msg, sizeof msg);
   if (failed < 0)
     return LUISA_ERR_MPI;
-  int who = transport_agree(lz, failed, msg, sizeof msg);
-  if (who == -2)
-    return LUISA_ERR_MPI;
-  if (who >= 0) {
+  if (failed == 2) {   /* known on every rank */
     script_close(lz);
-    log_write(lz, lz->rank == 0 ? LUISA_LOG_ERROR : LUISA_LOG_DEBUG, "plan not compiled: %s", msg);
-    return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step(%lld): the analysis plan could not be compiled%s: %s",
-                     (long long)step, on_rank(where, sizeof where, lz, who), msg);
+    return error_set(lz, LUISA_ERR_NOMEM, "luisa_step(%lld): the analysis plan could not be compiled: %s",
+                     (long long)step, msg);
   }
-  int n = s->c.ncallbacks;
-
+  /* What the collectives below need, agreed on with the compile's result. */
+  int n = failed ? 0 : s->c.ncallbacks, who;
   int *first = malloc((size_t)(n ? n : 1) * sizeof *first);
   int *mine = malloc((size_t)(n ? n : 1) * sizeof *mine);
-  RETURN_IF(!first || !mine, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory compiling the plan");
+  int64_t *sizes = malloc(3 * (size_t)lz->size * sizeof *sizes);
+  int here = failed ? LUISA_WARN_SCRIPT : LUISA_OK;
+  if (!failed && (!first || !mine || !sizes)) {
+    here = LUISA_ERR_NOMEM;
+    snprintf(msg, sizeof msg, "out of memory compiling the plan");
+  }
+  int agreed = transport_settle(lz, here, msg, sizeof msg, &who);
+  if (agreed != LUISA_OK) {
+    free(first);
+    free(mine);
+    free(sizes);
+    if (agreed == LUISA_ERR_MPI)
+      return agreed;
+    script_close(lz);
+    log_write(lz, lz->rank == 0 ? LUISA_LOG_ERROR : LUISA_LOG_DEBUG, "plan not compiled: %s", msg);
+    return error_set(lz, agreed, "luisa_step(%lld): the analysis plan could not be compiled%s: %s",
+                     (long long)step, on_rank(where, sizeof where, lz, who), msg);
+  }
   for (int i = 0; i < n; i++)
     mine[i] = s->c.callbacks[i].failure || s->c.callbacks[i].diverged ? lz->rank : lz->size;
   int status = LUISA_OK;
@@ -1122,10 +1144,11 @@ int script_compile(luisa *lz, int64_t step)
   free(first);
   free(mine);
   if (status < LUISA_ERR_FIRST) {
-    int checked = check_transfers(lz, step);
+    int checked = check_transfers(lz, step, sizes);
     if (checked != LUISA_OK)
       status = checked;
   }
+  free(sizes);
   seal_plan(s);
   return status;
 }
@@ -1138,6 +1161,7 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   int failed = compile_counted(lz, msg, cap);
   if (failed < 0)
     return -2;
+  failed = failed != 0;   /* out of memory comparing plans fails the reload too */
   int diverged = 0;
   for (int i = 0; !failed && i < s->c.ncallbacks; i++)   /* a divergence first: it is the same on every rank */
     if (s->c.diverged[i])
@@ -1145,14 +1169,20 @@ static int compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *
   for (int i = 0; !failed && i < s->c.ncallbacks; i++)
     if (s->c.callbacks[i].failure)
       failed = snprintf(msg, cap, "callback %d does not compile: %s", i + 1, s->c.callbacks[i].failure) > 0;
+  int64_t *sizes = malloc(3 * (size_t)lz->size * sizeof *sizes);   /* agreed on with the compile */
+  if (!failed && !sizes)
+    failed = snprintf(msg, cap, "out of memory compiling the plan") > 0;
   int first = transport_agree(lz, failed, msg, cap);
   if (first >= 0 && transport_who(lz, failed, who, wcap) != LUISA_OK)
-    return -2;
+    first = -2;
   if (diverged)   /* the sentence names the ranks already */
     who[0] = '\0';
-  if (first != -1)
+  if (first != -1) {
+    free(sizes);
     return first;
-  int checked = check_transfers(lz, step);
+  }
+  int checked = check_transfers(lz, step, sizes);
+  free(sizes);
   if (checked == LUISA_ERR_MPI)
     return -2;
   if (checked != LUISA_OK) {
@@ -1210,7 +1240,8 @@ static void keep_windows(luisa *lz)
  * one. Collective. */
 int script_reload(luisa *lz, int64_t step)
 {
-  lu_script *old = lz->script, *fresh = script_new(lz);
+  int short_of;
+  lu_script *old = lz->script, *fresh = script_new(lz, 1, &short_of);
   char *dropped = NULL, *state = old && fresh ? pack_state(lz, old, &dropped) : NULL;
   char msg[LU_ERR_MAX] = "out of memory", who[256] = "", why[LU_ERR_MAX + 512];
   int first = 0;

@@ -40,6 +40,19 @@ lu_param *steer_find(luisa *lz, const char *name)
   return NULL;
 }
 
+/* What a parameter owns; for one half registered (not counted in
+ * nparams), what add() and its caller copied so far. */
+static void drop(lu_param *p)
+{
+  for (int k = 0; k < p->nallowed; k++)
+    free(p->allowed[k]);
+  free(p->allowed);
+  free(p->description);
+  p->allowed = NULL;
+  p->description = NULL;
+  p->nallowed = 0;
+}
+
 static int add(luisa *lz, const char *name, int type, void *var, const char *description, lu_param **out)
 {
   if (!lz)
@@ -126,11 +139,16 @@ int luisa_param_string(luisa *lz, const char *name, char *var, size_t cap, const
   FORWARD_IF_ERROR(add(lz, name, PARAM_STRING, var, description, &p));
   p->cap = cap;
   p->allowed = calloc((size_t)n, sizeof *p->allowed);
-  RETURN_IF(!p->allowed, lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
-  for (int k = 0; k < n; k++) {
-    p->allowed[k] = strdup(allowed[k]);
-    RETURN_IF(!p->allowed[k], lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
+  for (int k = 0; p->allowed && k < n; k++) {
+    if (!(p->allowed[k] = strdup(allowed[k]))) {
+      drop(p);
+      return error_set(lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
+    }
     p->nallowed = k + 1;
+  }
+  if (!p->allowed) {
+    drop(p);
+    return error_set(lz, LUISA_ERR_NOMEM, "luisa_param_string(\"%s\"): out of memory", name);
   }
   lz->nparams++;
   return LUISA_OK;
@@ -330,53 +348,61 @@ const char *steer_history(const luisa *lz)
   return lz->history ? lz->history : "";
 }
 
+/* One change, on every rank. LUISA_STOP if it was a stop. */
+static int apply(luisa *lz, int64_t step, const lu_change *c)
+{
+  if (c->kind == CHANGE_PERIOD) {
+    script_set_period(lz, step, c->target, (int)c->i);
+    return LUISA_OK;
+  }
+  if (c->kind == CHANGE_REGION) {
+    script_move_region(lz, step, c->target, c->s);
+    return LUISA_OK;
+  }
+  if (c->kind == CHANGE_STOP) {
+    snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c->s);
+    if (lz->rank == 0)
+      log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)step, c->s);
+    return LUISA_STOP;
+  }
+  lu_param *p = &lz->params[c->target];
+  char old[LU_VALUE_MAX + 8], new[LU_VALUE_MAX + 8];
+  value_text(p, old, sizeof old);
+  switch (p->type) {
+  case PARAM_F64: *(double *)p->var = c->f; break;
+  case PARAM_I64: *(int64_t *)p->var = c->i; break;
+  case PARAM_BOOL: *(int *)p->var = (int)c->i; break;
+  default: snprintf((char *)p->var, p->cap, "%s", c->s); break;
+  }
+  value_text(p, new, sizeof new);
+  lz->nchanges++;
+  if (lz->rank == 0) {
+    log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)step, p->name, old, new);
+    remember(lz, step, p->name, old, new);
+  }
+  return LUISA_OK;
+}
+
 /* The root's queued changes to every rank, applied to the simulation's
  * variables on all. Returns LUISA_STOP when one was a stop. Collective
  * among ranks that agreed n > 0. */
 int steer_apply(luisa *lz, int64_t step, int n)
 {
-  lu_change *c = malloc((size_t)n * sizeof *c);
-  RETURN_IF(!c, lz, LUISA_ERR_NOMEM, "luisa_step: out of memory applying changes");
-  if (lz->rank == 0)
-    memcpy(c, lz->pending, (size_t)n * sizeof *c);
-  if (MPI_Bcast(c, n * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS) {
-    free(c);
-    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Bcast of parameter changes failed");
-  }
+  /* Through a buffer on the stack, a batch at a time: nothing to allocate,
+   * so no rank can fail to enter a broadcast the others are in. */
+  enum { BATCH = 16 };
+  lu_change c[BATCH];
   int status = LUISA_OK;
-  for (int k = 0; k < n; k++) {
-    if (c[k].kind == CHANGE_PERIOD) {
-      script_set_period(lz, step, c[k].target, (int)c[k].i);
-      continue;
-    }
-    if (c[k].kind == CHANGE_REGION) {
-      script_move_region(lz, step, c[k].target, c[k].s);
-      continue;
-    }
-    if (c[k].kind == CHANGE_STOP) {
-      status = LUISA_STOP;
-      snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c[k].s);
-      if (lz->rank == 0)
-        log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)step, c[k].s);
-      continue;
-    }
-    lu_param *p = &lz->params[c[k].target];
-    char old[LU_VALUE_MAX + 8], new[LU_VALUE_MAX + 8];
-    value_text(p, old, sizeof old);
-    switch (p->type) {
-    case PARAM_F64: *(double *)p->var = c[k].f; break;
-    case PARAM_I64: *(int64_t *)p->var = c[k].i; break;
-    case PARAM_BOOL: *(int *)p->var = (int)c[k].i; break;
-    default: snprintf((char *)p->var, p->cap, "%s", c[k].s); break;
-    }
-    value_text(p, new, sizeof new);
-    lz->nchanges++;
-    if (lz->rank == 0) {
-      log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)step, p->name, old, new);
-      remember(lz, step, p->name, old, new);
-    }
+  for (int done = 0; done < n; done += BATCH) {
+    int m = n - done < BATCH ? n - done : BATCH;
+    if (lz->rank == 0)
+      memcpy(c, (lu_change *)lz->pending + done, (size_t)m * sizeof *c);
+    RETURN_IF(MPI_Bcast(c, m * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+              "luisa_step: MPI_Bcast of parameter changes failed");
+    for (int k = 0; k < m; k++)
+      if (apply(lz, step, &c[k]) == LUISA_STOP)
+        status = LUISA_STOP;
   }
-  free(c);
   lz->npending = 0;
   return status;
 }
@@ -416,12 +442,8 @@ const char *steer_type(const lu_param *p)
 
 void steer_free(luisa *lz)
 {
-  for (int i = 0; i < lz->nparams; i++) {
-    for (int k = 0; k < lz->params[i].nallowed; k++)
-      free(lz->params[i].allowed[k]);
-    free(lz->params[i].allowed);
-    free(lz->params[i].description);
-  }
+  for (int i = 0; i < lz->nparams; i++)
+    drop(&lz->params[i]);
   free(lz->params);
   free(lz->pending);
   free(lz->history);

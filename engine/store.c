@@ -63,8 +63,11 @@ int store_window(luisa *lz, lu_array *a, int depth)
     size_t n = (size_t)(a->nchunks ? a->nchunks : 1);
     h->ring[v] = calloc(n, sizeof **h->ring);
     h->tables[v] = calloc(n, sizeof **h->tables);
-    RETURN_IF(!h->ring[v] || !h->tables[v], lz, LUISA_ERR_NOMEM, "out of memory for the window of \"%s\"",
-              a->name);
+    if (!h->ring[v] || !h->tables[v]) {   /* versions past depth are never freed: this one goes now */
+      free(h->ring[v]);
+      free(h->tables[v]);
+      return error_set(lz, LUISA_ERR_NOMEM, "out of memory for the window of \"%s\"", a->name);
+    }
     h->depth = v + 1;
   }
   return LUISA_OK;
@@ -162,7 +165,10 @@ static void packed_layout(const lu_chunk *c, int ndim, lu_chunk *layout)
 
 /* At the end of a step: every window slides by one. The oldest version is
  * released; this step's published chunks are copied in as the newest. A
- * chunk not published leaves a hole that a later use reports. */
+ * chunk not published leaves a hole that a later use reports. So does one
+ * this rank has no memory to keep: the use fails on every rank (its
+ * reduction carries the failure), and this step's status stays the same
+ * on every rank without a collective of its own (docs/decisions.md). */
 int store_capture(luisa *lz, int64_t step)
 {
   lu_store *s = lz->store;
@@ -179,10 +185,14 @@ int store_capture(luisa *lz, int64_t step)
       if (a->published[c]) {
         const lu_chunk *ch = &a->chunks[c];   /* its bytes fit: luisa_chunk bounded its buffer's */
         o = acquire(s, (size_t)array_volume(a->ndim, ch->shape) * array_dtype_size(a->dtype));
-        RETURN_IF(!o, lz, LUISA_ERR_NOMEM, "out of memory keeping step %lld of \"%s\"", (long long)step, a->name);
-        int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
-        array_pack(a, ch, a->published[c], ch->offset, ch->shape, one, o->data);
-        o->array = i, o->chunk = c, o->owner = lz->rank, o->step = step, o->refs = 1;
+        if (o) {
+          int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
+          array_pack(a, ch, a->published[c], ch->offset, ch->shape, one, o->data);
+          o->array = i, o->chunk = c, o->owner = lz->rank, o->step = step, o->refs = 1;
+        } else {
+          log_write(lz, LUISA_LOG_ERROR, "out of memory keeping step %lld of chunk %d of \"%s\": that version "
+                    "is dropped, a window that needs it fails", (long long)step, c, a->name);
+        }
       }
       h->ring[0][c] = o;
       for (int v = 0; v < h->depth; v++)

@@ -191,20 +191,42 @@ int transport_ranks(char *text, size_t cap, const int *of, int size, int value)
   return n;
 }
 
-/* A collective check of declarations: when any rank failed, every rank
- * refuses the step with `status` and the first failing rank's msg, logged
- * once by rank 0. Collective. */
-int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status)
+/* The status of the lowest rank whose `status` is not LUISA_OK, on every
+ * rank (LUISA_OK if none; LUISA_ERR_MPI if MPI failed), with that rank's
+ * msg and, when who is given, its number (-1 if none). One all-reduce when
+ * every rank is well. Collective. */
+int transport_settle(luisa *lz, int status, char *msg, size_t cap, int *who)
 {
-  int who = transport_agree(lz, failed, msg, cap);
-  if (who == -2)
+  int first = transport_agree(lz, status != LUISA_OK, msg, cap);
+  if (who)
+    *who = first < 0 ? -1 : first;
+  if (first == -2)
     return LUISA_ERR_MPI;
-  if (who < 0)
+  if (first == -1)
     return LUISA_OK;
+  if (MPI_Bcast(&status, 1, MPI_INT, first, lz->comm) != MPI_SUCCESS)
+    return error_set(lz, LUISA_ERR_MPI, "MPI_Bcast of a status from rank %d failed", first);
+  return status;
+}
+
+/* A collective check: when any rank's status is not LUISA_OK, every rank
+ * refuses the step with the first failing rank's status and msg, logged
+ * once by rank 0. Collective. */
+int transport_verdict(luisa *lz, int status, char *msg, size_t cap)
+{
+  status = transport_settle(lz, status, msg, cap, NULL);
+  if (status == LUISA_OK || status == LUISA_ERR_MPI)
+    return status;
   error_set(lz, status, "luisa_step: %s", msg);
   if (lz->rank == 0)
     log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
   return status;
+}
+
+/* transport_verdict for a check whose only failure is `status`. */
+int transport_check(luisa *lz, int failed, char *msg, size_t cap, int status)
+{
+  return transport_verdict(lz, failed ? status : LUISA_OK, msg, cap);
 }
 
 /* Broadcast the string msg from owner. Collective. */
