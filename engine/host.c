@@ -198,15 +198,28 @@ static void budget_end(lu_host *h)
     set_hook(h);
 }
 
+static int collect(lua_State *L)
+{
+  lua_gc(L, LUA_GCCOLLECT, 0);
+  return 0;
+}
+
+/* After the heap stopped a script: collect what the failed work held, and
+ * let scripts run again if that brought the heap back under the limit. */
+static void give_back(lu_host *h)
+{
+  if (!(atomic_load(&h->stop) & STOP_MEMORY))
+    return;
+  lua_cpcall(h->L, collect, NULL);
+  if (h->used <= h->soft && (atomic_fetch_and(&h->stop, ~STOP_MEMORY) & STOP_MEMORY))
+    set_hook(h);
+}
+
 /* Between callbacks: the next one gets a whole budget, and the heap a
  * failed one left behind is collected so it does not stop the next. */
 void host_budget(lu_host *h, int tag)
 {
-  if (atomic_load(&h->stop) & STOP_MEMORY) {
-    lua_gc(h->L, LUA_GCCOLLECT, 0);
-    if (h->used <= h->soft && (atomic_fetch_and(&h->stop, ~STOP_MEMORY) & STOP_MEMORY))
-      set_hook(h);
-  }
+  give_back(h);
   budget_start(h, tag);
 }
 
@@ -295,12 +308,6 @@ static int trampoline(lua_State *L)
   return 0;
 }
 
-static int collect(lua_State *L)
-{
-  lua_gc(L, LUA_GCCOLLECT, 0);
-  return 0;
-}
-
 int host_run(lu_host *h, lua_CFunction fn, void *ud, char *msg, size_t cap)
 {
   lua_State *L = h->L;
@@ -317,11 +324,7 @@ int host_run(lu_host *h, lua_CFunction fn, void *ud, char *msg, size_t cap)
   if (rc == LUA_ERRMEM)
     snprintf(msg, cap, "%s", h->refused[0] ? h->refused : "Lua ran out of memory");
   lua_settop(L, top);
-  if (atomic_load(&h->stop) & STOP_MEMORY) {   /* give back what the failed work held */
-    lua_cpcall(L, collect, NULL);
-    if (h->used <= h->soft && (atomic_fetch_and(&h->stop, ~STOP_MEMORY) & STOP_MEMORY))
-      set_hook(h);
-  }
+  give_back(h);
   return rc != 0;
 }
 
