@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "bundle.h"
+#include "error.h"
+#include "transport.h"
+#include "agree.h"
 
 /* For each callback whose fingerprint (0: it did not compile here, not
  * compared) differs on some rank from rank 0's, why[i] receives a new

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "error.h"
+#include "array.h"
 
 #define VOLUME_LIMIT ((int64_t)1 << 62)
 /* A chunk's buffer in bytes: pointer differences and offsets must hold it. */
@@ -262,23 +264,6 @@ int luisa_chunk(luisa *lz, const char *name, const int64_t *offset, const int64_
   return LUISA_OK;
 }
 
-int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
-{
-  if (!lz)
-    return LUISA_ERR_ARG;
-  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_publish: name is NULL");
-  lu_array *a = array_find(lz, name);
-  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_publish: no array \"%s\" is declared", name);
-  RETURN_IF(a->nchunks == 0, lz, LUISA_ERR_ARG,
-            "luisa_publish(\"%s\"): rank %d declared no chunk of this array", name, lz->rank);
-  RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
-            "luisa_publish(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d",
-            name, chunk, lz->rank, a->nchunks - 1);
-  RETURN_IF(!data, lz, LUISA_ERR_ARG, "luisa_publish(\"%s\", chunk %d): data is NULL", name, chunk);
-  a->published[chunk] = data;
-  return LUISA_OK;
-}
-
 int luisa_field_writable(luisa *lz, const char *name)
 {
   if (!lz)
@@ -289,23 +274,6 @@ int luisa_field_writable(luisa *lz, const char *name)
   RETURN_IF(lz->stepped, lz, LUISA_ERR_ORDER,
             "luisa_field_writable(\"%s\"): call it before the first luisa_step", name);
   a->writable = 1;
-  return LUISA_OK;
-}
-
-int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)
-{
-  if (wanted)
-    *wanted = 1;
-  if (!lz)
-    return LUISA_ERR_ARG;
-  RETURN_IF(!wanted, lz, LUISA_ERR_ARG, "luisa_wants: wanted is NULL");
-  *wanted = 1;
-  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_wants: name is NULL");
-  lu_array *a = array_find(lz, name);
-  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_wants: no array \"%s\" is declared", name);
-  RETURN_IF(chunk >= a->nchunks, lz, LUISA_ERR_ARG, "luisa_wants(\"%s\"): chunk %d does not exist on rank %d: "
-            "expected -1 (any) or 0 to %d", name, chunk, lz->rank, a->nchunks - 1);
-  *wanted = script_wants(lz, (int)(a - lz->arrays), chunk, step);
   return LUISA_OK;
 }
 

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "context.h"
+#include "error.h"
+#include "bundle.h"
 
 #define BUNDLE_MAX ((size_t)64 << 20)   /* scripts are small: a larger file is a mistake */
 

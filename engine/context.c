@@ -6,6 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "deadline.h"
+#include "decomp.h"
+#include "error.h"
+#include "exec.h"
+#include "log.h"
+#include "options.h"
+#include "reload.h"
+#include "steer.h"
+#include "store.h"
+#include "transport.h"
 
 /* Refusals before a context exists can only be told on stderr. */
 static int refuse(int status, const char *what)
@@ -81,6 +92,7 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   lz->script_path = path;
   lz->opts.script = path;
   lz->opts.output_dir = out_dir;
+  lz->exec = &exec_inline;
   lz->reduce_op = MPI_OP_NULL;
   lz->halted = LU_RUNNING;
   if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
@@ -102,30 +114,16 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     return refuse(status, text);
   }
   *out = lz;
-  if (!path)
-    return LUISA_OK;
-
-  char msg[LU_ERR_MAX];
-  status = script_open(lz, path, msg, sizeof msg);
-  if (status == LUISA_WARN_SCRIPT) {
-    if (lz->rank == 0)
-      log_write(lz, LUISA_LOG_ERROR, "script not loaded, analytics are off: %s", msg);
-    return error_set(lz, status, "luisa_init: the script %s did not load, analytics are off: %s", path, msg);
-  }
-  return status;
+  return lz->exec->open(lz);
 }
 
 void luisa_finalize(luisa *lz)
 {
   if (!lz)
     return;
-  script_summary(lz);
-  reload_close(lz);   /* may time out: then lz->comm is left alone below */
-  if (lz->halted == LU_HALT_CUT)
-    script_abandon(lz);
-  script_close(lz);
+  if (lz->exec)
+    lz->exec->close(lz);   /* may time out: then lz->comm is left alone below */
   deadline_close(lz);
-  store_free(lz);
   steer_free(lz);
   if (lz->halted != LU_HALT_CUT) {   /* a request that cannot be cancelled may be pending on it */
     transport_close(lz);
@@ -138,57 +136,6 @@ void luisa_finalize(luisa *lz)
   free(lz);
 }
 
-/* The first step: check declarations everywhere, then compile the plan. */
-static int first_step(luisa *lz, int64_t step)
-{
-  int status = decomp_check(lz);   /* logs what it finds */
-  if (status == LUISA_OK)
-    status = steer_check(lz);
-  if (status != LUISA_OK) {
-    script_close(lz);
-    return status;
-  }
-  lz->declarations_ok = 1;
-  return lz->script ? script_compile(lz, step) : LUISA_OK;
-}
-
-/* Reload requests are gathered by a nonblocking all-reduce posted at the
- * end of one step and completed at the end of the next, so they never make
- * a rank wait; a reload switches every rank to the new script for the step
- * after this one, its luisa_wants included. */
-static int reload_at_step_end(luisa *lz, int64_t step)
-{
-  int due, status = LUISA_OK;
-  FORWARD_IF_ERROR(reload_poll(lz, &due));
-  if (due)
-    status = script_reload(lz, step);
-  FORWARD_IF_ERROR(status);
-  FORWARD_IF_ERROR(reload_post(lz));
-  return status;
-}
-
-/* Analytics off for the rest of the run (see lu_halt). Agreed: every rank
- * is at this same call, so each completes the reload requests all posted
- * at the previous step, then makes no collective again. Cut: this rank
- * timed out; what MPI may still write into is kept, lz->comm left alone. */
-static void halt(luisa *lz, int how)
-{
-  if (how == LU_HALT_AGREED && lz->reload) {
-    char why[LU_ERR_MAX];
-    int due;
-    memcpy(why, lz->err, sizeof why);
-    if (reload_poll(lz, &due) == LUISA_OK)   /* else it timed out: cut, and says so */
-      memcpy(lz->err, why, sizeof why);
-  }
-  if (lz->halted != LU_HALT_CUT)
-    lz->halted = how;
-  reload_close(lz);
-  if (lz->halted == LU_HALT_CUT)
-    script_abandon(lz);
-  script_close(lz);
-  store_free(lz);
-}
-
 int luisa_step(luisa *lz, int64_t step)
 {
   if (!lz)
@@ -196,39 +143,41 @@ int luisa_step(luisa *lz, int64_t step)
   RETURN_IF(lz->stepped && step <= lz->last_step, lz, LUISA_ERR_STEP,
             "luisa_step: step %lld does not follow step %lld: step numbers must increase",
             (long long)step, (long long)lz->last_step);
-  deadline_poll(lz, step);   /* one MPI_Test, when some rank set a timeout */
   lz->err_told = 0;
   lz->last_step = step;
   lz->steps++;
-  if (lz->halted) {
-    array_forget_published(lz);
-    return LUISA_OK;
-  }
-  int status = LUISA_OK;
-  if (!lz->stepped) {
-    lz->stepped = 1;
-    status = first_step(lz, step);
-    lz->err_told = status != LUISA_OK;   /* its warning is this step's first failure */
-  }
-  if (lz->script && status < LUISA_ERR_FIRST) {
-    int step_status = script_step(lz, step);
-    if (step_status != LUISA_OK)   /* else a first step's compile warning stands */
-      status = step_status;
-  }
-  if (lz->store && status < LUISA_ERR_FIRST) {
-    int kept = store_capture(lz, step);
-    if (kept != LUISA_OK)
-      status = kept;
-  }
-  /* Collective whatever this rank's status, unless the ranks are out of
-   * step (every rank knows at this call) or this one timed out. */
-  if (lz->reload && lz->declarations_ok && status != LUISA_ERR_STEP && !lz->halted) {
-    int reloaded = reload_at_step_end(lz, step);
-    if (reloaded >= LUISA_ERR_FIRST || status == LUISA_OK)
-      status = reloaded;
-  }
-  if (status == LUISA_ERR_STEP || lz->halted)
-    halt(lz, lz->halted ? lz->halted : LU_HALT_AGREED);
-  array_forget_published(lz);
-  return status;
+  return lz->exec->step(lz, step);
+}
+
+int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_publish: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_publish: no array \"%s\" is declared", name);
+  RETURN_IF(a->nchunks == 0, lz, LUISA_ERR_ARG,
+            "luisa_publish(\"%s\"): rank %d declared no chunk of this array", name, lz->rank);
+  RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
+            "luisa_publish(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d",
+            name, chunk, lz->rank, a->nchunks - 1);
+  RETURN_IF(!data, lz, LUISA_ERR_ARG, "luisa_publish(\"%s\", chunk %d): data is NULL", name, chunk);
+  return lz->exec->publish(lz, a, chunk, data);
+}
+
+int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)
+{
+  if (wanted)
+    *wanted = 1;
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!wanted, lz, LUISA_ERR_ARG, "luisa_wants: wanted is NULL");
+  *wanted = 1;
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_wants: name is NULL");
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_wants: no array \"%s\" is declared", name);
+  RETURN_IF(chunk >= a->nchunks, lz, LUISA_ERR_ARG, "luisa_wants(\"%s\"): chunk %d does not exist on rank %d: "
+            "expected -1 (any) or 0 to %d", name, chunk, lz->rank, a->nchunks - 1);
+  *wanted = lz->exec->wants(lz, (int)(a - lz->arrays), chunk, step);
+  return LUISA_OK;
 }

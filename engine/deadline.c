@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "error.h"
+#include "log.h"
+#include "transport.h"
+#include "deadline.h"
 
 /* Queries are empty messages; answers are {stepped, step, phase}. Every rank
  * keeps a receive posted for the next query and answers it at each
@@ -20,6 +24,7 @@ struct lu_deadline {
   MPI_Comm comm;                /* a duplicate: queries never meet the engine's collectives */
   MPI_Request ask;              /* the receive posted for the next query */
   int stepped;
+  int due;                      /* analysis is due at step */
   int64_t step;                 /* of the luisa_step this rank is in, or was last in */
   int phase;                    /* lu_wait */
   lu_answer answers[ANSWER_SLOTS];
@@ -108,7 +113,7 @@ static void serve(luisa *lz, lu_deadline *d)
       a->v[0] = d->stepped;
       a->v[1] = d->step;
       a->v[2] = lz->halted ? SAYS_OFF : d->phase != LU_PHASE_ENTRY ? d->phase
-                : script_due(lz, d->step) ? SAYS_DUE : SAYS_IDLE;
+                : d->due ? SAYS_DUE : SAYS_IDLE;
       if (MPI_Isend(a->v, ANSWER_WORDS, MPI_INT64_T, st.MPI_SOURCE, TAG_ANSWER, d->comm, &a->request) != MPI_SUCCESS)
         a->request = MPI_REQUEST_NULL;
     }
@@ -118,13 +123,14 @@ static void serve(luisa *lz, lu_deadline *d)
 }
 
 /* At each luisa_step entry: one MPI_Test when a deadline exists. */
-void deadline_poll(luisa *lz, int64_t step)
+void deadline_poll(luisa *lz, int64_t step, int due)
 {
   lu_deadline *d = lz->deadline;
   if (!d)
     return;
   d->stepped = 1;
   d->step = step;
+  d->due = due;
   d->phase = LU_PHASE_ENTRY;
   serve(lz, d);
 }

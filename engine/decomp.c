@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "error.h"
+#include "log.h"
+#include "transport.h"
+#include "decomp.h"
 
 /* One line per array: what every rank must agree on. */
 static int declarations_text(luisa *lz, char *buf, size_t cap)

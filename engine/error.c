@@ -2,6 +2,7 @@
  * Every refused call goes through error_set so luisa_error() explains it. */
 #include <stdio.h>
 #include "context.h"
+#include "error.h"
 
 int error_set(luisa *lz, int status, const char *fmt, ...)
 {
@@ -27,4 +28,14 @@ const char *luisa_status_string(int status)
 #undef STATUS_CASE
   }
   return "unknown status code";
+}
+
+/* " on rank N" when there is more than one rank to tell apart. */
+const char *error_on_rank(char *buf, size_t cap, const luisa *lz, int rank)
+{
+  if (lz->size == 1)
+    buf[0] = '\0';
+  else
+    snprintf(buf, cap, " on rank %d", rank);
+  return buf;
 }

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "deadline.h"
+#include "error.h"
+#include "store.h"
+#include "exchange.h"
 
 /* A box of an array's elements (lo + k*step, k < count per axis) that the
  * owner packs, in C order, at `offset` bytes into a message. */

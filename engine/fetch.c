@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "deadline.h"
+#include "error.h"
+#include "store.h"
+#include "fetch.h"
 
 /* Tags above any callback's (exchange tags are callback indices). */
 enum { TAG_REQUEST = 30000, TAG_DATA = 30001 };

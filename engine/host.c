@@ -5,6 +5,7 @@
  * budget, and a heap near its cap stops script code the same way, so both
  * fail with file:line instead of hanging or aborting the job. */
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,4 +464,15 @@ void host_free(lu_host *h)
     lua_close(h->L);
   free(h->birth);
   free(h);
+}
+
+/* A whole number in [lo, hi] from the Lua value at idx, or an error naming
+ * what: casting NaN, infinities or numbers past the type is undefined. */
+int64_t host_whole(lua_State *L, int idx, const char *what, int64_t lo, int64_t hi)
+{
+  double d = luaL_checknumber(L, idx);
+  if (!(d >= -0x1p63 && d < 0x1p63) || d != floor(d) || (int64_t)d < lo || (int64_t)d > hi)
+    return luaL_error(L, "%s is %f: expected a whole number from %lld to %lld", what, d, (long long)lo,
+                      (long long)hi);
+  return (int64_t)d;
 }

@@ -50,6 +50,10 @@ int host_take_stopped(lu_host *h, int *tags, int max);
  * LuaJIT's own message for it is a bare "not enough memory". */
 const char *host_refused(const lu_host *h);
 
+/* A whole number in [lo, hi] from the Lua value at idx, or a Lua error
+ * naming what (casting NaN, infinities or numbers past the type is UB). */
+int64_t host_whole(lua_State *L, int idx, const char *what, int64_t lo, int64_t hi);
+
 /* Bytes the Lua heap holds now and at most so far. */
 void host_heap(const lu_host *h, int64_t *now, int64_t *peak);
 

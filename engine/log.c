@@ -2,6 +2,7 @@
  * Each line names the rank so interleaved output from mpirun stays readable. */
 #include <stdio.h>
 #include "context.h"
+#include "log.h"
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "options.h"
 
 luisa_options luisa_options_default(void)
 {

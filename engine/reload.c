@@ -10,6 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "context.h"
+#include "bundle.h"
+#include "deadline.h"
+#include "error.h"
+#include "log.h"
+#include "reload.h"
 
 typedef struct lu_watched {
   char *path;

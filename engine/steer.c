@@ -6,6 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "error.h"
+#include "log.h"
+#include "transport.h"
+#include "steer.h"
 
 enum { PARAM_F64, PARAM_I64, PARAM_BOOL, PARAM_STRING };
 static const char *const type_names[] = { "f64", "i64", "bool", "string" };
@@ -21,16 +26,6 @@ struct lu_param {
   int nallowed;
   char *description;
 };
-
-/* A change as it travels from the root to every rank. */
-enum { CHANGE_PARAM, CHANGE_STOP, CHANGE_PERIOD, CHANGE_REGION };
-typedef struct lu_change {
-  int32_t kind;
-  int32_t target;              /* the parameter, callback or region */
-  double f;
-  int64_t i;
-  char s[192];                 /* a string's value, the stop reason, a region's ranges */
-} lu_change;
 
 lu_param *steer_find(luisa *lz, const char *name)
 {
@@ -348,21 +343,13 @@ const char *steer_history(const luisa *lz)
   return lz->history ? lz->history : "";
 }
 
-/* One change, on every rank. LUISA_STOP if it was a stop. */
-static int apply(luisa *lz, int64_t step, const lu_change *c)
+/* A parameter's change or a stop, on this rank. LUISA_STOP if a stop. */
+static int apply(luisa *lz, const lu_change *c)
 {
-  if (c->kind == CHANGE_PERIOD) {
-    script_set_period(lz, step, c->target, (int)c->i);
-    return LUISA_OK;
-  }
-  if (c->kind == CHANGE_REGION) {
-    script_move_region(lz, step, c->target, c->s);
-    return LUISA_OK;
-  }
   if (c->kind == CHANGE_STOP) {
     snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c->s);
     if (lz->rank == 0)
-      log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)step, c->s);
+      log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)c->decided, c->s);
     return LUISA_STOP;
   }
   lu_param *p = &lz->params[c->target];
@@ -377,34 +364,84 @@ static int apply(luisa *lz, int64_t step, const lu_change *c)
   value_text(p, new, sizeof new);
   lz->nchanges++;
   if (lz->rank == 0) {
-    log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)step, p->name, old, new);
-    remember(lz, step, p->name, old, new);
+    log_write(lz, LUISA_LOG_INFO, "step %lld: %s %s -> %s", (long long)c->decided, p->name, old, new);
+    remember(lz, c->decided, p->name, old, new);
   }
   return LUISA_OK;
 }
 
-/* The root's queued changes to every rank, applied to the simulation's
- * variables on all. Returns LUISA_STOP when one was a stop. Collective
- * among ranks that agreed n > 0. */
-int steer_apply(luisa *lz, int64_t step, int n)
+/* The root's n queued changes, decided at `step`, to every rank, where
+ * they wait in order: the plan's own (periods, regions) for the analysis
+ * (steer_take_plan), the others for the simulation (steer_apply_due),
+ * after its `after`-th luisa_step. Room for them is agreed first, so that
+ * every rank keeps them or every rank drops them. Collective among ranks
+ * that agreed n > 0. */
+int steer_receive(luisa *lz, int64_t step, int n, int64_t after)
 {
-  /* Through a buffer on the stack, a batch at a time: nothing to allocate,
-   * so no rank can fail to enter a broadcast the others are in. */
-  enum { BATCH = 16 };
-  lu_change c[BATCH];
-  int status = LUISA_OK;
-  for (int done = 0; done < n; done += BATCH) {
-    int m = n - done < BATCH ? n - done : BATCH;
-    if (lz->rank == 0)
-      memcpy(c, (lu_change *)lz->pending + done, (size_t)m * sizeof *c);
-    RETURN_IF(MPI_Bcast(c, m * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-              "luisa_step: MPI_Bcast of parameter changes failed");
-    for (int k = 0; k < m; k++)
-      if (apply(lz, step, &c[k]) == LUISA_STOP)
-        status = LUISA_STOP;
+  size_t need = (size_t)lz->narrived + (size_t)n;
+  int ok = n > 0 && (size_t)n <= INT_MAX / sizeof(lu_change), all;
+  if (ok && need > lz->arrived_cap) {
+    lu_change *grown = realloc(lz->arrived, need * sizeof *grown);
+    ok = grown != NULL;
+    if (grown) {
+      lz->arrived = grown;
+      lz->arrived_cap = need;
+    }
   }
+  RETURN_IF(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "luisa_step: MPI_Allreduce before the parameter changes failed");
   lz->npending = 0;
-  return status;
+  RETURN_IF(!all, lz, LUISA_ERR_NOMEM, "luisa_step(%lld): out of memory on some rank for %d steering changes: "
+            "they are dropped on every rank", (long long)step, n);
+  lu_change *c = lz->arrived + lz->narrived;
+  if (lz->rank == 0)
+    memcpy(c, lz->pending, (size_t)n * sizeof *c);
+  RETURN_IF(MPI_Bcast(c, n * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+            "luisa_step: MPI_Bcast of parameter changes failed");
+  for (int k = 0; k < n; k++) {
+    c[k].decided = step;
+    c[k].after = after;
+  }
+  lz->narrived += n;
+  return LUISA_OK;
+}
+
+static int of_plan(const lu_change *c)
+{
+  return c->kind == CHANGE_PERIOD || c->kind == CHANGE_REGION;
+}
+
+/* The arrived changes due by the `call`-th step: of the plan, the first
+ * goes to *first (returns whether there was one); of the simulation,
+ * every one is applied (returns LUISA_STOP if one was a stop). The others
+ * stay, in order. */
+static int drain(luisa *lz, int64_t call, int plan, lu_change *first)
+{
+  lu_change *c = lz->arrived;
+  int kept = 0, status = LUISA_OK, found = 0;
+  for (int k = 0; k < lz->narrived; k++) {
+    int mine = of_plan(&c[k]) == plan && c[k].after <= call && !(plan && found);
+    if (mine && plan) {
+      *first = c[k];
+      found = 1;
+    } else if (mine && apply(lz, &c[k]) == LUISA_STOP) {
+      status = LUISA_STOP;
+    }
+    if (!mine)
+      c[kept++] = c[k];
+  }
+  lz->narrived = kept;
+  return plan ? found : status;
+}
+
+int steer_take_plan(luisa *lz, int64_t call, lu_change *out)
+{
+  return drain(lz, call, 1, out);
+}
+
+int steer_apply_due(luisa *lz, int64_t call)
+{
+  return drain(lz, call, 0, NULL);
 }
 
 /* The value of p for a script: pushes nothing, fills one of the outputs. */
@@ -446,6 +483,10 @@ void steer_free(luisa *lz)
     drop(&lz->params[i]);
   free(lz->params);
   free(lz->pending);
+  free(lz->arrived);
+  lz->arrived = NULL;
+  lz->narrived = 0;
+  lz->arrived_cap = 0;
   free(lz->history);
   lz->history = NULL;
   lz->history_len = 0;

@@ -3,6 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
+#include "error.h"
+#include "log.h"
+#include "store.h"
 
 /* A chunk's elements at one step, packed in C order. */
 typedef struct lu_object {

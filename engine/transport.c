@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "deadline.h"
+#include "error.h"
+#include "log.h"
+#include "transport.h"
 
 /* A reduction buffer is one MPI element: a header counting the slots of
  * each kind, then the slots, kind after kind. Being one element, MPI never

@@ -18,7 +18,7 @@ FUZZ_OBJ      := $(ENGINE_SRC:engine/%.c=$(FUZZ)/obj/%.o) $(FUZZ)/obj/lua_embed.
 FUZZ_FLAGS    := -close_fd_mask=3 -rss_limit_mb=2048 -timeout=20 -max_len=4096 -print_final_stats=1
 .SECONDARY: $(FUZZ_OBJ)   # kept: they are made by a chain of pattern rules
 
-$(FUZZ)/obj/%.o: engine/%.c engine/luisa.h engine/context.h
+$(FUZZ)/obj/%.o: engine/%.c $(wildcard engine/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DLUISA_BUILDING -Iengine -c $< -o $@
 

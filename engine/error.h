@@ -1,0 +1,17 @@
+/* error.h: statuses with their sentences. Not installed. */
+#ifndef LUISA_ERROR_H
+#define LUISA_ERROR_H
+
+#include <stdarg.h>
+#include "context.h"
+
+int error_set(luisa *lz, int status, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+/* " on rank N", or "" when there is one rank: for sentences naming one. */
+const char *error_on_rank(char *buf, size_t cap, const luisa *lz, int rank);
+#define RETURN_IF(cond, lz, status, ...) \
+  do { if (cond) return error_set((lz), (status), __VA_ARGS__); } while (0)
+#define FORWARD_IF_ERROR(expr) \
+  do { int fwd_ = (expr); if (fwd_ >= LUISA_ERR_FIRST) return fwd_; } while (0)
+
+#endif

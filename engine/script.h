@@ -1,0 +1,53 @@
+/* script.h: one loaded script version: its Lua host, its compiled plan,
+ * its sources. Shared by the files that work on it (version.c makes and
+ * frees it, plan.c compiles it, round.c runs it, core.c serves its Lua
+ * side). Not installed. */
+#ifndef LUISA_SCRIPT_H
+#define LUISA_SCRIPT_H
+
+#include "context.h"
+#include "bundle.h"
+#include "exchange.h"
+#include "host.h"
+#include "transport.h"
+
+typedef struct lu_callback {
+  int every;
+  int enabled;
+  lu_reduction *reduction;
+  lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
+  unsigned char **reads;       /* per array, per local chunk: read by this callback */
+  int assigns;                 /* writes into a simulation array (luisa.assign) */
+  char *failure;               /* this rank's message for the current step */
+  int stopped;                 /* it ran past its time budget this step */
+  int diverged;                /* its fingerprint differs between ranks: failure says where */
+} lu_callback;
+
+/* What compiling the plan makes: a recompile builds another beside it. */
+typedef struct lu_compiled {
+  int ncallbacks;
+  lu_callback *callbacks;
+  lu_reduction **reductions;   /* every one made, freed with the plan */
+  lu_exchange **exchanges;     /* per reduction, or NULL */
+  int nreductions, reductions_cap;
+  lu_reduction **due;
+  int *due_ids;                /* scratch list of callbacks */
+  int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
+  int *control;                /* root's verdict per step, see round_step */
+  uint64_t *fingerprints;      /* per callback, of what it computes; 0 if it did not compile */
+  char **wheres;               /* per callback, file:line of its registration */
+  char **diverged;             /* per callback, why it differs between ranks, or NULL */
+  int off;                     /* the script called luisa.off() */
+  uint64_t digest;             /* of the plan every rank agreed on, see plan_seal */
+} lu_compiled;
+
+struct lu_script {
+  lu_host *host;
+  lu_compiled c;
+  int delivering;              /* callbacks are running: luisa.fetch may serve */
+  lu_bundle bundle;            /* the sources this script was loaded from */
+  int *depths;                 /* per array, the window this script asked for */
+  int recompile;               /* a region moved: compile again at the end of the step */
+};
+
+#endif

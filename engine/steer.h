@@ -1,0 +1,43 @@
+/* steer.h: steerable parameters and the changes scripts make. Not installed. */
+#ifndef LUISA_STEER_H
+#define LUISA_STEER_H
+
+#include "context.h"
+
+/* A change as it travels from the root to every rank. */
+enum { CHANGE_PARAM, CHANGE_STOP, CHANGE_PERIOD, CHANGE_REGION };
+typedef struct lu_change {
+  int32_t kind;
+  int32_t target;              /* the parameter, callback or region */
+  double f;
+  int64_t i;
+  char s[192];                 /* a string's value, the stop reason, a region's ranges */
+  int64_t decided;             /* the step whose analysis asked for it */
+  int64_t after;               /* it applies after this many luisa_step calls */
+} lu_change;
+
+lu_param *steer_find(luisa *lz, const char *name);
+int steer_check(luisa *lz);
+const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, int is_bool, int boolean,
+                          const char *text, char *why, size_t cap);
+int steer_queue(luisa *lz, const void *change);
+int steer_stop(luisa *lz, const char *reason);
+int steer_period(luisa *lz, int callback, int every);
+int steer_region(luisa *lz, int region, const char *ranges);
+int steer_pending(const luisa *lz);
+/* The root's n changes, decided at step, kept on every rank to apply
+ * after the `after`-th luisa_step. Collective. */
+int steer_receive(luisa *lz, int64_t step, int n, int64_t after);
+/* The next arrived change of the plan due by `call` (1, in *out), or 0. */
+int steer_take_plan(luisa *lz, int64_t call, lu_change *out);
+/* Applies the parameter changes and stops due by `call`, in order:
+ * LUISA_STOP if one was a stop. On the simulation's side. */
+int steer_apply_due(luisa *lz, int64_t call);
+int steer_value(const lu_param *p, double *number, int *boolean, const char **text);
+void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, char *const **allowed);
+const char *steer_type(const lu_param *p);
+const char *steer_name(const luisa *lz, int i);
+void steer_free(luisa *lz);
+const char *steer_history(const luisa *lz);
+
+#endif
