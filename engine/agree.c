@@ -83,7 +83,7 @@ static void list_steps(const int64_t *all, int size, char *text, size_t cap)
     for (int r = 0; r < size; r++)
       group[r] = all[r] == next;
     char ranks[512];
-    transport_ranks(ranks, sizeof ranks, group, size, 1);
+    error_ranks(ranks, sizeof ranks, group, size, 1);
     len += (size_t)snprintf(text + len, cap - len, "%s%s at %lld", shown ? "; " : "", ranks, (long long)next);
     below = next;
   }

@@ -36,8 +36,8 @@ static int refuse_script(MPI_Comm comm, int has)
   int *all = malloc((size_t)size * sizeof *all);
   char set[512] = "some ranks", unset[512] = "others", what[1280];
   if (all && MPI_Allgather(&has, 1, MPI_INT, all, 1, MPI_INT, comm) == MPI_SUCCESS) {
-    transport_ranks(set, sizeof set, all, size, 1);
-    transport_ranks(unset, sizeof unset, all, size, 0);
+    error_ranks(set, sizeof set, all, size, 1);
+    error_ranks(unset, sizeof unset, all, size, 0);
   }
   free(all);
   snprintf(what, sizeof what, "opts->script (or LUISA_SCRIPT) is set on %s but not on %s: set it on every rank "

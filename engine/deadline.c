@@ -194,11 +194,11 @@ static int stall(luisa *lz, lu_deadline *d)
         group[r] = nkey++;
       }
     }
-    if (transport_ranks(ranks, sizeof ranks, group, size, -1))
+    if (error_ranks(ranks, sizeof ranks, group, size, -1))
       len += (size_t)snprintf(report + len, sizeof report - len, "; %s did not answer (computing outside luisa, "
                               "finished, or gone)", ranks);
     for (int k = 0; k < nkey && len < sizeof report; k++) {
-      int n = transport_ranks(ranks, sizeof ranks, group, size, k);
+      int n = error_ranks(ranks, sizeof ranks, group, size, k);
       len += (size_t)snprintf(report + len, sizeof report - len, "; %s %s ", ranks, n > 1 ? "are" : "is");
       if (keys[k][0] && len < sizeof report)
         len += (size_t)snprintf(report + len, sizeof report - len, "at step %lld (%s)", (long long)keys[k][1],
@@ -207,10 +207,10 @@ static int stall(luisa *lz, lu_deadline *d)
         len += (size_t)snprintf(report + len, sizeof report - len, "%s", answer_text(keys[k]));
     }
     group[me] = -4;
-    int n = transport_ranks(ranks, sizeof ranks, group, size, -2);
+    int n = error_ranks(ranks, sizeof ranks, group, size, -2);
     if (n && len < sizeof report)
       len += (size_t)snprintf(report + len, sizeof report - len, "; %s %s there too", ranks, n > 1 ? "wait" : "waits");
-    if ((n = transport_ranks(ranks, sizeof ranks, group, size, -3)) && len < sizeof report)   /* past MAX_GROUPS */
+    if ((n = error_ranks(ranks, sizeof ranks, group, size, -3)) && len < sizeof report)   /* past MAX_GROUPS */
       snprintf(report + len, sizeof report - len, "; %d more elsewhere", n);
   }
   free(got);

@@ -39,3 +39,28 @@ const char *error_on_rank(char *buf, size_t cap, const luisa *lz, int rank)
     snprintf(buf, cap, " on rank %d", rank);
   return buf;
 }
+
+/* "rank 3" or "ranks 0-2, 5": the ranks r with of[r] == value (runs of
+ * three or more as ranges). Returns how many. */
+int error_ranks(char *text, size_t cap, const int *of, int size, int value)
+{
+  int n = 0;
+  for (int r = 0; r < size; r++)
+    n += of[r] == value;
+  size_t len = (size_t)snprintf(text, cap, "%s", n == 1 ? "rank " : "ranks ");
+  for (int r = 0, listed = 0; r < size && len < cap; r++) {
+    if (of[r] != value)
+      continue;
+    int last = r;
+    while (last + 1 < size && of[last + 1] == value)
+      last++;
+    if (last - r >= 2)
+      len += (size_t)snprintf(text + len, cap - len, "%s%d-%d", listed ? ", " : "", r, last);
+    else
+      for (int k = r; k <= last && len < cap; k++)
+        len += (size_t)snprintf(text + len, cap - len, "%s%d", listed || k > r ? ", " : "", k);
+    listed = 1;
+    r = last;
+  }
+  return n;
+}

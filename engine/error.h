@@ -9,6 +9,8 @@ int error_set(luisa *lz, int status, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 /* " on rank N", or "" when there is one rank: for sentences naming one. */
 const char *error_on_rank(char *buf, size_t cap, const luisa *lz, int rank);
+/* "rank 3" or "ranks 0-2, 5": the ranks r with of[r] == value. Returns how many. */
+int error_ranks(char *text, size_t cap, const int *of, int size, int value);
 #define RETURN_IF(cond, lz, status, ...) \
   do { if (cond) return error_set((lz), (status), __VA_ARGS__); } while (0)
 #define FORWARD_IF_ERROR(expr) \

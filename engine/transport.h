@@ -25,6 +25,5 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
 void transport_reduction_free(lu_reduction *r);
 int transport_bcast_ints(luisa *lz, int *v, int n);
 int transport_who(luisa *lz, int failed, char *text, size_t cap);
-int transport_ranks(char *text, size_t cap, const int *of, int size, int value);
 
 #endif
