@@ -651,7 +651,7 @@ function M.compile(arrays, core)
   M.builds = M.builds + 1
   compiled_arrays, fetch_core = arrays, core
   local luisa = require "luisa"
-  local results = { off = luisa._off ~= nil }
+  local results = { off = require("luisa.registry").off ~= nil }
   callbacks, registered = {}, {}
   for i, cb in ipairs(luisa._callbacks) do registered[cb] = i end
   for i, cb in ipairs(luisa._callbacks) do
