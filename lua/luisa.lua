@@ -2,6 +2,7 @@
 -- Declares what to compute; nothing runs here: the engine compiles the
 -- declarations into a per-rank plan at the first step and replays it.
 local expr = require "luisa.expr"
+local registry = require "luisa.registry"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local luisa = { version = "0.1.0" }
@@ -11,7 +12,7 @@ luisa.rank = ok and core.rank or 0
 luisa.size = ok and core.size or 1
 
 -- Registered callbacks, in registration order: the plan compiles them all.
-luisa._callbacks = {}
+luisa._callbacks = registry.callbacks
 
 -- Kept when the script is reloaded: plain values (numbers, strings,
 -- booleans, tables of them, FFI arrays of numbers) are copied into the new
@@ -56,8 +57,8 @@ end
 
 -- After luisa.off() the script registers nothing (see luisa.off).
 local function check_on(what)
-  if luisa._off then
-    error(what .. ": the script called luisa.off() at " .. luisa._off .. ": it registers no analysis", 3)
+  if registry.off then
+    error(what .. ": the script called luisa.off() at " .. registry.off .. ": it registers no analysis", 3)
   end
 end
 
@@ -134,7 +135,7 @@ function luisa.off()
     error("luisa.off: the script already registered a callback (at " .. luisa._callbacks[1].where
           .. "): luisa.off() says it analyses nothing", 2)
   end
-  luisa._off = expr.caller()
+  registry.off = expr.caller()
 end
 
 -- fetch(name, offset, shape[, k]): inside a callback, any box of an array

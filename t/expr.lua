@@ -109,7 +109,8 @@ local function reduce_all()
 end
 
 local function fresh(rank, size)
-  for _, m in ipairs { "luisa", "luisa.expr", "luisa.kernel", "luisa.plan", "luisa.core" } do
+  for _, m in ipairs { "luisa", "luisa.registry", "luisa.expr", "luisa.kernel", "luisa.passes", "luisa.describe",
+                       "luisa.bind", "luisa.run", "luisa.plan", "luisa.core" } do
     package.loaded[m] = nil
   end
   core = fake_core(rank or 0, size or 1)

@@ -1,0 +1,129 @@
+-- luisa.bind: a plan description (luisa.describe) made live on this rank's
+-- engine: its slots, fields, transfers and windows asked for, kernels built.
+local ffi = require "ffi"
+local expr = require "luisa.expr"
+local kernel = require "luisa.kernel"
+local describe = require "luisa.describe"
+expr.internal[debug.getinfo(1, "S").source] = true
+
+local M = {}
+local SLOT_KINDS, SLOT_WIDTH, SLOT_INIT = describe.SLOT_KINDS, describe.SLOT_WIDTH, describe.SLOT_INIT
+
+local function fail(where, fmt, ...)
+  error(where .. ": " .. string.format(fmt, ...), 0)
+end
+
+-- What the slots hold before any data, copied in at each step.
+local function slot_init(d)
+  local init = ffi.new("double[?]", math.max(d.size, 1))
+  local base = 0
+  for k, kind in ipairs(SLOT_KINDS) do
+    local width = SLOT_WIDTH[kind]
+    for j = 0, d.counts[k] * width - 1 do init[base + j] = SLOT_INIT[kind][j % width + 1] end
+    base = base + d.counts[k] * width
+  end
+  return init
+end
+
+-- The kernels of pass p: one when its locals fit, else the reductions
+-- split in halves.
+local function kernels(d, p)
+  local function build(reductions)
+    local ok, run = pcall(kernel.build, reductions, p.inputs, p.patterns)
+    if ok then
+      kernel.warm(run, reductions, p.inputs, p.patterns)
+      return { run }
+    end
+    local too_big = tostring(run):find("intermediate values", 1, true)
+    if too_big and #reductions == 1 then
+      local spec = d.specs[reductions[1].spec]
+      fail(spec.where or d.where, "%s reads %d shifted views of arrays at once, more than one "
+           .. "kernel can hold (LuaJIT allows 200 locals; about 40 views fit): use a smaller coarsen "
+           .. "factor or stencil", spec.text or "this reduction", #p.inputs)
+    end
+    if not too_big then fail(d.where, "luisa.every: %s", tostring(run)) end
+    local half = math.floor(#reductions / 2)
+    local runs = build({ unpack(reductions, 1, half) })
+    for _, r in ipairs(build({ unpack(reductions, half + 1) })) do runs[#runs + 1] = r end
+    return runs
+  end
+  return build(p.reductions)
+end
+
+-- Compiled callback i (description d, registration cb): what luisa.run runs.
+local function bind_callback(d, cb, arrays, core)
+  local id, input, output = core.reduction(d.counts)
+  local c = { cb = cb, reduction = id, init = slot_init(d), size = d.size, specs = {}, fields = {}, outputs = {},
+              acc = ffi.cast("double*", input), out = ffi.cast("double*", output), groups = {}, core = core }
+  for j, s in ipairs(d.specs) do
+    local spec = {}
+    for k, v in pairs(s) do spec[k] = v end
+    spec.fn = s.map and not s.assign and cb.stats[s.key].fn or nil
+    c.specs[j] = spec
+  end
+  for j, out in ipairs(d.outputs) do
+    if out.field then
+      local spec = c.specs[out.field]
+      local fin, fout = core.field(id, spec.out_count, spec.field_op)
+      spec.field_in, spec.field_out = ffi.cast("double*", fin), ffi.cast("double*", fout)
+      c.fields[#c.fields + 1] = spec
+      c.outputs[j] = spec.field_in
+    else
+      c.outputs[j] = false   -- the pass's scratch buffer, below
+    end
+  end
+  local buffers = (#d.sends > 0 or #d.recvs > 0) and core.exchange(id, d.index, d.sends, d.recvs) or {}
+  local windows = {}
+  for _, w in ipairs(d.windows) do windows[w.name] = core.window(w.name, w.depth) end
+
+  for j, p in ipairs(d.passes) do
+    local chunks, pieces = {}, {}
+    for k, leaf in ipairs(p.leaves) do
+      local a, dtype = arrays[leaf.name], p.inputs[k].dtype
+      local received = p.received[k]
+      local pointers, ctype = kernel.pointers(dtype, #received), kernel.ctype[dtype] .. "*"
+      for n, r in ipairs(received) do
+        pointers[n - 1] = ffi.cast(ctype, ffi.cast("char*", buffers[r.message]) + r.offset)
+      end
+      local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
+      chunks[k], pieces[k] = kernel.slots(dtype, versions), pointers
+    end
+    local g = { runs = kernels(d, p), chunks = chunks, pieces = pieces, nitems = #p.items, items = p.items,
+                leaves = p.leaves, origin = p.origin, waits = p.waits, specs = {}, map = p.map and c.specs[p.map],
+                arrays = arrays }
+    for k, s in ipairs(p.specs) do g.specs[k] = c.specs[s] end
+    g.geo = ffi.new("double[?]", #p.geo)
+    for k = 1, #p.geo do g.geo[k - 1] = p.geo[k] end
+    if p.scratch then   -- the kernel writes the expression here, the map's function reads it
+      g.scratch = ffi.new("double[?]", math.max(1, p.scratch))
+      c.outputs[p.output] = g.scratch
+    end
+    c.groups[j] = g
+  end
+  return c
+end
+
+-- bind(description, callbacks, arrays, core): the live plan of a
+-- description of `callbacks` (luisa.registry's) over `arrays` on the engine
+-- `core`. Returns { callbacks = {[i] = compiled callback}, registered =
+-- {[callback] = i}, arrays, core, results }, results as luisa.plan.compile
+-- gives them.
+function M.bind(description, callbacks, arrays, core)
+  local plan = { callbacks = {}, registered = {}, arrays = arrays, core = core,
+                 results = { off = description.off } }
+  for i, cb in ipairs(callbacks) do plan.registered[cb] = i end
+  for i, d in ipairs(description.callbacks) do
+    local ok, c = true, d.error
+    if not d.error then ok, c = pcall(bind_callback, d, callbacks[i], arrays, core) end
+    if ok and not d.error then
+      plan.callbacks[i] = c
+      plan.results[i] = { every = d.every, reduction = c.reduction, reads = d.reads, assigns = d.assign ~= nil,
+                          passes = #d.passes, fingerprint = d.fingerprint, where = d.where }
+    else
+      plan.results[i] = { error = tostring(c), where = d.where }
+    end
+  end
+  return plan
+end
+
+return M
