@@ -35,7 +35,7 @@ endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(SAN_FLAGS)
 LIB_CFLAGS := $(CFLAGS) -fPIC -fvisibility=hidden -DLUISA_BUILDING -Iengine $(LUAJIT_CFLAGS)
-LDLIBS  := $(LUAJIT_LIBS) -lm -lpthread
+LDLIBS  := $(LUAJIT_LIBS) -lhwloc -lm -lpthread
 
 ENGINE_SRC := $(wildcard engine/*.c)
 LUA_SRC    := lua/luisa.lua $(wildcard lua/luisa/*.lua)

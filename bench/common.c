@@ -12,7 +12,8 @@ int bench_rank, bench_size, bench_wrong;
 
 void bench_init(int *argc, char ***argv)
 {
-  MPI_Init(argc, argv);
+  int provided;
+  MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &bench_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &bench_size);
 }

@@ -52,14 +52,19 @@ static int first_step(luisa *lz, int64_t step)
 
 /* Reload requests are gathered by a nonblocking all-reduce posted at the
  * end of one step and completed at the end of the next, so they never make
- * a rank wait; a reload switches every rank to the new script for the step
- * after this one, its luisa_wants included. */
-static int reload_at_step_end(luisa *lz, int64_t step)
+ * a rank wait; the reload is made at the end of the analysis `lag` calls
+ * later and switches every rank to the new script from the next call, its
+ * luisa_wants included. */
+static int reload_at_step_end(luisa *lz, int64_t step, int64_t call, int lag)
 {
   int due, status = LUISA_OK;
   FORWARD_IF_ERROR(reload_poll(lz, &due));
-  if (due)
+  if (due && !lz->reload_at)   /* like a steering change: after the (call + lag)-th step */
+    lz->reload_at = call + lag;
+  if (lz->reload_at && call >= lz->reload_at) {
+    lz->reload_at = 0;
     status = version_reload(lz, step);
+  }
   FORWARD_IF_ERROR(status);
   FORWARD_IF_ERROR(reload_post(lz));
   return status;
@@ -74,9 +79,9 @@ static void halt(luisa *lz, int how)
   if (how == LU_HALT_AGREED && lz->reload) {
     char why[LU_ERR_MAX];
     int due;
-    memcpy(why, lz->err, sizeof why);
+    memcpy(why, error_buffer(lz), sizeof why);
     if (reload_poll(lz, &due) == LUISA_OK)   /* else it timed out: cut, and says so */
-      memcpy(lz->err, why, sizeof why);
+      memcpy(error_buffer(lz), why, sizeof why);
   }
   if (lz->halted != LU_HALT_CUT)
     lz->halted = how;
@@ -95,11 +100,12 @@ int analysis_due(const luisa *lz, int64_t step)
 int analysis_step(luisa *lz, int64_t step, int64_t call, int lag)
 {
   deadline_poll(lz, step, plan_due(lz, step));   /* one MPI_Test, when some rank set a timeout */
+  lz->err_told = 0;
   if (lz->halted)
     return LUISA_OK;
   int status = LUISA_OK;
-  if (!lz->stepped) {
-    lz->stepped = 1;
+  if (!lz->began) {
+    lz->began = 1;
     status = first_step(lz, step);
     lz->err_told = status != LUISA_OK;   /* its warning is this step's first failure */
   }
@@ -116,7 +122,7 @@ int analysis_step(luisa *lz, int64_t step, int64_t call, int lag)
   /* Collective whatever this rank's status, unless the ranks are out of
    * step (every rank knows at this call) or this one timed out. */
   if (lz->reload && lz->declarations_ok && status != LUISA_ERR_STEP && !lz->halted) {
-    int reloaded = reload_at_step_end(lz, step);
+    int reloaded = reload_at_step_end(lz, step, call, lag);
     if (reloaded >= LUISA_ERR_FIRST || status == LUISA_OK)
       status = reloaded;
   }

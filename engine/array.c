@@ -204,6 +204,7 @@ static int chunk_place(luisa *lz, const lu_array *a, lu_chunk *c, const luisa_la
             "luisa_chunk(\"%s\"): the buffer (alloc_shape %s) holds %lld elements of %lld bytes, "
             "more than %lld bytes", a->name, array_format_index(b1, sizeof b1, a->ndim, alloc),
             (long long)volume, (long long)size, (long long)BYTES_LIMIT);
+  c->bytes = volume * size;
   int64_t s = 1;
   c->first = 0;
   for (int k = 0; k < a->ndim; k++) {

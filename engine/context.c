@@ -65,18 +65,27 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
    * collective calls below. */
   luisa *lz = ok ? calloc(1, sizeof *lz) : NULL;
   char *path = ok && o.script ? strdup(o.script) : NULL, *out_dir = ok ? strdup(o.output_dir) : NULL;
-  int made = !ok || (lz && (!o.script || path) && out_dir), rank;
+  char *cpuset = ok ? strdup(o.cpuset) : NULL;
+  int made = !ok || (lz && (!o.script || path) && out_dir && cpuset), rank, level = MPI_THREAD_SINGLE;
   MPI_Comm_rank(comm, &rank);
+  MPI_Query_thread(&level);
   /* The environment may differ between ranks: all refuse or none. Agreed
    * by one minimum: the options' check, whether a script is set (min and
-   * max), whether a timeout is (max), the lowest rank out of memory. */
-  int mine[5] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank }, all[5];
-  int rc = MPI_Allreduce(mine, all, 5, MPI_INT, MPI_MIN, comm);
-  if (rc != MPI_SUCCESS || !ok || !all[0] || all[1] != -all[2] || all[4] != INT_MAX) {
-    char what[128];
+   * max), whether a timeout is (max), the lowest rank out of memory, the
+   * mode and max_lag (min and max), whether MPI's thread level serves the
+   * mode. */
+  int threads_ok = !ok || o.mode == LUISA_MODE_INLINE || level >= MPI_THREAD_MULTIPLE;
+  int mine[10] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank,
+                   ok ? (int)o.mode : INT_MAX, ok ? -(int)o.mode : INT_MIN + 1, ok ? o.max_lag : INT_MAX,
+                   ok ? -o.max_lag : INT_MIN + 1, threads_ok }, all[10];
+  int rc = MPI_Allreduce(mine, all, 10, MPI_INT, MPI_MIN, comm);
+  int differ = all[5] != -all[6] || all[7] != -all[8];
+  if (rc != MPI_SUCCESS || !ok || !all[0] || all[1] != -all[2] || all[4] != INT_MAX || differ || !all[9]) {
+    char what[512];
     free(lz);
     free(path);
     free(out_dir);
+    free(cpuset);
     if (rc != MPI_SUCCESS)
       return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
     if (!ok)
@@ -85,19 +94,36 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
       return refuse(LUISA_ERR_ARG, "another rank refused its options (its stderr says which and why)");
     if (all[1] != -all[2])
       return refuse_script(comm, o.script != NULL);
-    snprintf(what, sizeof what, "out of memory on rank %d making the context", all[4]);
-    return refuse(LUISA_ERR_NOMEM, what);
+    if (all[4] != INT_MAX) {
+      snprintf(what, sizeof what, "out of memory on rank %d making the context", all[4]);
+      return refuse(LUISA_ERR_NOMEM, what);
+    }
+    if (differ) {
+      snprintf(what, sizeof what, "the ranks ask for different %s (opts->mode and opts->max_lag, or LUISA_MODE "
+               "and LUISA_MAX_LAG, from %d to %d): set the same on every rank", all[5] != -all[6] ? "modes" :
+               "lags", all[5] != -all[6] ? all[5] : all[7], all[5] != -all[6] ? -all[6] : -all[8]);
+      return refuse(LUISA_ERR_ARG, what);
+    }
+    snprintf(what, sizeof what, "the thread mode (opts->mode or LUISA_MODE) needs MPI_THREAD_MULTIPLE, and MPI "
+             "was initialised with a lower thread level%s: start MPI with MPI_Init_thread(&argc, &argv, "
+             "MPI_THREAD_MULTIPLE, &provided) and check provided, or run inline", threads_ok ? " on another rank" :
+             "");
+    return refuse(LUISA_ERR_MODE, what);
   }
   lz->opts = o;
+  pthread_mutex_init(&lz->changes_lock, NULL);
   lz->script_path = path;
   lz->opts.script = path;
   lz->opts.output_dir = out_dir;
-  lz->exec = &exec_inline;
+  lz->opts.cpuset = cpuset;
+  lz->exec = o.mode == LUISA_MODE_THREAD && path ? &exec_thread : &exec_inline;
   lz->reduce_op = MPI_OP_NULL;
   lz->halted = LU_RUNNING;
   if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
     free(path);
     free(out_dir);
+    free(cpuset);
+    pthread_mutex_destroy(&lz->changes_lock);
     free(lz);
     return refuse(LUISA_ERR_MPI, "MPI_Comm_dup failed");
   }
@@ -109,12 +135,19 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     status = deadline_open(lz, all[3] < 0);
   if (status != LUISA_OK) {
     char text[LU_ERR_MAX];
+    snprintf(text, sizeof text, "%s", error_buffer(lz));
+    luisa_finalize(lz);
+    return refuse(status, text);
+  }
+  status = lz->exec->open(lz);
+  if (status >= LUISA_ERR_FIRST) {   /* every rank: a context without its executor is no use */
+    char text[LU_ERR_MAX];
     snprintf(text, sizeof text, "%s", lz->err);
     luisa_finalize(lz);
     return refuse(status, text);
   }
   *out = lz;
-  return lz->exec->open(lz);
+  return status;
 }
 
 void luisa_finalize(luisa *lz)
@@ -131,8 +164,10 @@ void luisa_finalize(luisa *lz)
       MPI_Comm_free(&lz->comm);
   }
   array_free_all(lz);
+  pthread_mutex_destroy(&lz->changes_lock);
   free(lz->script_path);
   free((char *)lz->opts.output_dir);
+  free((char *)lz->opts.cpuset);
   free(lz);
 }
 
@@ -143,26 +178,49 @@ int luisa_step(luisa *lz, int64_t step)
   RETURN_IF(lz->stepped && step <= lz->last_step, lz, LUISA_ERR_STEP,
             "luisa_step: step %lld does not follow step %lld: step numbers must increase",
             (long long)step, (long long)lz->last_step);
-  lz->err_told = 0;
+  lz->stepped = 1;
   lz->last_step = step;
   lz->steps++;
   return lz->exec->step(lz, step);
 }
 
+static int publish(luisa *lz, const char *fn, const char *name, int chunk, const void *data,
+                   luisa_release_fn *release, void *user)
+{
+  RETURN_IF(!name, lz, LUISA_ERR_ARG, "%s: name is NULL", fn);
+  lu_array *a = array_find(lz, name);
+  RETURN_IF(!a, lz, LUISA_ERR_NAME, "%s: no array \"%s\" is declared", fn, name);
+  RETURN_IF(a->nchunks == 0, lz, LUISA_ERR_ARG, "%s(\"%s\"): rank %d declared no chunk of this array", fn, name,
+            lz->rank);
+  RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
+            "%s(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d", fn, name, chunk, lz->rank,
+            a->nchunks - 1);
+  RETURN_IF(!data, lz, LUISA_ERR_ARG, "%s(\"%s\", chunk %d): data is NULL", fn, name, chunk);
+  return lz->exec->publish(lz, (int)(a - lz->arrays), chunk, data, release, user);
+}
+
 int luisa_publish(luisa *lz, const char *name, int chunk, const void *data)
+{
+  return lz ? publish(lz, "luisa_publish", name, chunk, data, NULL, NULL) : LUISA_ERR_ARG;
+}
+
+int luisa_publish_handover(luisa *lz, const char *name, int chunk, void *data, luisa_release_fn *release,
+                           void *user)
 {
   if (!lz)
     return LUISA_ERR_ARG;
-  RETURN_IF(!name, lz, LUISA_ERR_ARG, "luisa_publish: name is NULL");
-  lu_array *a = array_find(lz, name);
-  RETURN_IF(!a, lz, LUISA_ERR_NAME, "luisa_publish: no array \"%s\" is declared", name);
-  RETURN_IF(a->nchunks == 0, lz, LUISA_ERR_ARG,
-            "luisa_publish(\"%s\"): rank %d declared no chunk of this array", name, lz->rank);
-  RETURN_IF(chunk < 0 || chunk >= a->nchunks, lz, LUISA_ERR_ARG,
-            "luisa_publish(\"%s\"): chunk %d does not exist on rank %d: expected 0 to %d",
-            name, chunk, lz->rank, a->nchunks - 1);
-  RETURN_IF(!data, lz, LUISA_ERR_ARG, "luisa_publish(\"%s\", chunk %d): data is NULL", name, chunk);
-  return lz->exec->publish(lz, a, chunk, data);
+  RETURN_IF(!release, lz, LUISA_ERR_ARG, "luisa_publish_handover(\"%s\", chunk %d): release is NULL: expected "
+            "the function that gives the buffer back", name ? name : "", chunk);
+  return publish(lz, "luisa_publish_handover", name, chunk, data, release, user);
+}
+
+int luisa_get_progress(luisa *lz, luisa_progress *out)
+{
+  if (!lz)
+    return LUISA_ERR_ARG;
+  RETURN_IF(!out, lz, LUISA_ERR_ARG, "luisa_get_progress: out is NULL");
+  lz->exec->progress(lz, out);
+  return LUISA_OK;
 }
 
 int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, int *wanted)

@@ -4,6 +4,7 @@
 #define LUISA_CONTEXT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include "luisa.h"
@@ -20,6 +21,7 @@ typedef struct lu_chunk {
   int64_t shape[LUISA_MAX_DIMS];
   int64_t stride[LUISA_MAX_DIMS]; /* elements between neighbours on each axis */
   int64_t first;                  /* element index of the chunk's first element */
+  int64_t bytes;                  /* of its whole buffer, ghost cells included */
 } lu_chunk;
 
 /* Every chunk of an array on every rank, known after the first step. */
@@ -61,9 +63,12 @@ struct luisa {
   lu_array *arrays;
   int narrays, arrays_cap;
   int stepped;                    /* luisa_step ran at least once */
+  int began;                      /* the analysis of the first step began */
   int64_t last_step;
   int declarations_ok;            /* the first step's collective check passed */
   const lu_executor *exec;        /* how analytics run (opts.mode) */
+  void *exec_state;               /* the executor's own */
+  int64_t reload_at;              /* a reload is due at the end of this call's analysis; 0: none */
   lu_script *script;              /* NULL when analytics are off */
   lu_reload *reload;              /* NULL without a script path */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
@@ -77,11 +82,13 @@ struct luisa {
   lu_change *arrived;             /* changes every rank received, waiting for their step */
   int narrived;
   size_t arrived_cap;
+  pthread_mutex_t changes_lock;   /* arrived, between the analysis and the simulation */
   int64_t nchanges;
   char *history;                  /* on rank 0: every change, for the summary */
   size_t history_len;
   char stop_reason[LU_VALUE_MAX];
   char err[LU_ERR_MAX];
+  char analysis_err[LU_ERR_MAX];   /* err, as an analytics thread says it */
   int err_told;                   /* err tells this step's first failure already */
   int halted;                     /* lu_halt: analytics off for the rest of the run */
   lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
@@ -96,6 +103,7 @@ enum lu_halt { LU_RUNNING = 0, LU_HALT_AGREED = 1, LU_HALT_CUT = 2 };
 #define LU_LUA_BYTES_DEFAULT ((int64_t)1 << 30)
 #define LU_LUA_BYTES_MIN ((int64_t)16 << 20)
 #define LU_STEP_BUDGET_DEFAULT 60.0
+#define LU_MAX_LAG 1024
 
 /* The lua/ modules, compiled into the library as source text at build time
  * (lua_embed.c, generated) so a simulation never depends on finding them. */

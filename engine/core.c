@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include "script.h"
 #include "array.h"
+#include "error.h"
 #include "exchange.h"
 #include "fetch.h"
 #include "host.h"
@@ -150,7 +151,7 @@ static int core_exchange(lua_State *L)
     return luaL_error(L, "out of memory for transfers");
   describe_exchange(L, lz, x, nsend, nrecv);
   if (exchange_commit(lz, x, tag) != LUISA_OK)
-    return luaL_error(L, "%s", lz->err);
+    return luaL_error(L, "%s", error_buffer(lz));
   return 1;
 }
 
@@ -220,7 +221,7 @@ static int push_param_value(lua_State *L, const lu_param *p)
 static lu_param *checked_param(lua_State *L, luisa *lz, int arg)
 {
   const char *name = luaL_checkstring(L, arg);
-  if (!lz->stepped)
+  if (!lz->began)
     luaL_error(L, "parameters are registered after the script loads: read and set them in callbacks");
   lu_param *p = steer_find(lz, name);
   if (!p) {
@@ -311,7 +312,7 @@ static int core_move(lua_State *L)
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.move can only be called inside a callback");
   if (steer_region(lz, id, ranges) != LUISA_OK)
-    return luaL_error(L, "%s", lz->err);
+    return luaL_error(L, "%s", error_buffer(lz));
   return 0;
 }
 
@@ -344,7 +345,7 @@ static int core_window(lua_State *L)
   if (!s->depths)
     s->depths = calloc((size_t)lz->narrays, sizeof *s->depths);
   if (!s->depths || store_window(lz, a, depth) != LUISA_OK)
-    return luaL_error(L, "%s", s->depths ? lz->err : "out of memory for a window");
+    return luaL_error(L, "%s", s->depths ? error_buffer(lz) : "out of memory for a window");
   if (depth > s->depths[a - lz->arrays])
     s->depths[a - lz->arrays] = depth;
   lua_createtable(L, depth, 0);

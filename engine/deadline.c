@@ -223,7 +223,7 @@ static int stall(luisa *lz, lu_deadline *d)
            (long long)d->step);
   error_set(lz, LUISA_ERR_TIMEOUT, "%s: no progress in %g s %s (opts.timeout_s, LUISA_TIMEOUT)%s; analytics are off "
             "on this rank", fn, lz->opts.timeout_s, phase_text(d->phase), report);
-  log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+  log_write(lz, LUISA_LOG_ERROR, "%s", error_buffer(lz));
   return LUISA_ERR_TIMEOUT;
 }
 

@@ -370,15 +370,15 @@ static int check_all(luisa *lz, workspace *w)
       return status;
     if (status != LUISA_OK) {
       if (lz->rank == 0)
-        log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+        log_write(lz, LUISA_LOG_ERROR, "%s", error_buffer(lz));
       if (first == LUISA_OK) {
         first = status;
-        memcpy(first_msg, lz->err, sizeof first_msg);
+        memcpy(first_msg, error_buffer(lz), sizeof first_msg);
       }
     }
   }
   if (first != LUISA_OK)
-    memcpy(lz->err, first_msg, sizeof first_msg);
+    memcpy(error_buffer(lz), first_msg, sizeof first_msg);
   return first;
 }
 

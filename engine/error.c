@@ -4,12 +4,26 @@
 #include "context.h"
 #include "error.h"
 
+/* Set by an analytics thread for itself: what it says goes to the
+ * context's analysis buffer, never into the simulation thread's. */
+static _Thread_local int on_analysis_thread;
+
+void error_analysis_thread(void)
+{
+  on_analysis_thread = 1;
+}
+
+char *error_buffer(luisa *lz)
+{
+  return on_analysis_thread ? lz->analysis_err : lz->err;
+}
+
 int error_set(luisa *lz, int status, const char *fmt, ...)
 {
   if (lz) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(lz->err, sizeof lz->err, fmt, ap);
+    vsnprintf(error_buffer(lz), LU_ERR_MAX, fmt, ap);
     va_end(ap);
   }
   return status;

@@ -5,6 +5,11 @@
 #include <stdarg.h>
 #include "context.h"
 
+/* The sentence of the last failure, as the calling thread sees it: an
+ * analytics thread (error_analysis_thread) has a buffer of its own, which
+ * its executor hands to the simulation's thread at the step it reports. */
+char *error_buffer(luisa *lz);
+void error_analysis_thread(void);
 int error_set(luisa *lz, int status, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
 /* " on rank N", or "" when there is one rank: for sentences naming one. */

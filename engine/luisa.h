@@ -39,7 +39,8 @@ extern "C" {
   _(ERR_CHUNK,    21, "chunk declarations are inconsistent") \
   _(ERR_STEP,     22, "step number does not increase") \
   _(ERR_LUA,      23, "the Lua runtime could not be created") \
-  _(ERR_TIMEOUT,  24, "another rank did not arrive within opts.timeout_s; analytics are off on this rank")
+  _(ERR_TIMEOUT,  24, "another rank did not arrive within opts.timeout_s; analytics are off on this rank") \
+  _(ERR_MODE,     25, "the execution mode cannot run with this MPI library or machine")
 
 typedef enum luisa_status {
 #define LUISA_STATUS_ENUM(name, num, text) LUISA_##name = num,
@@ -56,7 +57,11 @@ typedef enum luisa_dtype {
 } luisa_dtype;
 
 typedef enum luisa_mode {
-  LUISA_MODE_INLINE = 0   /* analytics run inside luisa_step, zero copy */
+  LUISA_MODE_INLINE = 0,  /* analytics run inside luisa_step, zero copy */
+  LUISA_MODE_THREAD = 1   /* on one analytics thread per rank, beside the
+                             simulation, from copies (luisa_publish) or
+                             handed-over buffers (luisa_publish_handover);
+                             needs MPI_THREAD_MULTIPLE */
 } luisa_mode;
 
 typedef enum luisa_log_level {
@@ -116,11 +121,22 @@ typedef struct luisa_options {
                                   sets it. Make it longer than a step's
                                   analytics take (callbacks run on rank 0 while
                                   the others wait) */
+  int max_lag;                 /* thread mode: how many steps the analytics may
+                                  be behind when luisa_step returns; past it,
+                                  luisa_step waits. A steering change decided
+                                  while analysing step t lands after
+                                  luisa_step(t + max_lag) returns. Default 1;
+                                  0: luisa_step waits for its own step */
+  const char *cpuset;          /* thread mode: where the analytics threads run:
+                                  "auto" (default; a processing unit no rank of
+                                  the node is bound to, else unpinned), or an
+                                  hwloc list of PU numbers ("1", "2-3,6") that
+                                  the node's ranks take one PU each from. Copied */
 } luisa_options;
 /* Every field can be set from the environment, which wins: LUISA_SCRIPT,
- * LUISA_MODE (inline), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL, LUISA_LUA_BYTES
- * (K, M, G suffixes), LUISA_STEP_BUDGET, LUISA_TRUSTED (0 or 1),
- * LUISA_OUTPUT_DIR, LUISA_TIMEOUT. A value that does not parse makes
+ * LUISA_MODE (inline, thread), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL,
+ * LUISA_LUA_BYTES (K, M, G suffixes), LUISA_STEP_BUDGET, LUISA_TRUSTED (0 or
+ * 1), LUISA_OUTPUT_DIR, LUISA_TIMEOUT, LUISA_MAX_LAG, LUISA_CPUSET. A value that does not parse makes
  * luisa_init refuse, naming the variable. */
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be
@@ -204,14 +220,33 @@ LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
                 const int64_t *shape, const luisa_layout *layout);
 
 /* luisa_publish() : hand the current data of local chunk `chunk` of `name`
- * to the engine for the coming luisa_step. Zero copy in inline mode.
- * @data : the buffer described by the chunk's layout; borrowed: must stay
- *         valid and unchanged until the next luisa_step() returns. Const,
- *         except for arrays made writable (luisa_field_writable).
+ * to the engine for the coming luisa_step. Zero copy in inline mode; in
+ * thread mode luisa_step copies the chunk's buffer, in one pass, into a
+ * buffer of the engine's (pooled, reused every step) before it hands the
+ * step to the analytics (not when that step is analysed in place, see
+ * docs/decisions.md), so the simulation may change it once luisa_step
+ * returns.
+ * @data : the buffer described by the chunk's layout; borrowed: it must
+ *         stay valid and unchanged until the next luisa_step() returns.
+ *         Const, except for arrays made writable (luisa_field_writable).
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (no such local chunk,
  *           NULL data). A chunk not published before a step that needs it
  *           makes that step's analytics fail with a message naming it. */
 LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *data);
+
+/* luisa_publish_handover() : like luisa_publish, but the buffer itself is
+ * handed to the engine, not copied: the simulation must neither change nor
+ * free it until release(data, user) is called. That happens exactly once,
+ * on the caller's thread, from inside the luisa_step that reports this
+ * step's analysis (luisa_step(t + max_lag) in thread mode, luisa_step(t)
+ * inline), or from luisa_finalize for steps not reported by then; a buffer
+ * replaced by another publish of the same chunk in the same step is
+ * released at once. A refused call (its status is an error) hands nothing
+ * over and never calls release.
+ * @release : not NULL. @user : passed to it as is. */
+typedef void luisa_release_fn(void *data, void *user);
+LUISA_API int luisa_publish_handover(luisa *lz, const char *name, int chunk, void *data,
+                                     luisa_release_fn *release, void *user);
 
 /* Steerable parameters: simulation variables that scripts read
  * (luisa.param.NAME) and change (luisa.set). Register them before the first
@@ -272,6 +307,11 @@ LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, 
  * ranks out of step are found before their numbers are combined. Published
  * data is forgotten when the call returns, unless it refused the step with
  * LUISA_ERR_STEP (then nothing ran and nothing is forgotten).
+ * In thread mode the call hands the step to the analytics thread and
+ * returns at once, unless the analytics are more than opts.max_lag steps
+ * behind: then it waits. It returns the status of the analysis of the step
+ * max_lag calls earlier (LUISA_OK in the first max_lag calls), the same on
+ * every rank, and applies the changes the analyses decided for this step.
  * @step : must be greater than the previous call's, and the same on every
  *         rank.
  * @return : LUISA_OK; LUISA_WARN_SCRIPT if analytics failed at this step
@@ -289,6 +329,17 @@ LUISA_API int luisa_wants(luisa *lz, const char *name, int chunk, int64_t step, 
  *           timeout. After analytics went off, luisa_step returns LUISA_OK
  *           and makes no collective call. */
 LUISA_API int luisa_step(luisa *lz, int64_t step);
+
+/* How far the analytics are: counters of this rank, for monitoring and
+ * tests. In thread mode luisa_step(t) returns with analysed >= t - max_lag
+ * (counting luisa_step calls); inline, analysed == steps. */
+typedef struct luisa_progress {
+  int64_t steps;               /* luisa_step calls so far */
+  int64_t analysed;            /* of those, the ones whose analysis is done */
+  int64_t waits;               /* luisa_step calls that waited for the analytics */
+  double waited_s;             /* the time they waited, in seconds */
+} luisa_progress;
+LUISA_API int luisa_get_progress(luisa *lz, luisa_progress *out);
 
 /* luisa_reload() : ask every rank to reload the script. Local: a call on
  * any one rank is enough, as is the reload signal (luisa_options) reaching

@@ -22,6 +22,8 @@ luisa_options luisa_options_default(void)
   o.trusted = 0;
   o.output_dir = NULL;
   o.timeout_s = 0;
+  o.max_lag = 1;
+  o.cpuset = NULL;
   return o;
 }
 
@@ -59,12 +61,19 @@ static int apply_environment(luisa_options *o, char *why, size_t cap)
   if ((v = getenv("LUISA_SCRIPT")))
     o->script = *v ? v : NULL;
   if ((v = getenv("LUISA_MODE"))) {
-    if (strcmp(v, "inline") != 0) {
-      snprintf(why, cap, "the environment's LUISA_MODE is \"%s\": expected inline", v);
+    if (strcmp(v, "inline") != 0 && strcmp(v, "thread") != 0) {
+      snprintf(why, cap, "the environment's LUISA_MODE is \"%s\": expected inline or thread", v);
       return 0;
     }
-    o->mode = LUISA_MODE_INLINE;
+    o->mode = *v == 'i' ? LUISA_MODE_INLINE : LUISA_MODE_THREAD;
   }
+  if ((v = getenv("LUISA_MAX_LAG"))) {
+    if (!env_number("LUISA_MAX_LAG", v, 0, &x, why, cap))
+      return 0;
+    o->max_lag = x >= 0 && x <= LU_MAX_LAG && x == floor(x) ? (int)x : -1;
+  }
+  if ((v = getenv("LUISA_CPUSET")))
+    o->cpuset = *v ? v : NULL;
   if ((v = getenv("LUISA_LOG_LEVEL"))) {
     static const char *const levels[] = { "error", "warning", "info", "debug" };
     int found = 0;
@@ -116,10 +125,22 @@ int options_resolve(const luisa_options *given, luisa_options *o, char *why, siz
   *o = given ? *given : luisa_options_default();
   if (!apply_environment(o, why, cap))
     return LUISA_ERR_ARG;
-  if (o->mode != LUISA_MODE_INLINE) {
-    snprintf(why, cap, "opts->mode is %d: expected LUISA_MODE_INLINE (%d)", (int)o->mode, (int)LUISA_MODE_INLINE);
+  if (o->mode != LUISA_MODE_INLINE && o->mode != LUISA_MODE_THREAD) {
+    snprintf(why, cap, "opts->mode is %d: expected LUISA_MODE_INLINE (%d) or LUISA_MODE_THREAD (%d)", (int)o->mode,
+             (int)LUISA_MODE_INLINE, (int)LUISA_MODE_THREAD);
     return LUISA_ERR_ARG;
   }
+  if (o->max_lag < 0 || o->max_lag > LU_MAX_LAG) {
+    snprintf(why, cap, "opts->max_lag is %d: expected 0 to %d steps", o->max_lag, LU_MAX_LAG);
+    return LUISA_ERR_ARG;
+  }
+  if (o->cpuset && (!*o->cpuset || strlen(o->cpuset) >= 1024)) {
+    snprintf(why, cap, "opts->cpuset is %s: expected \"auto\" or an hwloc list of processing units such as "
+             "\"1\" or \"2-3\", or NULL for auto", *o->cpuset ? "too long" : "empty");
+    return LUISA_ERR_ARG;
+  }
+  if (!o->cpuset)
+    o->cpuset = "auto";
   if (o->log_level < LUISA_LOG_ERROR || o->log_level > LUISA_LOG_DEBUG) {
     snprintf(why, cap, "opts->log_level is %d: expected LUISA_LOG_ERROR (%d) to LUISA_LOG_DEBUG (%d)",
              (int)o->log_level, (int)LUISA_LOG_ERROR, (int)LUISA_LOG_DEBUG);

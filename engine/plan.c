@@ -316,7 +316,7 @@ static int check_transfers(luisa *lz, int64_t step, int64_t *sizes)
                          "internal error: its ranks planned different transfers (rank %d's differ)",
                          (long long)step, i + 1, first);
       if (lz->rank == 0)
-        log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+        log_write(lz, LUISA_LOG_ERROR, "%s", error_buffer(lz));
     }
   }
   return status;
@@ -347,8 +347,8 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
   if (!all)
     return failed;
   int agreed = agree_plan(lz, s->c.ncallbacks, s->c.fingerprints, s->c.wheres, s->c.diverged);
-  if (agreed == LUISA_ERR_NOMEM) {   /* on every rank, lz->err saying where */
-    snprintf(msg, cap, "%s", lz->err);
+  if (agreed == LUISA_ERR_NOMEM) {   /* on every rank, error_buffer(lz) saying where */
+    snprintf(msg, cap, "%s", error_buffer(lz));
     return 2;
   }
   if (agreed >= LUISA_ERR_FIRST)
@@ -484,7 +484,7 @@ int plan_compile_strict(luisa *lz, int64_t step, char *msg, size_t cap, char *wh
   if (checked == LUISA_ERR_MPI)
     return -2;
   if (checked != LUISA_OK) {
-    snprintf(msg, cap, "%s", lz->err);
+    snprintf(msg, cap, "%s", error_buffer(lz));
     who[0] = '\0';
     return 0;
   }

@@ -125,7 +125,7 @@ static int out_of_step(luisa *lz, int64_t step)
   FORWARD_IF_ERROR(agree_steps(lz, step, msg, sizeof msg));
   error_set(lz, LUISA_ERR_STEP, "luisa_step(%lld): %s", (long long)step, msg);
   if (lz->rank == 0)
-    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+    log_write(lz, LUISA_LOG_ERROR, "%s", error_buffer(lz));
   return LUISA_ERR_STEP;
 }
 

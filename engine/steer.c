@@ -1,6 +1,7 @@
 /* steer.c: steerable simulation parameters, registered from C, read and
  * changed by scripts; every change lands on every rank at the same step. */
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct lu_param {
   char **allowed;
   int nallowed;
   char *description;
+  lu_value seen;               /* what this step's analysis reads (steer_observe) */
 };
 
 lu_param *steer_find(luisa *lz, const char *name)
@@ -378,8 +380,11 @@ static int apply(luisa *lz, const lu_change *c)
  * that agreed n > 0. */
 int steer_receive(luisa *lz, int64_t step, int n, int64_t after)
 {
+  /* Only this side grows the queue; the simulation's side (steer_apply_due)
+   * takes from it under the lock, so the room made here stays. */
+  pthread_mutex_lock(&lz->changes_lock);
   size_t need = (size_t)lz->narrived + (size_t)n;
-  int ok = n > 0 && (size_t)n <= INT_MAX / sizeof(lu_change), all;
+  int ok = n > 0, all;
   if (ok && need > lz->arrived_cap) {
     lu_change *grown = realloc(lz->arrived, need * sizeof *grown);
     ok = grown != NULL;
@@ -388,21 +393,29 @@ int steer_receive(luisa *lz, int64_t step, int n, int64_t after)
       lz->arrived_cap = need;
     }
   }
+  pthread_mutex_unlock(&lz->changes_lock);
   RETURN_IF(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
             "luisa_step: MPI_Allreduce before the parameter changes failed");
+  int queued = lz->npending;
   lz->npending = 0;
   RETURN_IF(!all, lz, LUISA_ERR_NOMEM, "luisa_step(%lld): out of memory on some rank for %d steering changes: "
             "they are dropped on every rank", (long long)step, n);
-  lu_change *c = lz->arrived + lz->narrived;
-  if (lz->rank == 0)
-    memcpy(c, lz->pending, (size_t)n * sizeof *c);
-  RETURN_IF(MPI_Bcast(c, n * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
-            "luisa_step: MPI_Bcast of parameter changes failed");
-  for (int k = 0; k < n; k++) {
-    c[k].decided = step;
-    c[k].after = after;
+  enum { BATCH = 16 };   /* through the stack: the queue may move under the lock meanwhile */
+  lu_change c[BATCH];
+  for (int done = 0; done < n; done += BATCH) {
+    int m = n - done < BATCH ? n - done : BATCH;
+    if (lz->rank == 0 && done + m <= queued)
+      memcpy(c, (lu_change *)lz->pending + done, (size_t)m * sizeof *c);
+    RETURN_IF(MPI_Bcast(c, m * (int)sizeof *c, MPI_BYTE, 0, lz->comm) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+              "luisa_step: MPI_Bcast of parameter changes failed");
+    pthread_mutex_lock(&lz->changes_lock);
+    for (int k = 0; k < m; k++) {
+      c[k].decided = step;
+      c[k].after = after;
+      lz->arrived[lz->narrived++] = c[k];
+    }
+    pthread_mutex_unlock(&lz->changes_lock);
   }
-  lz->narrived += n;
   return LUISA_OK;
 }
 
@@ -417,6 +430,7 @@ static int of_plan(const lu_change *c)
  * stay, in order. */
 static int drain(luisa *lz, int64_t call, int plan, lu_change *first)
 {
+  pthread_mutex_lock(&lz->changes_lock);
   lu_change *c = lz->arrived;
   int kept = 0, status = LUISA_OK, found = 0;
   for (int k = 0; k < lz->narrived; k++) {
@@ -431,7 +445,19 @@ static int drain(luisa *lz, int64_t call, int plan, lu_change *first)
       c[kept++] = c[k];
   }
   lz->narrived = kept;
+  pthread_mutex_unlock(&lz->changes_lock);
   return plan ? found : status;
+}
+
+int64_t steer_plan_pending(luisa *lz)
+{
+  int64_t first = INT64_MAX;
+  pthread_mutex_lock(&lz->changes_lock);
+  for (int k = 0; k < lz->narrived; k++)
+    if (of_plan(&lz->arrived[k]) && lz->arrived[k].after < first)
+      first = lz->arrived[k].after;
+  pthread_mutex_unlock(&lz->changes_lock);
+  return first;
 }
 
 int steer_take_plan(luisa *lz, int64_t call, lu_change *out)
@@ -444,14 +470,39 @@ int steer_apply_due(luisa *lz, int64_t call)
   return drain(lz, call, 0, NULL);
 }
 
+static void capture(const lu_param *p, lu_value *v)
+{
+  switch (p->type) {
+  case PARAM_F64: v->f = *(double *)p->var; break;
+  case PARAM_I64: v->i = *(int64_t *)p->var; break;
+  case PARAM_BOOL: v->b = *(int *)p->var; break;
+  default: snprintf(v->s, sizeof v->s, "%.*s", (int)p->cap, (const char *)p->var); break;
+  }
+}
+
+void steer_capture(const luisa *lz, lu_value *v)
+{
+  for (int k = 0; k < lz->nparams; k++)
+    capture(&lz->params[k], &v[k]);
+}
+
+void steer_observe(luisa *lz, const lu_value *v)
+{
+  for (int k = 0; k < lz->nparams; k++)
+    if (v)
+      lz->params[k].seen = v[k];
+    else
+      capture(&lz->params[k], &lz->params[k].seen);
+}
+
 /* The value of p for a script: pushes nothing, fills one of the outputs. */
 int steer_value(const lu_param *p, double *number, int *boolean, const char **text)
 {
   switch (p->type) {
-  case PARAM_F64: *number = *(double *)p->var; return 0;
-  case PARAM_I64: *number = (double)*(int64_t *)p->var; return 0;
-  case PARAM_BOOL: *boolean = *(int *)p->var; return 1;
-  default: *text = p->var; return 2;
+  case PARAM_F64: *number = p->seen.f; return 0;
+  case PARAM_I64: *number = (double)p->seen.i; return 0;
+  case PARAM_BOOL: *boolean = p->seen.b; return 1;
+  default: *text = p->seen.s; return 2;
   }
 }
 

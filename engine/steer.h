@@ -16,6 +16,20 @@ typedef struct lu_change {
   int64_t after;               /* it applies after this many luisa_step calls */
 } lu_change;
 
+/* A parameter's value as the analysis of one step sees it. */
+typedef union lu_value {
+  double f;
+  int64_t i;
+  int b;
+  char s[LU_VALUE_MAX];
+} lu_value;
+
+/* Every parameter's value now, into v[0..nparams): the simulation's side. */
+void steer_capture(const luisa *lz, lu_value *v);
+/* The values scripts read (luisa.param) in this step's analysis: v, or
+ * when NULL the simulation's variables now. */
+void steer_observe(luisa *lz, const lu_value *v);
+
 lu_param *steer_find(luisa *lz, const char *name);
 int steer_check(luisa *lz);
 const char *steer_request(luisa *lz, lu_param *p, int is_number, double number, int is_bool, int boolean,
@@ -28,6 +42,9 @@ int steer_pending(const luisa *lz);
 /* The root's n changes, decided at step, kept on every rank to apply
  * after the `after`-th luisa_step. Collective. */
 int steer_receive(luisa *lz, int64_t step, int n, int64_t after);
+/* The earliest call after which an arrived change of the plan applies
+ * (INT64_MAX if none). */
+int64_t steer_plan_pending(luisa *lz);
 /* The next arrived change of the plan due by `call` (1, in *out), or 0. */
 int steer_take_plan(luisa *lz, int64_t call, lu_change *out);
 /* Applies the parameter changes and stops due by `call`, in order:

@@ -198,7 +198,7 @@ int transport_verdict(luisa *lz, int status, char *msg, size_t cap)
     return status;
   error_set(lz, status, "luisa_step: %s", msg);
   if (lz->rank == 0)
-    log_write(lz, LUISA_LOG_ERROR, "%s", lz->err);
+    log_write(lz, LUISA_LOG_ERROR, "%s", error_buffer(lz));
   return status;
 }
 

@@ -223,7 +223,7 @@ static int load_everywhere(luisa *lz, const char *state, char *msg, size_t cap, 
   if (sent == LUISA_ERR_MPI)
     return -2;
   if (lz->rank != 0 && sent != LUISA_OK)
-    failed = snprintf(msg, cap, "%s", lz->err) > 0;
+    failed = snprintf(msg, cap, "%s", error_buffer(lz)) > 0;
   else if (lz->rank != 0 && s->bundle.n > 0)   /* else rank 0 could not read it and says why */
     failed = script_load(lz, state, msg, cap);
   int first = transport_agree(lz, failed, msg, cap);

@@ -29,10 +29,10 @@ program bindings_fortran
   type(luisa_t) :: lz, lz2
   character(len=256) :: script
   character(len=32) :: tag
-  integer :: rank, nranks, nmine, st, st2, m, s, failures, steps(NSTEPS)
+  integer :: rank, nranks, nmine, st, st2, m, s, failures, steps(NSTEPS), provided
   logical :: good
 
-  call MPI_Init()
+  call MPI_Init_thread(MPI_THREAD_MULTIPLE, provided)
   call MPI_Comm_rank(MPI_COMM_WORLD, rank)
   call MPI_Comm_size(MPI_COMM_WORLD, nranks)
   call get_command_argument(1, script)

@@ -395,7 +395,7 @@ static void run(const scenario *s, const char *script, const char *result)
  * prints exactly 4 lines, whatever fails (t/011-decomp.t counts on it). */
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  tap_mpi_init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   tap_rank = rank;

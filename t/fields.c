@@ -752,7 +752,7 @@ static void check(const char *path, int steps, int *bad)
 
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  tap_mpi_init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

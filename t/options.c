@@ -47,7 +47,9 @@ static void defaults(void)
 {
   luisa_options d = luisa_options_default();
   ok(d.lua_bytes == (int64_t)1 << 30 && d.step_budget_s == 60 && d.trusted == 0 && d.output_dir == NULL &&
-     d.timeout_s == 0, "luisa_options_default: 1 GiB Lua heap, 60 s budget, sandboxed, luisa-out, no timeout");
+     d.timeout_s == 0 && d.mode == LUISA_MODE_INLINE && d.max_lag == 1 && d.cpuset == NULL,
+     "luisa_options_default: 1 GiB Lua heap, 60 s budget, sandboxed, luisa-out, no timeout, inline, "
+     "max_lag 1, cpuset auto");
   luisa_options o = d;
   o.lua_bytes = 1 << 20;
   refused(&o, "lua_bytes 1 MiB", "opts->lua_bytes is 1048576");
@@ -63,6 +65,14 @@ static void defaults(void)
   refused(&o, "trusted 2", "opts->trusted is 2");
   o = d, o.output_dir = "";
   refused(&o, "output_dir \"\"", "opts->output_dir is empty");
+  o = d, o.mode = (luisa_mode)7;
+  refused(&o, "mode 7", "opts->mode is 7: expected LUISA_MODE_INLINE (0) or LUISA_MODE_THREAD (1)");
+  o = d, o.max_lag = -1;
+  refused(&o, "max_lag -1", "opts->max_lag is -1: expected 0 to 1024 steps");
+  o = d, o.max_lag = 1025;
+  refused(&o, "max_lag 1025", "opts->max_lag is 1025");
+  o = d, o.cpuset = "";
+  refused(&o, "cpuset \"\"", "opts->cpuset is empty");
   o = d, o.lua_bytes = 0, o.step_budget_s = 0;
   char text[1024];
   int st, made = init_says(&o, &st, text, sizeof text);
@@ -80,7 +90,10 @@ static void env(void)
     { "LUISA_TIMEOUT", "inf", "LUISA_TIMEOUT is \"inf\": expected a number" },
     { "LUISA_TRUSTED", "yes", "LUISA_TRUSTED is \"yes\": expected 0 or 1" },
     { "LUISA_LOG_LEVEL", "loud", "LUISA_LOG_LEVEL is \"loud\": expected error, warning, info or debug" },
-    { "LUISA_MODE", "thread", "LUISA_MODE is \"thread\": expected inline" },
+    { "LUISA_MODE", "ranks", "LUISA_MODE is \"ranks\": expected inline or thread" },
+    { "LUISA_MAX_LAG", "soon", "LUISA_MAX_LAG is \"soon\": expected a number" },
+    { "LUISA_MAX_LAG", "2.5", "opts->max_lag is -1" },
+    { "LUISA_MAX_LAG", "-1", "opts->max_lag is -1" },
     { "LUISA_RELOAD_SIGNAL", "99", "opts->reload_signal is -1" },
   };
   luisa_options d = luisa_options_default();
@@ -106,6 +119,19 @@ static void env(void)
   unsetenv("LUISA_LUA_BYTES");
 }
 
+/* LUISA_MODE=thread on rank 1 only: the ranks would run different
+ * executors; every rank refuses. */
+static void modes(void)
+{
+  luisa_options d = luisa_options_default();
+  char text[1024];
+  int st, made = init_says(&d, &st, text, sizeof text), mine, all;
+  mine = !made && st == LUISA_ERR_ARG && strstr(text, "the ranks ask for different modes") != NULL;
+  MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+  if (!ok(all, "LUISA_MODE=thread on rank 1 only: every rank refuses, saying the ranks ask for different modes"))
+    tap_print("#   rank %d: status %d, stderr: %s\n", rank, st, text);
+}
+
 static void split(void)
 {
   luisa_options d = luisa_options_default();
@@ -121,7 +147,7 @@ static void split(void)
 
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  tap_mpi_init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   tap_rank = rank;
   const char *what = argc > 2 ? argv[1] : "";
@@ -132,8 +158,10 @@ int main(int argc, char **argv)
     env();
   else if (!strcmp(what, "split"))
     split();
+  else if (!strcmp(what, "modes"))
+    modes();
   else
-    ok(0, "usage: options defaults | env | split");
+    ok(0, "usage: options defaults | env | split | modes");
   MPI_Finalize();
   return tap_failed != 0;
 }

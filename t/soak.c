@@ -103,7 +103,8 @@ typedef struct point {
 
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  int provided;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   int steps = argc > 1 ? atoi(argv[1]) : 10000;

@@ -574,7 +574,7 @@ static void fill_and_publish(luisa *lz, const char *name, int which, chunk *mine
 
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  tap_mpi_init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

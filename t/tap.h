@@ -2,6 +2,7 @@
  * In MPI tests only rank 0 prints; tap_rank says which rank this is. */
 #ifndef LUISA_TAP_H
 #define LUISA_TAP_H
+#include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,14 @@ static inline int tap_mentions(const char *text, const char **frags)
       return 0;
     }
   return 1;
+}
+
+/* MPI for a test: with the thread level thread mode needs, so that every
+ * test can run in any mode (LUISA_MODE). */
+static inline void tap_mpi_init(int *argc, char ***argv)
+{
+  int provided;
+  MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
 }
 
 static inline int tap_done(void)

@@ -126,7 +126,7 @@ static int region_move(int rank, int size)
 
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  tap_mpi_init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

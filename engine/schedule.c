@@ -1,0 +1,107 @@
+/* schedule.c: a copy of the running plan's schedule for the simulation's
+ * side. When unsure it answers "wanted" and "may assign": a chunk published
+ * for nothing costs a copy, one missing would fail the analysis. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "script.h"
+#include "schedule.h"
+#include "store.h"
+
+static int grow(void **p, size_t *cap, size_t need, size_t each)
+{
+  if (need <= *cap)
+    return 1;
+  void *grown = realloc(*p, need * each);
+  if (!grown)
+    return 0;
+  *p = grown;
+  *cap = need;
+  return 1;
+}
+
+void schedule_take(const luisa *lz, lu_schedule *s, int64_t until)
+{
+  const lu_script *sc = lz->script;
+  s->known = 0;
+  s->until = until;
+  if (!lz->began)
+    return;
+  int n = sc && lz->declarations_ok ? sc->c.ncallbacks : 0, nflat = 0;
+  for (int a = 0; a < lz->narrays; a++)
+    nflat += lz->arrays[a].nchunks;
+  size_t ncb = (size_t)n + 1, na = (size_t)lz->narrays + 1;
+  if (!grow((void **)&s->every, &s->caps[0], ncb, sizeof *s->every) ||
+      !grow((void **)&s->enabled, &s->caps[1], ncb, 1) || !grow((void **)&s->assigns, &s->caps[2], ncb, 1) ||
+      !grow((void **)&s->kept, &s->caps[3], na, 1) || !grow((void **)&s->base, &s->caps[4], na, sizeof(int)) ||
+      !grow((void **)&s->nchunks, &s->caps[5], na, sizeof(int)) ||
+      !grow((void **)&s->reads, &s->caps[6], (size_t)n * (size_t)nflat + 1, 1))
+    return;
+  s->ncallbacks = n;
+  s->nflat = nflat;
+  for (int a = 0, at = 0; a < lz->narrays; at += lz->arrays[a].nchunks, a++) {
+    s->base[a] = at;
+    s->nchunks[a] = lz->arrays[a].nchunks;
+    s->kept[a] = sc && store_versions_kept(lz, &lz->arrays[a]) > 0;
+  }
+  for (int i = 0; i < n; i++) {
+    const lu_callback *cb = &sc->c.callbacks[i];
+    s->every[i] = cb->every;
+    s->enabled[i] = (unsigned char)cb->enabled;
+    s->assigns[i] = (unsigned char)cb->assigns;
+    for (int a = 0; a < lz->narrays; a++)
+      for (int c = 0; c < lz->arrays[a].nchunks; c++)
+        s->reads[(size_t)i * (size_t)nflat + (size_t)(s->base[a] + c)] = cb->reads && cb->reads[a] && cb->reads[a][c];
+  }
+  s->known = 1;
+}
+
+static int due(const lu_schedule *s, int i, int64_t step, int any_due)
+{
+  return s->enabled[i] && (s->every[i] > 0 ? step % s->every[i] == 0 : any_due);
+}
+
+static int any_due(const lu_schedule *s, int64_t step)
+{
+  for (int i = 0; i < s->ncallbacks; i++)
+    if (s->enabled[i] && s->every[i] > 0 && step % s->every[i] == 0)
+      return 1;
+  return 0;
+}
+
+int schedule_wants(const lu_schedule *s, int a, int chunk, int64_t step, int64_t call)
+{
+  if (!s->known || call > s->until || s->kept[a])
+    return 1;
+  int any = any_due(s, step), lo = chunk < 0 ? 0 : chunk, hi = chunk < 0 ? s->nchunks[a] : chunk + 1;
+  for (int i = 0; i < s->ncallbacks; i++) {
+    const unsigned char *r = s->reads + (size_t)i * (size_t)s->nflat + (size_t)s->base[a];
+    for (int c = lo; c < hi && due(s, i, step, any); c++)
+      if (r[c])
+        return 1;
+  }
+  return 0;
+}
+
+int schedule_assigns(const lu_schedule *s, int64_t step, int64_t call)
+{
+  if (!s->known || call > s->until)
+    return 1;
+  int any = any_due(s, step);
+  for (int i = 0; i < s->ncallbacks; i++)
+    if (s->assigns[i] && due(s, i, step, any))
+      return 1;
+  return 0;
+}
+
+void schedule_free(lu_schedule *s)
+{
+  free(s->every);
+  free(s->enabled);
+  free(s->assigns);
+  free(s->kept);
+  free(s->base);
+  free(s->nchunks);
+  free(s->reads);
+  memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,121 @@
+/* slot.c: the chunks published for one step. The executor keeps one slot
+ * per step in flight; the copy buffers stay with the slot, so a run in
+ * thread mode allocates them once. */
+#include <stdlib.h>
+#include <string.h>
+#include "context.h"
+#include "error.h"
+#include "slot.h"
+
+/* Room for chunk c of array a. */
+static int reserve(lu_slot *s, int a, int c)
+{
+  if (a >= s->narrays) {
+    int n = a + 1;
+    int *counts = realloc(s->nchunks, (size_t)n * sizeof *counts);
+    if (!counts)
+      return 0;
+    s->nchunks = counts;
+    lu_slot_chunk **chunks = realloc(s->chunks, (size_t)n * sizeof *chunks);
+    if (!chunks)
+      return 0;
+    s->chunks = chunks;
+    for (int k = s->narrays; k < n; k++) {
+      s->nchunks[k] = 0;
+      s->chunks[k] = NULL;
+    }
+    s->narrays = n;
+  }
+  if (c >= s->nchunks[a]) {
+    lu_slot_chunk *grown = realloc(s->chunks[a], (size_t)(c + 1) * sizeof *grown);
+    if (!grown)
+      return 0;
+    memset(grown + s->nchunks[a], 0, (size_t)(c + 1 - s->nchunks[a]) * sizeof *grown);
+    s->chunks[a] = grown;
+    s->nchunks[a] = c + 1;
+  }
+  return 1;
+}
+
+static void give_back(lu_slot_chunk *k)
+{
+  if (k->handed) {
+    void *data = k->handed;
+    k->handed = NULL;
+    k->release(data, k->user);
+  }
+}
+
+int slot_put(luisa *lz, lu_slot *s, int a, int c, const void *data, luisa_release_fn *release, void *user)
+{
+  RETURN_IF(!reserve(s, a, c), lz, LUISA_ERR_NOMEM, "luisa_publish(\"%s\", chunk %d): out of memory",
+            lz->arrays[a].name, c);
+  lu_slot_chunk *k = &s->chunks[a][c];
+  give_back(k);
+  k->data = data;
+  if (release) {
+    k->handed = (void *)data;
+    k->release = release;
+    k->user = user;
+  }
+  return LUISA_OK;
+}
+
+void slot_drop(lu_slot *s, int a, int c)
+{
+  if (a < s->narrays && c < s->nchunks[a]) {
+    give_back(&s->chunks[a][c]);
+    s->chunks[a][c].data = NULL;
+  }
+}
+
+int slot_copy(luisa *lz, lu_slot *s)
+{
+  for (int a = 0; a < s->narrays; a++)
+    for (int c = 0; c < s->nchunks[a]; c++) {
+      lu_slot_chunk *k = &s->chunks[a][c];
+      if (!k->data || k->handed || k->data == k->copy)
+        continue;
+      size_t bytes = (size_t)lz->arrays[a].chunks[c].bytes;
+      if (bytes > k->copy_cap) {
+        void *grown = realloc(k->copy, bytes);
+        RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "out of memory for a copy of chunk %d of \"%s\" (%zu bytes)", c,
+                  lz->arrays[a].name, bytes);
+        k->copy = grown;
+        k->copy_cap = bytes;
+      }
+      memcpy(k->copy, k->data, bytes);
+      k->data = k->copy;
+    }
+  return LUISA_OK;
+}
+
+void slot_show(luisa *lz, const lu_slot *s)
+{
+  for (int a = 0; a < lz->narrays; a++)
+    for (int c = 0; c < lz->arrays[a].nchunks; c++)
+      lz->arrays[a].published[c] = a < s->narrays && c < s->nchunks[a] ? s->chunks[a][c].data : NULL;
+}
+
+void slot_release(lu_slot *s)
+{
+  for (int a = 0; a < s->narrays; a++)
+    for (int c = 0; c < s->nchunks[a]; c++) {
+      give_back(&s->chunks[a][c]);
+      s->chunks[a][c].data = NULL;
+    }
+}
+
+void slot_free(lu_slot *s)
+{
+  slot_release(s);
+  for (int a = 0; a < s->narrays; a++) {
+    for (int c = 0; c < s->nchunks[a]; c++)
+      free(s->chunks[a][c].copy);
+    free(s->chunks[a]);
+  }
+  free(s->chunks);
+  free(s->nchunks);
+  free(s->err);
+  memset(s, 0, sizeof *s);
+}

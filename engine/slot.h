@@ -1,0 +1,41 @@
+/* slot.h: the chunks published for one step, as an executor keeps them:
+ * borrowed, copied into pooled buffers, or handed over. Not installed. */
+#ifndef LUISA_SLOT_H
+#define LUISA_SLOT_H
+
+#include "context.h"
+
+typedef struct lu_slot_chunk {
+  void *copy;                  /* pooled: kept from step to step */
+  size_t copy_cap;
+  const void *data;            /* what the analysis reads; NULL: not published */
+  void *handed;                /* handed over (luisa_publish_handover), or NULL */
+  luisa_release_fn *release;
+  void *user;
+} lu_slot_chunk;
+
+typedef struct lu_slot {
+  int64_t step, call;
+  int narrays;
+  int *nchunks;                /* per array */
+  lu_slot_chunk **chunks;      /* per array, per local chunk */
+  int status;                  /* of its analysis */
+  char *err;                   /* LU_ERR_MAX: the analysis' sentence when status is not LUISA_OK */
+} lu_slot;
+
+/* Chunk c of array a published: borrowed, or handed over when release is
+ * given. A chunk published again releases what it held. LUISA_ERR_NOMEM
+ * (nothing kept) if the slot cannot grow. */
+int slot_put(luisa *lz, lu_slot *s, int a, int c, const void *data, luisa_release_fn *release, void *user);
+/* Chunk c of array a is published again, borrowed: what it held goes back. */
+void slot_drop(lu_slot *s, int a, int c);
+/* Every borrowed chunk copied into the pool, read from there from now on.
+ * LUISA_ERR_NOMEM (those copied so far stay copied) if it cannot grow. */
+int slot_copy(luisa *lz, lu_slot *s);
+/* What the analysis reads: every array's published pointers from the slot. */
+void slot_show(luisa *lz, const lu_slot *s);
+/* Gives handed buffers back and forgets what was published; the pool stays. */
+void slot_release(lu_slot *s);
+void slot_free(lu_slot *s);
+
+#endif
