@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include "luisa.h"
@@ -90,7 +91,8 @@ struct luisa {
   char err[LU_ERR_MAX];
   char analysis_err[LU_ERR_MAX];   /* err, as an analytics thread says it */
   int err_told;                   /* err tells this step's first failure already */
-  int halted;                     /* lu_halt: analytics off for the rest of the run */
+  atomic_int halted;              /* lu_halt: analytics off for the rest of the run */
+  atomic_int reload_asked;        /* luisa_reload() since the requests were last posted */
   lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
 };
 

@@ -26,7 +26,6 @@ struct lu_reload {
   int nfiles;
   uint64_t seen;                /* hash of the watched files as last read */
   uint64_t version;             /* hash of the sources running (0: none) */
-  int asked;                    /* luisa_reload() since the last post */
   int signal;                   /* the one we handle, 0 if none */
   int signals_seen;
   MPI_Request request;
@@ -116,9 +115,9 @@ int luisa_reload(luisa *lz)
     return LUISA_ERR_ARG;
   RETURN_IF(lz->halted, lz, LUISA_ERR_ORDER, "luisa_reload: analytics are off for the rest of the run (the ranks "
             "fell out of step, or this one timed out): a reload cannot restart them");
-  RETURN_IF(!lz->reload, lz, LUISA_ERR_ORDER,
+  RETURN_IF(!lz->script_path, lz, LUISA_ERR_ORDER,
             "luisa_reload: there is no script to reload: luisa_init was given no opts->script");
-  lz->reload->asked = 1;
+  atomic_store(&lz->reload_asked, 1);   /* read by the analysis, on its thread in thread mode */
   return LUISA_OK;
 }
 
@@ -210,8 +209,7 @@ int reload_post(luisa *lz)
 {
   lu_reload *r = lz->reload;
   int signals = signals_received;
-  r->send = r->asked || (r->signal && signals != r->signals_seen) || (lz->rank == 0 && files_changed(r));
-  r->asked = 0;
+  r->send = atomic_exchange(&lz->reload_asked, 0) || (r->signal && signals != r->signals_seen) || (lz->rank == 0 && files_changed(r));
   r->signals_seen = signals;
   RETURN_IF(MPI_Iallreduce(&r->send, &r->recv, 1, MPI_INT, MPI_MAX, lz->comm, &r->request) != MPI_SUCCESS,
             lz, LUISA_ERR_MPI, "luisa_step: MPI_Iallreduce of reload requests failed");
