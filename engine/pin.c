@@ -73,12 +73,13 @@ static int mpi_failed(char *msg, const char *call, int rc)
   return say(msg, MSG_MAX, LUISA_ERR_MPI, "%s failed while placing the analytics thread: %s", call, text);
 }
 
-/* Digits at *c, as a number (capped past INT_MAX: no such PU anyway). */
+/* Digits at *c, as a number that stops growing past 10^8 (no such PU anyway). */
 static int number(const char **c, unsigned long *v)
 {
   const char *s = *c;
   for (*v = 0; **c >= '0' && **c <= '9'; (*c)++)
-    *v = *v > (unsigned long)INT_MAX ? *v : *v * 10 + (unsigned long)(**c - '0');
+    if (*v < 100000000UL)
+      *v = *v * 10 + (unsigned long)(**c - '0');
   return *c > s;
 }
 
@@ -160,6 +161,7 @@ static int prepare(work *w, const char *cpuset, char *msg)
   int last = hwloc_bitmap_last(w->all);
   if (last < 0 || hwloc_bitmap_iszero(w->allowed))
     return say(msg, MSG_MAX, LUISA_ERR_ARG, "hwloc found no processing unit this process may use");
+  /* The same on every rank of a node: they read the same machine. */
   w->nr = (unsigned)last / WORD_BITS + 1;
   w->bound = hwloc_bitmap_alloc();
   w->list = hwloc_bitmap_alloc();
