@@ -6,13 +6,17 @@
 #                          also float-to-integer casts out of range, pointer
 #                          overflow and strict bounds; any report fails the run
 #   make test SANITIZE=thread  the suite under ThreadSanitizer (build/tsan):
-#                          the time budget's watchdog thread
+#                          the budget's watchdog, thread mode's analytics
+#                          threads; make test TSAN=1 is the same
 #   make test VALGRIND=1   the suite under valgrind memcheck
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
 CC       := mpicc
 SANITIZE ?=
+ifeq ($(TSAN),1)
+SANITIZE := thread
+endif
 B        := build$(if $(SANITIZE),/$(if $(filter thread,$(SANITIZE)),tsan,san))
 
 DEB_PACKAGES := libluajit-5.1-dev luajit libopenmpi-dev openmpi-bin libhwloc-dev gfortran g++ \

@@ -349,7 +349,7 @@ const char *steer_history(const luisa *lz)
 static int apply(luisa *lz, const lu_change *c)
 {
   if (c->kind == CHANGE_STOP) {
-    snprintf(lz->stop_reason, sizeof lz->stop_reason, "%s", c->s);
+    snprintf(lz->stop_reason, sizeof lz->stop_reason, "%.*s", (int)sizeof lz->stop_reason - 1, c->s);
     if (lz->rank == 0)
       log_write(lz, LUISA_LOG_INFO, "step %lld: the script asks to stop: %s", (long long)c->decided, c->s);
     return LUISA_STOP;
