@@ -164,6 +164,7 @@ void luisa_finalize(luisa *lz)
       MPI_Comm_free(&lz->comm);
   }
   array_free_all(lz);
+  free(lz->written);
   pthread_mutex_destroy(&lz->changes_lock);
   free(lz->script_path);
   free((char *)lz->opts.output_dir);

@@ -46,6 +46,12 @@ typedef struct lu_array {
   int writable;                   /* scripts may assign to it (luisa_field_writable) */
 } lu_array;
 
+/* A box an assignment wrote, in its chunk's coordinates. */
+typedef struct lu_write {
+  int array, chunk;
+  int64_t lo[LUISA_MAX_DIMS], n[LUISA_MAX_DIMS];
+} lu_write;
+
 typedef struct lu_script lu_script;
 typedef struct lu_reduction lu_reduction;
 typedef struct lu_exchange lu_exchange;
@@ -69,6 +75,8 @@ struct luisa {
   int declarations_ok;            /* the first step's collective check passed */
   const lu_executor *exec;        /* how analytics run (opts.mode) */
   void *exec_state;               /* the executor's own */
+  lu_write *written;              /* what this step's assignments wrote (the analysis') */
+  int nwritten, written_cap;
   int64_t reload_at;              /* a reload is due at the end of this call's analysis; 0: none */
   lu_script *script;              /* NULL when analytics are off */
   lu_reload *reload;              /* NULL without a script path */

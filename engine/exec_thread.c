@@ -80,6 +80,9 @@ static void *analyse(void *arg)
     steer_observe(lz, t->values ? t->values + (size_t)at * (size_t)lz->nparams : NULL);
     s->status = analysis_step(lz, s->step, call, t->lag);
     array_forget_published(lz);
+    if (slot_note_writes(s, lz->written, lz->nwritten) != LUISA_OK)
+      log_write(lz, LUISA_LOG_ERROR, "step %lld: out of memory keeping what its assignments wrote: they do not "
+                "reach the simulation", (long long)s->step);
     snprintf(s->err, LU_ERR_MAX, "%s", s->status == LUISA_OK ? "" : error_buffer(lz));
     int64_t until = schedule_until(lz);
     pthread_mutex_lock(&t->lock);
@@ -179,11 +182,9 @@ static int thread_step(luisa *lz, int64_t step)
   }
   if (t->values)
     steer_capture(lz, t->values + (size_t)at * (size_t)lz->nparams);
-  /* In place while this call waits, when an assignment may be due: it then
-   * writes into the simulation's memory at the step inline mode would. */
-  pthread_mutex_lock(&t->lock);
-  int sync = t->lag == 0 || schedule_assigns(&t->schedule, step, call);
-  pthread_mutex_unlock(&t->lock);
+  /* max_lag 0: this call waits for its own step, which reads the
+   * simulation's memory in place, as inline. */
+  int sync = t->lag == 0;
   if (!sync && slot_copy(lz, s) != LUISA_OK) {
     sync = 1;
     log_write(lz, LUISA_LOG_WARN, "step %lld: %s: analysed in place, luisa_step waits", (long long)step,
@@ -210,8 +211,14 @@ static int thread_step(luisa *lz, int64_t step)
     t->reported = report;
   }
   pthread_mutex_unlock(&t->lock);
-  if (report >= 1)
+  if (report >= 1) {   /* its assignments land in what this call published */
+    int skipped = slot_write_back(lz, slot_of(t, report), s);
+    if (skipped && lz->rank == 0)
+      log_write(lz, LUISA_LOG_WARN, "step %lld: %d boxes the assignments of step %lld wrote were dropped: their "
+                "chunks were not published (by luisa_publish) at this step", (long long)step, skipped,
+                (long long)slot_of(t, report)->step);
     slot_release(slot_of(t, report));
+  }
   if (steer_apply_due(lz, call) == LUISA_STOP && status < LUISA_ERR_FIRST)
     status = LUISA_STOP;
   return status;

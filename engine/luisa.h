@@ -223,9 +223,9 @@ LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
  * to the engine for the coming luisa_step. Zero copy in inline mode; in
  * thread mode luisa_step copies the chunk's buffer, in one pass, into a
  * buffer of the engine's (pooled, reused every step) before it hands the
- * step to the analytics (not when that step is analysed in place, see
- * docs/decisions.md), so the simulation may change it once luisa_step
- * returns.
+ * step to the analytics (max_lag 0 reads it in place), so the simulation
+ * may change it once luisa_step returns; assignments computed from step t
+ * are written into the buffers published at step t + max_lag.
  * @data : the buffer described by the chunk's layout; borrowed: it must
  *         stay valid and unchanged until the next luisa_step() returns.
  *         Const, except for arrays made writable (luisa_field_writable).

@@ -77,6 +77,7 @@ void plan_free(luisa *lz, lu_compiled *c)
     for (int a = 0; c->callbacks[i].reads && a < lz->narrays; a++)
       free(c->callbacks[i].reads[a]);
     free(c->callbacks[i].reads);
+    free(c->callbacks[i].writes);
   }
   free(c->fingerprints);
   free(c->wheres);
@@ -152,6 +153,45 @@ void plan_fail(lu_callback *cb, const char *msg)
 {
   free(cb->failure);
   cb->failure = strdup(msg);
+}
+
+/* cb->writes from the list {{chunk, lo = {...}, n = {...}}} on the stack:
+ * what an assignment writes on this rank, in its chunks' coordinates. */
+static int write_set(luisa *lz, lua_State *L, lu_callback *cb)
+{
+  int n = lua_istable(L, -1) && cb->target >= 0 ? (int)lua_objlen(L, -1) : 0;
+  if (n == 0)
+    return 1;
+  if (!(cb->writes = calloc((size_t)n, sizeof *cb->writes)))
+    return 0;
+  const lu_array *a = &lz->arrays[cb->target];
+  for (int k = 0; k < n; k++) {
+    lu_write *w = &cb->writes[k];
+    w->array = cb->target;
+    lua_rawgeti(L, -1, k + 1);
+    lua_getfield(L, -1, "chunk");
+    w->chunk = (int)host_whole(L, -1, "an assignment's chunk", 0, a->nchunks - 1);
+    lua_pop(L, 1);
+    for (int d = 0; d < LUISA_MAX_DIMS; d++)
+      w->lo[d] = 0, w->n[d] = 1;
+    const lu_chunk *ch = &a->chunks[w->chunk];
+    for (int side = 0; side < 2; side++) {
+      lua_getfield(L, -1, side ? "n" : "lo");
+      for (int d = 0; d < a->ndim; d++) {
+        lua_rawgeti(L, -1, d + 1);
+        int64_t v = host_whole(L, -1, "an assignment's box", side, ch->shape[d] - (side ? w->lo[d] : 1));
+        lua_pop(L, 1);
+        if (side)
+          w->n[d] = v;
+        else
+          w->lo[d] = v;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    cb->nwrites++;
+  }
+  return 1;
 }
 
 /* cb->reads from the table {[array] = {[chunk + 1] = true}} on the stack. */
@@ -267,6 +307,12 @@ static int compile_in_state(lua_State *L)
       lua_pop(L, 2);
       lua_getfield(L, -2, "assigns");
       cb->assigns = lua_toboolean(L, -1);
+      lu_array *target = lua_isstring(L, -1) ? array_find(lz, lua_tostring(L, -1)) : NULL;
+      cb->target = target ? (int)(target - lz->arrays) : -1;
+      lua_pop(L, 1);
+      lua_getfield(L, -2, "writes");
+      if (!write_set(lz, L, cb))
+        return luaL_error(L, "out of memory compiling the plan");
       lua_pop(L, 1);
       lua_getfield(L, -2, "reads");
       if (!read_set(lz, L, cb))

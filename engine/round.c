@@ -129,6 +129,27 @@ static int out_of_step(luisa *lz, int64_t step)
   return LUISA_ERR_STEP;
 }
 
+/* What an assignment wrote, kept past the plan (a reload or recompile at
+ * the step's end frees it) for an executor that copies it elsewhere. */
+static void note_writes(luisa *lz, const lu_callback *cb)
+{
+  if (lz->nwritten > INT_MAX - cb->nwrites)
+    return;
+  int need = lz->nwritten + cb->nwrites;
+  if (need > lz->written_cap) {
+    lu_write *grown = realloc(lz->written, (size_t)need * sizeof *grown);
+    if (!grown) {
+      log_write(lz, LUISA_LOG_ERROR, "out of memory noting what an assignment wrote: in thread mode it is not "
+                "carried into the simulation's memory at this step");
+      return;
+    }
+    lz->written = grown;
+    lz->written_cap = need;
+  }
+  memcpy(lz->written + lz->nwritten, cb->writes, (size_t)cb->nwrites * sizeof *cb->writes);
+  lz->nwritten = need;
+}
+
 /* One round of analytics over the callbacks ids[0..n): planned transfers,
  * local kernels, reductions to the root, callbacks on the root, then the
  * root's verdict to all, so every rank returns the same status and disables
@@ -210,6 +231,8 @@ static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, in
   }
   if (nwrite)
     run_phase(lz, "commit", step, s->c.due_ids, nwrite);
+  for (int k = 0; k < nwrite; k++)
+    note_writes(lz, &s->c.callbacks[s->c.due_ids[k]]);
   if (c[2] > 0)   /* the callbacks' changes, kept on every rank for their step */
     FORWARD_IF_ERROR(steer_receive(lz, step, c[2], after));
 
@@ -248,6 +271,7 @@ int round_step(luisa *lz, int64_t step, int64_t call, int lag)
   lu_script *s = lz->script;
   int *ids = s->c.round_ids, *fired = ids + s->c.ncallbacks;
   int ndue = 0, nfired = 0, nfail = 0, failures = 0, status = LUISA_OK;
+  lz->nwritten = 0;
   for (int i = 0; i < s->c.ncallbacks; i++)
     if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
       ids[ndue++] = i;

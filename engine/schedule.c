@@ -32,7 +32,7 @@ void schedule_take(const luisa *lz, lu_schedule *s, int64_t until)
     nflat += lz->arrays[a].nchunks;
   size_t ncb = (size_t)n + 1, na = (size_t)lz->narrays + 1;
   if (!grow((void **)&s->every, &s->caps[0], ncb, sizeof *s->every) ||
-      !grow((void **)&s->enabled, &s->caps[1], ncb, 1) || !grow((void **)&s->assigns, &s->caps[2], ncb, 1) ||
+      !grow((void **)&s->enabled, &s->caps[1], ncb, 1) || !grow((void **)&s->assigns, &s->caps[2], ncb, sizeof *s->assigns) ||
       !grow((void **)&s->kept, &s->caps[3], na, 1) || !grow((void **)&s->base, &s->caps[4], na, sizeof(int)) ||
       !grow((void **)&s->nchunks, &s->caps[5], na, sizeof(int)) ||
       !grow((void **)&s->reads, &s->caps[6], (size_t)n * (size_t)nflat + 1, 1))
@@ -48,7 +48,7 @@ void schedule_take(const luisa *lz, lu_schedule *s, int64_t until)
     const lu_callback *cb = &sc->c.callbacks[i];
     s->every[i] = cb->every;
     s->enabled[i] = (unsigned char)cb->enabled;
-    s->assigns[i] = (unsigned char)cb->assigns;
+    s->assigns[i] = cb->assigns && cb->target >= 0 ? cb->target + 1 : 0;
     for (int a = 0; a < lz->narrays; a++)
       for (int c = 0; c < lz->arrays[a].nchunks; c++)
         s->reads[(size_t)i * (size_t)nflat + (size_t)(s->base[a] + c)] = cb->reads && cb->reads[a] && cb->reads[a][c];
@@ -73,6 +73,9 @@ int schedule_wants(const lu_schedule *s, int a, int chunk, int64_t step, int64_t
 {
   if (!s->known || call > s->until || s->kept[a])
     return 1;
+  for (int i = 0; i < s->ncallbacks; i++)   /* its buffer receives what they wrote max_lag steps ago */
+    if (s->enabled[i] && s->assigns[i] == a + 1)
+      return 1;
   int any = any_due(s, step), lo = chunk < 0 ? 0 : chunk, hi = chunk < 0 ? s->nchunks[a] : chunk + 1;
   for (int i = 0; i < s->ncallbacks; i++) {
     const unsigned char *r = s->reads + (size_t)i * (size_t)s->nflat + (size_t)s->base[a];
@@ -80,17 +83,6 @@ int schedule_wants(const lu_schedule *s, int a, int chunk, int64_t step, int64_t
       if (r[c])
         return 1;
   }
-  return 0;
-}
-
-int schedule_assigns(const lu_schedule *s, int64_t step, int64_t call)
-{
-  if (!s->known || call > s->until)
-    return 1;
-  int any = any_due(s, step);
-  for (int i = 0; i < s->ncallbacks; i++)
-    if (s->assigns[i] && due(s, i, step, any))
-      return 1;
   return 0;
 }
 

@@ -18,6 +18,9 @@ typedef struct lu_callback {
   lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
   unsigned char **reads;       /* per array, per local chunk: read by this callback */
   int assigns;                 /* writes into a simulation array (luisa.assign) */
+  int target;                  /* that array, or -1 */
+  int nwrites;
+  lu_write *writes;            /* what it writes on this rank */
   char *failure;               /* this rank's message for the current step */
   int stopped;                 /* it ran past its time budget this step */
   int diverged;                /* its fingerprint differs between ranks: failure says where */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "array.h"
 #include "error.h"
 #include "slot.h"
 
@@ -53,6 +54,7 @@ int slot_put(luisa *lz, lu_slot *s, int a, int c, const void *data, luisa_releas
   lu_slot_chunk *k = &s->chunks[a][c];
   give_back(k);
   k->data = data;
+  k->own = release ? NULL : (void *)data;
   if (release) {
     k->handed = (void *)data;
     k->release = release;
@@ -90,6 +92,58 @@ int slot_copy(luisa *lz, lu_slot *s)
   return LUISA_OK;
 }
 
+int slot_note_writes(lu_slot *s, const lu_write *w, int n)
+{
+  s->nwrites = 0;
+  if (n > s->writes_cap) {
+    lu_write *grown = realloc(s->writes, (size_t)n * sizeof *grown);
+    if (!grown)
+      return LUISA_ERR_NOMEM;
+    s->writes = grown;
+    s->writes_cap = n;
+  }
+  if (n)
+    memcpy(s->writes, w, (size_t)n * sizeof *w);
+  s->nwrites = n;
+  return LUISA_OK;
+}
+
+/* One box between two buffers of the same layout. */
+static void copy_box(const lu_chunk *ch, size_t size, const lu_write *w, const char *src, char *dst)
+{
+  int64_t idx[LUISA_MAX_DIMS] = { 0 };
+  for (;;) {
+    int64_t at = ch->first;
+    for (int d = 0; d < LUISA_MAX_DIMS; d++)
+      at += (w->lo[d] + idx[d]) * ch->stride[d];
+    memcpy(dst + (size_t)at * size, src + (size_t)at * size, size);
+    int d = LUISA_MAX_DIMS - 1;
+    while (d >= 0 && ++idx[d] == w->n[d])
+      idx[d--] = 0;
+    if (d < 0)
+      return;
+  }
+}
+
+int slot_write_back(luisa *lz, const lu_slot *from, const lu_slot *to)
+{
+  int skipped = 0;
+  for (int k = 0; k < from->nwrites; k++) {
+    const lu_write *w = &from->writes[k];
+    const lu_array *a = &lz->arrays[w->array];
+    const lu_slot_chunk *src = w->array < from->narrays && w->chunk < from->nchunks[w->array]
+                               ? &from->chunks[w->array][w->chunk] : NULL;
+    const lu_slot_chunk *dst = w->array < to->narrays && w->chunk < to->nchunks[w->array]
+                               ? &to->chunks[w->array][w->chunk] : NULL;
+    if (!src || !src->data || !dst || !dst->own || dst->own == src->data) {
+      skipped += !(src && dst && dst->own == src->data);   /* the same buffer: written in place already */
+      continue;
+    }
+    copy_box(&a->chunks[w->chunk], array_dtype_size(a->dtype), w, src->data, dst->own);
+  }
+  return skipped;
+}
+
 void slot_show(luisa *lz, const lu_slot *s)
 {
   for (int a = 0; a < lz->narrays; a++)
@@ -117,5 +171,6 @@ void slot_free(lu_slot *s)
   free(s->chunks);
   free(s->nchunks);
   free(s->err);
+  free(s->writes);
   memset(s, 0, sizeof *s);
 }

@@ -9,6 +9,7 @@ typedef struct lu_slot_chunk {
   void *copy;                  /* pooled: kept from step to step */
   size_t copy_cap;
   const void *data;            /* what the analysis reads; NULL: not published */
+  void *own;                   /* the simulation's buffer as published, borrowed */
   void *handed;                /* handed over (luisa_publish_handover), or NULL */
   luisa_release_fn *release;
   void *user;
@@ -19,6 +20,8 @@ typedef struct lu_slot {
   int narrays;
   int *nchunks;                /* per array */
   lu_slot_chunk **chunks;      /* per array, per local chunk */
+  lu_write *writes;            /* what its assignments wrote (into data) */
+  int nwrites, writes_cap;
   int status;                  /* of its analysis */
   char *err;                   /* LU_ERR_MAX: the analysis' sentence when status is not LUISA_OK */
 } lu_slot;
@@ -32,6 +35,12 @@ void slot_drop(lu_slot *s, int a, int c);
 /* Every borrowed chunk copied into the pool, read from there from now on.
  * LUISA_ERR_NOMEM (those copied so far stay copied) if it cannot grow. */
 int slot_copy(luisa *lz, lu_slot *s);
+/* Keeps a copy of what the step's assignments wrote (lz->written). */
+int slot_note_writes(lu_slot *s, const lu_write *w, int n);
+/* Copies what slot `from`'s assignments wrote into the simulation's own
+ * buffers published in slot `to`, box by box; a chunk `to` does not hold
+ * borrowed is skipped and counted. Returns how many writes were skipped. */
+int slot_write_back(luisa *lz, const lu_slot *from, const lu_slot *to);
 /* What the analysis reads: every array's published pointers from the slot. */
 void slot_show(luisa *lz, const lu_slot *s);
 /* Gives handed buffers back and forgets what was published; the pool stays. */

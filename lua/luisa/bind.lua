@@ -103,6 +103,26 @@ local function bind_callback(d, cb, arrays, core)
   return c
 end
 
+-- What an assignment writes on this rank: per item, its chunk and the box
+-- in the chunk's own coordinates (0-based lo, count n), so that the engine
+-- can copy it into a later buffer (thread mode).
+local function writes_of(c, arrays)
+  local list = {}
+  for _, g in ipairs(c.groups) do
+    local target = arrays[g.leaves[1].name]
+    for _, item in ipairs(g.items) do
+      local chunk = item.sources[1].chunk
+      local ch, lo, n = target.chunks[chunk + 1], {}, {}
+      for d = 1, #item.lo do
+        lo[d] = g.origin[d] + item.lo[d] - ch.offset[d]
+        n[d] = item.hi[d] - item.lo[d] + 1
+      end
+      list[#list + 1] = { chunk = chunk, lo = lo, n = n }
+    end
+  end
+  return list
+end
+
 -- bind(description, callbacks, arrays, core): the live plan of a
 -- description of `callbacks` (luisa.registry's) over `arrays` on the engine
 -- `core`. Returns { callbacks = {[i] = compiled callback}, registered =
@@ -117,8 +137,9 @@ function M.bind(description, callbacks, arrays, core)
     if not d.error then ok, c = pcall(bind_callback, d, callbacks[i], arrays, core) end
     if ok and not d.error then
       plan.callbacks[i] = c
-      plan.results[i] = { every = d.every, reduction = c.reduction, reads = d.reads, assigns = d.assign ~= nil,
-                          passes = #d.passes, fingerprint = d.fingerprint, where = d.where }
+      plan.results[i] = { every = d.every, reduction = c.reduction, reads = d.reads, assigns = d.assign,
+                          writes = d.assign and writes_of(c, arrays), passes = #d.passes,
+                          fingerprint = d.fingerprint, where = d.where }
     else
       plan.results[i] = { error = tostring(c), where = d.where }
     end
