@@ -89,7 +89,16 @@ module luisa
   end type
 
   public :: luisa_init, luisa_finalize, luisa_array, luisa_chunk, luisa_publish, &
-    luisa_step, luisa_reload, luisa_error, luisa_status_string
+    luisa_step, luisa_reload, luisa_error, luisa_status_string, luisa_get_progress
+
+  ! How far the analytics are (luisa_get_progress): luisa_step calls so far,
+  ! those analysed, the calls that waited for the analytics, the time they
+  ! waited. In thread mode (LUISA_MODE=thread; start MPI with
+  ! MPI_Init_thread(MPI_THREAD_MULTIPLE, provided)) analysed may lag behind.
+  type, bind(C), public :: luisa_progress_t
+    integer(c_int64_t) :: steps, analysed, waits
+    real(c_double) :: waited_s
+  end type
 
   ! call luisa_init(comm, script, lz, status [, log_level])
   !   Create a context on comm (type(MPI_Comm), or the integer handle of
@@ -204,6 +213,12 @@ module luisa
     function c_reload(lz) bind(C, name='luisa_reload') result(st)
       import :: c_ptr, c_int
       type(c_ptr), value :: lz
+      integer(c_int) :: st
+    end function
+    function c_progress(lz, out) bind(C, name='luisa_get_progress') result(st)
+      import :: c_ptr, c_int, luisa_progress_t
+      type(c_ptr), value :: lz
+      type(luisa_progress_t), intent(out) :: out
       integer(c_int) :: st
     end function
     function c_step(lz, step) bind(C, name='luisa_step') result(st)
@@ -519,6 +534,15 @@ contains
     type(luisa_t), intent(inout) :: lz
     integer :: status
     status = c_reload(lz%ptr)
+    call engine_said(lz, status)
+  end function
+
+  ! status = luisa_get_progress(lz, progress)
+  function luisa_get_progress(lz, progress) result(status)
+    type(luisa_t), intent(inout) :: lz
+    type(luisa_progress_t), intent(out) :: progress
+    integer :: status
+    status = c_progress(lz%ptr, progress)
     call engine_said(lz, status)
   end function
 

@@ -221,6 +221,30 @@ public:
     check(luisa_publish(lz_, name.c_str(), chunk, data));
   }
 
+  // publish_handover(name, chunk, data, release, user): hand the buffer
+  // itself over instead (thread mode: no copy); release(data, user) gives it
+  // back exactly once, from inside the step() that reports this step (see
+  // luisa_publish_handover). Throws as publish().
+  template <class T>
+  void publish_handover(const std::string &name, int chunk, T *data, luisa_release_fn *release, void *user)
+  {
+    constexpr luisa_dtype dtype = dtype_of<T>();
+    auto a = arrays_.find(name);
+    if (a != arrays_.end() && a->second.dtype != dtype)
+      throw error(LUISA_ERR_ARG, "luisa_publish_handover(\"" + name + "\", chunk " + std::to_string(chunk) +
+                  "): data is " + detail::dtype_name(dtype) + " but \"" + name + "\" was declared " +
+                  detail::dtype_name(a->second.dtype));
+    check(luisa_publish_handover(lz_, name.c_str(), chunk, data, release, user));
+  }
+
+  // progress(): how far the analytics are (luisa_get_progress).
+  luisa_progress progress()
+  {
+    luisa_progress p;
+    check(luisa_get_progress(lz_, &p));
+    return p;
+  }
+
   // step(step): iteration boundary, MPI collective: runs the analytics due
   // at `step` (greater than the previous call's). Returns LUISA_OK, or
   // LUISA_WARN_SCRIPT if the analysis failed at this step (logged, explained

@@ -157,7 +157,10 @@ static int thread_open(luisa *lz)
     return error_set(lz, rc != MPI_SUCCESS ? LUISA_ERR_MPI : LUISA_ERR_MODE, "luisa_init: the analytics thread "
                      "could not be started on %s", rc != MPI_SUCCESS ? "every rank (MPI_Allreduce failed)" :
                      t->started ? "another rank" : "this rank");
-  log_write(lz, LUISA_LOG_INFO, "thread mode (max_lag %d): %s", t->lag, t->placement);
+  char list[256];
+  int pinned = pin_pinned(t->pin, list, sizeof list);
+  log_write(lz, !pinned && lz->rank == 0 ? LUISA_LOG_WARN : LUISA_LOG_INFO, "thread mode (max_lag %d): %s",
+            t->lag, t->placement);   /* an unpinned thread is said once, by rank 0 */
   return status;
 }
 

@@ -356,6 +356,10 @@ LUISA_API int luisa_get_progress(luisa *lz, luisa_progress *out);
  * that registers no callback (an empty file saved by mistake) is refused
  * so, unless it calls luisa.off(); one whose plan differs between ranks
  * too. luisa.state carries over; windows the new script keeps survive.
+ * In thread mode the reload is made max_lag steps later, like a steering
+ * change: at the end of the analysis of step t + 1 + max_lag, the new
+ * script running from step t + 2 + max_lag, its status returned by
+ * luisa_step(t + 1 + 2 * max_lag).
  * @return : LUISA_OK, LUISA_ERR_ORDER (luisa_init had no script). */
 LUISA_API int luisa_reload(luisa *lz);
 

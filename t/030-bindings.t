@@ -5,9 +5,9 @@
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # program and the number of checks it prints
-progs="fortran 28
-cpp 25"
-echo "1..$(( 2 * (28 + 1 + 25 + 1) + 3 ))"
+progs="fortran 29
+cpp 26"
+echo "1..$(( 2 * (29 + 1 + 26 + 1) + 3 ))"
 for np in 1 3; do
   echo "$progs" | while read -r prog checks; do
     LUISA_TEST_OUT="$out/stats" mpi "$np" "$B/t/bindings_$prog" t/bindings_stats.lua >"$out/tap" 2>"$out/err"

@@ -31,6 +31,7 @@ program bindings_fortran
   character(len=32) :: tag
   integer :: rank, nranks, nmine, st, st2, m, s, failures, steps(NSTEPS), provided
   logical :: good
+  type(luisa_progress_t) :: progress
 
   call MPI_Init_thread(MPI_THREAD_MULTIPLE, provided)
   call MPI_Comm_rank(MPI_COMM_WORLD, rank)
@@ -118,6 +119,9 @@ program bindings_fortran
   end do
   call check(all(steps(1:SKIP-1) == LUISA_OK) .and. all(steps(SKIP+1:) == LUISA_OK), &
              'luisa_step: the other steps return LUISA_OK', luisa_error(lz))
+  st = luisa_get_progress(lz, progress)
+  call check(st == LUISA_OK .and. progress%steps == NSTEPS .and. progress%analysed == NSTEPS &
+             .and. progress%waits == 0, 'luisa_get_progress: every step analysed, no wait (inline)', luisa_error(lz))
   st = luisa_step(lz, int(NSTEPS, int64))
   call check(st == LUISA_ERR_STEP .and. says(lz, 'step 5 does not follow step 5'), &
              'luisa_step: a repeated step gives LUISA_ERR_STEP', luisa_error(lz))
