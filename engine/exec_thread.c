@@ -77,7 +77,7 @@ static void *analyse(void *arg)
     int at = (int)(call % t->nslots);
     pthread_mutex_unlock(&t->lock);
     slot_show(lz, s);
-    steer_observe(lz, t->values ? t->values + (size_t)at * (size_t)lz->nparams : NULL);
+    steer_observe(lz, t->values ? t->values + (size_t)at * (size_t)lz->nparams : NULL);   /* NULL: in place */
     s->status = analysis_step(lz, s->step, call, t->lag);
     array_forget_published(lz);
     if (slot_note_writes(s, lz->written, lz->nwritten) != LUISA_OK)
@@ -179,19 +179,19 @@ static int thread_step(luisa *lz, int64_t step)
   lu_slot *s = slot_of(t, call);
   s->step = step;
   s->call = call;
-  if (lz->nparams && !t->values) {   /* parameters are registered before the first step */
+  if (lz->nparams && !t->values)   /* parameters are registered before the first step */
     t->values = calloc((size_t)t->nslots * (size_t)lz->nparams, sizeof *t->values);
-    RETURN_IF(!t->values, lz, LUISA_ERR_NOMEM, "luisa_step(%lld): out of memory", (long long)step);
-  }
   if (t->values)
     steer_capture(lz, t->values + (size_t)at * (size_t)lz->nparams);
   /* max_lag 0: this call waits for its own step, which reads the
-   * simulation's memory in place, as inline. */
+   * simulation's memory in place, as inline. So does a step whose copy
+   * cannot be made: failing here alone would leave the other ranks'
+   * analyses waiting for this one's. */
   int sync = t->lag == 0;
-  if (!sync && slot_copy(lz, s) != LUISA_OK) {
+  if (!sync && ((lz->nparams && !t->values) || slot_copy(lz, s) != LUISA_OK)) {
     sync = 1;
-    log_write(lz, LUISA_LOG_WARN, "step %lld: %s: analysed in place, luisa_step waits", (long long)step,
-              lz->err);
+    log_write(lz, LUISA_LOG_WARN, "step %lld: out of memory for the step's copies: analysed in place, luisa_step "
+              "waits", (long long)step);
   }
   pthread_mutex_lock(&t->lock);
   t->submitted = call;
