@@ -212,12 +212,7 @@ public:
   template <class T>
   void publish(const std::string &name, int chunk, const T *data)
   {
-    constexpr luisa_dtype dtype = dtype_of<T>();
-    auto a = arrays_.find(name);
-    if (a != arrays_.end() && a->second.dtype != dtype)
-      throw error(LUISA_ERR_ARG, "luisa_publish(\"" + name + "\", chunk " + std::to_string(chunk) +
-                  "): data is " + detail::dtype_name(dtype) + " but \"" + name + "\" was declared " +
-                  detail::dtype_name(a->second.dtype));
+    same_type<T>("luisa_publish", name, chunk);
     check(luisa_publish(lz_, name.c_str(), chunk, data));
   }
 
@@ -228,12 +223,7 @@ public:
   template <class T>
   void publish_handover(const std::string &name, int chunk, T *data, luisa_release_fn *release, void *user)
   {
-    constexpr luisa_dtype dtype = dtype_of<T>();
-    auto a = arrays_.find(name);
-    if (a != arrays_.end() && a->second.dtype != dtype)
-      throw error(LUISA_ERR_ARG, "luisa_publish_handover(\"" + name + "\", chunk " + std::to_string(chunk) +
-                  "): data is " + detail::dtype_name(dtype) + " but \"" + name + "\" was declared " +
-                  detail::dtype_name(a->second.dtype));
+    same_type<T>("luisa_publish_handover", name, chunk);
     check(luisa_publish_handover(lz_, name.c_str(), chunk, data, release, user));
   }
 
@@ -291,6 +281,17 @@ private:
   luisa_handle *lz_ = nullptr;
   int init_status_ = LUISA_OK;
   std::map<std::string, array_info> arrays_;   // to refuse a publish of the wrong type
+
+  template <class T>
+  void same_type(const char *fn, const std::string &name, int chunk) const
+  {
+    constexpr luisa_dtype dtype = dtype_of<T>();
+    auto a = arrays_.find(name);
+    if (a != arrays_.end() && a->second.dtype != dtype)
+      throw error(LUISA_ERR_ARG, std::string(fn) + "(\"" + name + "\", chunk " + std::to_string(chunk) +
+                  "): data is " + detail::dtype_name(dtype) + " but \"" + name + "\" was declared " +
+                  detail::dtype_name(a->second.dtype));
+  }
 };
 
 } // namespace luisa
