@@ -36,8 +36,8 @@ program sim
   implicit none
   type(luisa_t) :: lz
   real(8), target :: x(10)
-  integer :: st, i
-  call MPI_Init()
+  integer :: st, i, provided
+  call MPI_Init_thread(MPI_THREAD_MULTIPLE, provided)   ! as every test program: any mode (LUISA_MODE)
   x = [(i, i = 1, 10)]
   call luisa_init(MPI_COMM_WORLD, 'installed.lua', lz, st)
   call luisa_array(lz, 'x', LUISA_F64, [10], st)
@@ -52,7 +52,8 @@ cat >"$out/sim.cpp" <<'C'
 #include <luisa.hpp>
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  int provided;   // as every test program: any mode (LUISA_MODE)
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   {
     luisa::context lz(MPI_COMM_WORLD, "installed.lua");
     double x[10];

@@ -19,7 +19,8 @@ cat >"$tmp/sim.c" <<'C'
 #include <luisa.h>
 int main(int argc, char **argv)
 {
-  MPI_Init(&argc, &argv);
+  int provided;   /* as every test program: any mode (LUISA_MODE) */
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   luisa *lz;
   luisa_options o = luisa_options_default();
   o.script = argv[1];

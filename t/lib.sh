@@ -8,6 +8,9 @@ export OMPI_MCA_mca_base_component_disable_dlclose=1   # plugins stay symbolised
 # (make test VALGRIND=1), ASan and UBSan check everything else.
 export ASAN_OPTIONS=detect_leaks=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# ThreadSanitizer (make test SANITIZE=thread) misreads Open MPI's internals:
+# t/tsan.supp names them, and only them.
+export TSAN_OPTIONS="suppressions=$PWD/t/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 WRAP=
 if [ -n "$LUISA_VALGRIND" ]; then
   mkdir -p "$LUISA_VALGRIND"
