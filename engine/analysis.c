@@ -92,11 +92,6 @@ static void halt(luisa *lz, int how)
   store_free(lz);
 }
 
-int analysis_due(const luisa *lz, int64_t step)
-{
-  return plan_due(lz, step);
-}
-
 int analysis_step(luisa *lz, int64_t step, int64_t call, int lag)
 {
   deadline_poll(lz, step, plan_due(lz, step));   /* one MPI_Test, when some rank set a timeout */

@@ -13,8 +13,6 @@ int analysis_open(luisa *lz);
  * round, the store's capture, a reload at the step's end. Steering changes
  * it decides apply after step call + lag. Collective. */
 int analysis_step(luisa *lz, int64_t step, int64_t call, int lag);
-/* Whether some callback is due at step by its period. */
-int analysis_due(const luisa *lz, int64_t step);
 /* The summary, then everything the analysis holds. Collective. */
 void analysis_close(luisa *lz);
 

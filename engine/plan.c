@@ -224,7 +224,7 @@ int plan_due(const luisa *lz, int64_t step)
 {
   const lu_script *s = lz->script;
   for (int i = 0; s && i < s->c.ncallbacks; i++)
-    if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
+    if (lu_due_by_period(&s->c.callbacks[i], step))
       return 1;
   return 0;
 }
@@ -239,9 +239,7 @@ int plan_wants(const luisa *lz, int a, int chunk, int64_t step)
     return !lz->stepped;   /* before the plan exists, everything may be needed */
   if (store_versions_kept(lz, &lz->arrays[a]))
     return 1;
-  int any_due = 0;
-  for (int i = 0; i < s->c.ncallbacks; i++)
-    any_due |= s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0;
+  int any_due = plan_due(lz, step);
   for (int i = 0; i < s->c.ncallbacks; i++) {
     const lu_callback *cb = &s->c.callbacks[i];
     int due = cb->enabled && (cb->every > 0 ? step % cb->every == 0 : any_due);

@@ -273,7 +273,7 @@ int round_step(luisa *lz, int64_t step, int64_t call, int lag)
   int ndue = 0, nfired = 0, nfail = 0, failures = 0, status = LUISA_OK;
   lz->nwritten = 0;
   for (int i = 0; i < s->c.ncallbacks; i++)
-    if (s->c.callbacks[i].enabled && s->c.callbacks[i].every > 0 && step % s->c.callbacks[i].every == 0)
+    if (lu_due_by_period(&s->c.callbacks[i], step))
       ids[ndue++] = i;
   if (ndue > 0) {
     lz->analysed_steps++;

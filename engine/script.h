@@ -26,6 +26,12 @@ typedef struct lu_callback {
   int diverged;                /* its fingerprint differs between ranks: failure says where */
 } lu_callback;
 
+/* Due at step by its own period (callbacks fired by triggers have none). */
+static inline int lu_due_by_period(const lu_callback *cb, int64_t step)
+{
+  return cb->enabled && cb->every > 0 && step % cb->every == 0;
+}
+
 /* What compiling the plan makes: a recompile builds another beside it. */
 typedef struct lu_compiled {
   int ncallbacks;

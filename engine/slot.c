@@ -125,18 +125,22 @@ static void copy_box(const lu_chunk *ch, size_t size, const lu_write *w, const c
   }
 }
 
+static const lu_slot_chunk *chunk_in(const lu_slot *s, int a, int c)
+{
+  return a < s->narrays && c < s->nchunks[a] ? &s->chunks[a][c] : NULL;
+}
+
 int slot_write_back(luisa *lz, const lu_slot *from, const lu_slot *to)
 {
   int skipped = 0;
   for (int k = 0; k < from->nwrites; k++) {
     const lu_write *w = &from->writes[k];
     const lu_array *a = &lz->arrays[w->array];
-    const lu_slot_chunk *src = w->array < from->narrays && w->chunk < from->nchunks[w->array]
-                               ? &from->chunks[w->array][w->chunk] : NULL;
-    const lu_slot_chunk *dst = w->array < to->narrays && w->chunk < to->nchunks[w->array]
-                               ? &to->chunks[w->array][w->chunk] : NULL;
-    if (!src || !src->data || !dst || !dst->own || dst->own == src->data) {
-      skipped += !(src && dst && dst->own == src->data);   /* the same buffer: written in place already */
+    const lu_slot_chunk *src = chunk_in(from, w->array, w->chunk), *dst = chunk_in(to, w->array, w->chunk);
+    if (src && dst && dst->own == src->data)   /* the same buffer: written in place already */
+      continue;
+    if (!src || !src->data || !dst || !dst->own) {
+      skipped++;
       continue;
     }
     copy_box(&a->chunks[w->chunk], array_dtype_size(a->dtype), w, src->data, dst->own);
