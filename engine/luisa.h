@@ -230,8 +230,10 @@ LUISA_API int luisa_chunk(luisa *lz, const char *name, const int64_t *offset,
  *         stay valid and unchanged until the next luisa_step() returns.
  *         Const, except for arrays made writable (luisa_field_writable).
  * @return : LUISA_OK, LUISA_ERR_NAME, LUISA_ERR_ARG (no such local chunk,
- *           NULL data). A chunk not published before a step that needs it
- *           makes that step's analytics fail with a message naming it. */
+ *           NULL data), LUISA_ERR_NOMEM (thread mode: the table of the
+ *           step's chunks could not grow; the chunk is not published). A
+ *           chunk not published before a step that needs it makes that
+ *           step's analytics fail with a message naming it. */
 LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *data);
 
 /* luisa_publish_handover() : like luisa_publish, but the buffer itself is
@@ -252,7 +254,8 @@ LUISA_API int luisa_publish_handover(luisa *lz, const char *name, int chunk, voi
  * (luisa.param.NAME) and change (luisa.set). Register them before the first
  * luisa_step, identically on every rank (checked at the first step). A
  * change decided while analysing step t is written into *var on every rank
- * before luisa_step(t) returns, so the simulation uses it from step t + 1.
+ * before luisa_step(t + max_lag) returns (luisa_step(t) inline), so the
+ * simulation uses it from step t + 1 + max_lag.
  * The engine reads *var at each step: the simulation may change it too.
  * @name : as for arrays; copied. @var : borrowed until luisa_finalize.
  * @description : may be NULL; copied.

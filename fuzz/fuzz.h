@@ -60,8 +60,9 @@ static inline void fz_start(int *argc, char ***argv)
   setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 0);
   int up = 0;
   MPI_Initialized(&up);
+  int provided;   /* thread mode's level, so that LUISA_MODE=thread fuzzes it too */
   if (!up)
-    MPI_Init(argc, argv);
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
 }
 
 /* A fresh directory under /tmp for the scripts, removed at exit with the

@@ -238,6 +238,9 @@ static void init_refusals(void)
     { "reload_signal 99", MPI_COMM_WORLD, LUISA_MODE_INLINE, LUISA_LOG_WARN, 99,
       { "opts->reload_signal is 99", "a signal number", NULL } },
   };
+  /* LUISA_MODE would replace opts->mode (the suite also runs in thread mode). */
+  char *env_mode = getenv("LUISA_MODE") ? strdup(getenv("LUISA_MODE")) : NULL;
+  unsetenv("LUISA_MODE");
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     luisa_options o = luisa_options_default();
     o.mode = bad[k].mode;
@@ -253,6 +256,9 @@ static void init_refusals(void)
     if (out && out != sentinel)
       luisa_finalize(out);
   }
+  if (env_mode)
+    setenv("LUISA_MODE", env_mode, 1);
+  free(env_mode);
 
   /* The reload signal: taken when free, left alone when the simulation
    * handles it, the previous disposition back at finalize. */

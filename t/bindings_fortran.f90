@@ -32,6 +32,8 @@ program bindings_fortran
   integer :: rank, nranks, nmine, st, st2, m, s, failures, steps(NSTEPS), provided
   logical :: good
   type(luisa_progress_t) :: progress
+  character(len=16) :: mode
+  integer(int64) :: max_waits
 
   call MPI_Init_thread(MPI_THREAD_MULTIPLE, provided)
   call MPI_Comm_rank(MPI_COMM_WORLD, rank)
@@ -120,8 +122,15 @@ program bindings_fortran
   call check(all(steps(1:SKIP-1) == LUISA_OK) .and. all(steps(SKIP+1:) == LUISA_OK), &
              'luisa_step: the other steps return LUISA_OK', luisa_error(lz))
   st = luisa_get_progress(lz, progress)
+  call get_environment_variable('LUISA_MODE', mode)
+  if (mode == '' .or. mode == 'inline') then
+    max_waits = 0
+  else
+    max_waits = NSTEPS
+  end if
   call check(st == LUISA_OK .and. progress%steps == NSTEPS .and. progress%analysed == NSTEPS &
-             .and. progress%waits == 0, 'luisa_get_progress: every step analysed, no wait (inline)', luisa_error(lz))
+             .and. progress%waits <= max_waits, 'luisa_get_progress: every step analysed, no wait inline', &
+             luisa_error(lz))
   st = luisa_step(lz, int(NSTEPS, int64))
   call check(st == LUISA_ERR_STEP .and. says(lz, 'step 5 does not follow step 5'), &
              'luisa_step: a repeated step gives LUISA_ERR_STEP', luisa_error(lz))

@@ -125,9 +125,7 @@ static void log_has(const char *what, const char *head, int lines, const char **
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0)
     read_logs(text, sizeof text);
-  int n = 0;
-  for (const char *p = text; (p = strstr(p, head)); p++)
-    n += p == text || p[-1] == '\n';
+  int n = tap_log_lines(text, head);
   int all = contains(text, frags);
   if (!ok(rank != 0 || (n == lines && all), "%s: the log %s", tag, what)) {
     tap_print("#   %d lines starting \"%s\", expected %d\n", n, head, lines);

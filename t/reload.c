@@ -164,7 +164,10 @@ static void simulate(const char *first, int nsteps, const action *acts, int nact
           ok(1, "%s: # SKIP %s: heap growth not measured", tag, skip);
           ok(1, "%s: # SKIP %s: data segment growth not measured", tag, skip);
         } else {
-          ok(max[0] < 64 * 1024, "%s: the malloc heap grew %.0f bytes from step 20 to %d (< 64 KiB on every rank)",
+          /* The Lua state (~400 KiB) lives in this heap and moves with its
+           * collector's timing (checked within 20 % below); a reload leaking
+           * a plan or a state would add more than this at every step. */
+          ok(max[0] < 128 * 1024, "%s: the malloc heap grew %.0f bytes from step 20 to %d (< 128 KiB on every rank)",
              tag, max[0], nsteps);
           ok(max[1] < 4 * 1024 * 1024, "%s: the data segment grew %.0f bytes from step 20 to %d (< 4 MiB)", tag,
              max[1], nsteps);

@@ -211,9 +211,7 @@ static void log_has(const char *what, int lines, const char **frags)
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0)
     read_logs(text, sizeof text);
-  int n = 0;
-  for (const char *p = text; (p = strstr(p, "luisa[")); p++)
-    n += p == text || p[-1] == '\n';
+  int n = tap_log_lines(text, "luisa[");
   const char *missing = NULL;
   for (int f = 0; frags[f] && !missing; f++)
     if (!strstr(text, frags[f]))

@@ -5,6 +5,7 @@
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_count, tap_failed, tap_rank;
@@ -55,6 +56,32 @@ static inline void tap_mpi_init(int *argc, char ***argv)
 {
   int provided;
   MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+}
+
+/* The steps luisa_step(t) reports behind, as the environment sets the
+ * mode (the suite runs in thread mode too): luisa_step(t) returns the
+ * status of step t - lag. max_lag defaults to 1. */
+static inline int tap_lag(void)
+{
+  const char *mode = getenv("LUISA_MODE"), *lag = getenv("LUISA_MAX_LAG");
+  if (!mode || strcmp(mode, "thread"))
+    return 0;
+  return lag && *lag ? atoi(lag) : 1;
+}
+
+/* Lines of a log starting with `head`, leaving out thread mode's placement
+ * warning (an unpinned analytics thread on a machine without a free PU), so
+ * that a test counts the same lines in every mode. */
+static inline int tap_log_lines(const char *text, const char *head)
+{
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, head)); p++)
+    if (p == text || p[-1] == '\n') {
+      const char *end = strchr(p, '\n');
+      const char *placement = strstr(p, "runs unpinned");
+      n += !placement || (end && placement > end);
+    }
+  return n;
 }
 
 static inline int tap_done(void)

@@ -2,6 +2,7 @@
  * the engine's allocations, refuse the chosen one, and track live blocks. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <unwind.h>
@@ -14,10 +15,16 @@ void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
 void *__real_realloc(void *p, size_t n);
 void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_realloc(void *p, size_t n);
 
 enum { STACK_MAX = 48 };
 
-/* The engine is single-threaded: no locks. */
+/* Thread mode allocates on the analytics thread too: one lock around
+ * every wrapper, so the count and the table stay exact. Which thread gets
+ * allocation N may differ from run to run there; each run still refuses
+ * exactly one. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long fail_at = -1;               /* -1: LUISA_FAULT_AT not read yet */
 static long trace_at;
 static long count, live, foreign;
@@ -164,7 +171,7 @@ static int refuse(void)
   return 1;
 }
 
-void *__wrap_malloc(size_t n)
+static void *counted_malloc(size_t n)
 {
   if (refuse())
     return NULL;
@@ -174,7 +181,7 @@ void *__wrap_malloc(size_t n)
   return p;
 }
 
-void *__wrap_calloc(size_t k, size_t n)
+static void *counted_calloc(size_t k, size_t n)
 {
   if (refuse())
     return NULL;
@@ -184,7 +191,7 @@ void *__wrap_calloc(size_t k, size_t n)
   return p;
 }
 
-void __wrap_free(void *p)
+static void counted_free(void *p)
 {
   if (p && !untrack(p))
     foreign++;
@@ -194,12 +201,12 @@ void __wrap_free(void *p)
 /* realloc(NULL, n) allocates, realloc(p, 0) frees (as glibc does); a
  * shrink is never refused: allocators do not fail there, and Lua's
  * allocator contract says so. A refused realloc leaves p as it was. */
-void *__wrap_realloc(void *p, size_t n)
+static void *counted_realloc(void *p, size_t n)
 {
   if (!p)
-    return __wrap_malloc(n);
+    return counted_malloc(n);
   if (!n) {
-    __wrap_free(p);
+    counted_free(p);
     return NULL;
   }
   slot *s = find((uintptr_t)p);
@@ -242,7 +249,7 @@ char *__wrap_strndup(const char *s, size_t max)
 }
 
 int __real_posix_memalign(void **out, size_t align, size_t n);
-int __wrap_posix_memalign(void **out, size_t align, size_t n)
+static int counted_posix_memalign(void **out, size_t align, size_t n)
 {
   if (refuse())
     return ENOMEM;
@@ -253,13 +260,61 @@ int __wrap_posix_memalign(void **out, size_t align, size_t n)
 }
 
 void *__real_aligned_alloc(size_t align, size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n)
+static void *counted_aligned_alloc(size_t align, size_t n)
 {
   if (refuse())
     return NULL;
   void *p = __real_aligned_alloc(align, n);
   if (p)
     track(p, n);
+  return p;
+}
+
+/* The wrappers proper: each takes the lock around its counted twin. */
+void *__wrap_malloc(size_t n)
+{
+  pthread_mutex_lock(&lock);
+  void *p = counted_malloc(n);
+  pthread_mutex_unlock(&lock);
+  return p;
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+  pthread_mutex_lock(&lock);
+  void *p = counted_calloc(k, n);
+  pthread_mutex_unlock(&lock);
+  return p;
+}
+
+void __wrap_free(void *p)
+{
+  pthread_mutex_lock(&lock);
+  counted_free(p);
+  pthread_mutex_unlock(&lock);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+  pthread_mutex_lock(&lock);
+  void *q = counted_realloc(p, n);
+  pthread_mutex_unlock(&lock);
+  return q;
+}
+
+int __wrap_posix_memalign(void **out, size_t align, size_t n)
+{
+  pthread_mutex_lock(&lock);
+  int rc = counted_posix_memalign(out, align, n);
+  pthread_mutex_unlock(&lock);
+  return rc;
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+  pthread_mutex_lock(&lock);
+  void *p = counted_aligned_alloc(align, n);
+  pthread_mutex_unlock(&lock);
   return p;
 }
 
