@@ -33,6 +33,7 @@ typedef struct lu_threaded {
   int64_t submitted, done, reported;   /* calls handed over, analysed, reported */
   int quit, started;
   lu_schedule schedule;        /* taken after each analysed step */
+  lu_schedule taking;          /* the next one, filled outside the lock */
   int64_t waits;
   double waited_s;
   lu_pin *pin;
@@ -84,9 +85,11 @@ static void *analyse(void *arg)
       log_write(lz, LUISA_LOG_ERROR, "step %lld: out of memory keeping what its assignments wrote: they do not "
                 "reach the simulation", (long long)s->step);
     snprintf(s->err, LU_ERR_MAX, "%s", s->status == LUISA_OK ? "" : error_buffer(lz));
-    int64_t until = schedule_until(lz);
+    schedule_take(lz, &t->taking, schedule_until(lz));
     pthread_mutex_lock(&t->lock);
-    schedule_take(lz, &t->schedule, until);
+    lu_schedule taken = t->schedule;
+    t->schedule = t->taking;
+    t->taking = taken;   /* its buffers are reused by the next take */
     t->done = call;
     pthread_cond_broadcast(&t->done_cv);
   }
@@ -103,6 +106,7 @@ static void free_threaded(lu_threaded *t)
   free(t->slots);
   free(t->values);
   schedule_free(&t->schedule);
+  schedule_free(&t->taking);
   pin_free(t->pin);
   free(t);
 }
