@@ -68,7 +68,11 @@ C
 printf 'local luisa = require "luisa"\nluisa.every(1, { s = luisa.array("x"):sum() }, function(_, r) print("sum " .. r.s) end)\n' \
   >"$out/installed.lua"
 # A sanitized library needs its runtime loaded first: build the programs alike.
-san=${LUISA_SANITIZE:+-fsanitize=address,undefined}
+case $LUISA_SANITIZE in
+  thread) san=-fsanitize=thread ;;
+  '') san= ;;
+  *) san=-fsanitize=address,undefined ;;
+esac
 libs="-L$out/prefix/lib -Wl,-rpath,$out/prefix/lib -lluisa"
 mpif90 $san -I"$out/prefix/include" "$out/sim.f90" -o "$out/simf" -lluisa_fortran $libs 2>"$out/cc" \
   && (cd "$out" && mpi 1 ./simf) >"$out/run" 2>&1 && [ "$(cat "$out/run")" = "sum 55" ] \
