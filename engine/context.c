@@ -18,9 +18,14 @@
 #include "store.h"
 #include "transport.h"
 
-/* Refusals before a context exists can only be told on stderr. */
+/* Refusals before a context exists can only be told on stderr. The
+ * sentence of a context made and dropped may begin "luisa_init: " already:
+ * said once. */
 static int refuse(int status, const char *what)
 {
+  static const char head[] = "luisa_init: ";
+  if (!strncmp(what, head, sizeof head - 1))
+    what += sizeof head - 1;
   fprintf(stderr, "luisa_init: %s\n", what);
   return status;
 }

@@ -132,9 +132,9 @@ static lu_threaded *new_threaded(luisa *lz)
 /* Collective: every rank starts its thread, or none keeps one. */
 static int thread_open(luisa *lz)
 {
-  char why[512] = "";
+  char why[512] = "", placement[512] = "";   /* apart: a refusal empties placement */
   lu_pin *pin = NULL;
-  int status = pin_plan(lz->comm, lz->opts.cpuset, &pin, why, sizeof why, why, sizeof why);
+  int status = pin_plan(lz->comm, lz->opts.cpuset, &pin, placement, sizeof placement, why, sizeof why);
   if (status != LUISA_OK)   /* agreed on every rank */
     return error_set(lz, status, "luisa_init: %s", why);
   lu_threaded *t = new_threaded(lz);
@@ -147,7 +147,7 @@ static int thread_open(luisa *lz)
                      rc != MPI_SUCCESS ? "MPI_Allreduce failed" : "out of memory on some rank");
   }
   t->pin = pin;
-  snprintf(t->placement, sizeof t->placement, "%s", why);
+  snprintf(t->placement, sizeof t->placement, "%s", placement);
   pthread_mutex_init(&t->lock, NULL);
   pthread_cond_init(&t->wake, NULL);
   pthread_cond_init(&t->done_cv, NULL);
