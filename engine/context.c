@@ -80,9 +80,10 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
    * mode and max_lag (min and max), whether MPI's thread level serves the
    * mode. */
   int threads_ok = !ok || o.mode == LUISA_MODE_INLINE || level >= MPI_THREAD_MULTIPLE;
+  int lag = o.mode == LUISA_MODE_INLINE ? 0 : o.max_lag;   /* inline has none */
   int mine[10] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank,
-                   ok ? (int)o.mode : INT_MAX, ok ? -(int)o.mode : INT_MIN + 1, ok ? o.max_lag : INT_MAX,
-                   ok ? -o.max_lag : INT_MIN + 1, threads_ok }, all[10];
+                   ok ? (int)o.mode : INT_MAX, ok ? -(int)o.mode : INT_MIN + 1, ok ? lag : INT_MAX,
+                   ok ? -lag : INT_MIN + 1, threads_ok }, all[10];
   int rc = MPI_Allreduce(mine, all, 10, MPI_INT, MPI_MIN, comm);
   int differ = all[5] != -all[6] || all[7] != -all[8];
   if (rc != MPI_SUCCESS || !ok || !all[0] || all[1] != -all[2] || all[4] != INT_MAX || differ || !all[9]) {
@@ -109,10 +110,16 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
                "lags", all[5] != -all[6] ? all[5] : all[7], all[5] != -all[6] ? -all[6] : -all[8]);
       return refuse(LUISA_ERR_ARG, what);
     }
-    snprintf(what, sizeof what, "the thread mode (opts->mode or LUISA_MODE) needs MPI_THREAD_MULTIPLE, and MPI "
-             "was initialised with a lower thread level%s: start MPI with MPI_Init_thread(&argc, &argv, "
-             "MPI_THREAD_MULTIPLE, &provided) and check provided, or run inline", threads_ok ? " on another rank" :
-             "");
+    static const char *const levels[] = { "MPI_THREAD_SINGLE", "MPI_THREAD_FUNNELED", "MPI_THREAD_SERIALIZED" };
+    const char *got = level == MPI_THREAD_SINGLE ? levels[0] : level == MPI_THREAD_FUNNELED ? levels[1] : levels[2];
+    if (threads_ok)
+      snprintf(what, sizeof what, "the thread mode (opts->mode or LUISA_MODE) needs MPI_THREAD_MULTIPLE, and MPI "
+               "was initialised with a lower thread level on another rank: start MPI with MPI_Init_thread(&argc, "
+               "&argv, MPI_THREAD_MULTIPLE, &provided) and check provided, or run inline");
+    else
+      snprintf(what, sizeof what, "the thread mode (opts->mode or LUISA_MODE) needs MPI_THREAD_MULTIPLE, and MPI "
+               "provides %s (MPI_Init, or MPI_Init_thread asking less): start MPI with MPI_Init_thread(&argc, "
+               "&argv, MPI_THREAD_MULTIPLE, &provided) and check provided, or run inline", got);
     return refuse(LUISA_ERR_MODE, what);
   }
   lz->opts = o;
