@@ -35,6 +35,8 @@ void bench_fill_ramp(double *v, int64_t rows, int64_t cols, int64_t row0);
 
 /* Context on MPI_COMM_WORLD running `script`; exits loudly if it fails. */
 luisa *bench_open(const char *script);
+/* The same with other options (mode, max_lag, ...); trusted is set. */
+luisa *bench_open_with(luisa_options opts);
 
 /* The hand-written local loop of benchmarks 2 and 3: adds the block's
  * elements to *sum in order and raises *max (NaN skipped). Tuned: two max

@@ -130,12 +130,17 @@ luisa *bench_open(const char *script)
 {
   luisa_options opts = luisa_options_default();
   opts.script = script;
+  return bench_open_with(opts);
+}
+
+luisa *bench_open_with(luisa_options opts)
+{
   opts.trusted = 1;   /* the scripts hand their results back through ffi.C */
   luisa *lz = NULL;
   int st = luisa_init(MPI_COMM_WORLD, &opts, &lz);
   if (st != LUISA_OK) {
     if (bench_rank == 0)
-      fprintf(stdout, "\n!!!!! BENCHMARK BROKEN: luisa_init(%s) returned %d: %s\n\n", script, st,
+      fprintf(stdout, "\n!!!!! BENCHMARK BROKEN: luisa_init(%s) returned %d: %s\n\n", opts.script, st,
               lz ? luisa_error(lz) : "");
     fflush(stdout);
     MPI_Abort(MPI_COMM_WORLD, 2);

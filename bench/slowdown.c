@@ -1,0 +1,411 @@
+/* slowdown.c: benchmark 7, what in situ analytics cost the simulation: the
+ * wall time of a Gray-Scott loop on 1 rank without luisa, inline and in
+ * thread mode (publishing, or handing the buffers over), side by side; and
+ * whether thread mode keeps the analytics within max_lag steps behind.
+ * usage: slowdown SCRIPT N STEPS EVERY MAX_LAG... [--header]
+ *   NxN cells, STEPS timed steps (rounded up to a multiple of EVERY),
+ *   luisa_publish + luisa_step every EVERY steps; thread mode per MAX_LAG. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bench.h"
+
+enum { REPS = 5, BINS = 64 };   /* BINS: as the script's histograms */
+
+/* Pearson's "spots" regime, as examples/gray-scott: dx = dt = 1. */
+#define DU   0.2097
+#define DV   0.105
+#define FEED 0.0545
+#define KILL 0.062
+
+/* One field of the simulation: the current state, the buffer the next
+ * step writes, and buffers to swap in for those handed over to the engine
+ * (luisa_publish_handover), which returns them through field_release. */
+typedef struct field {
+  double *cur, *next;
+  double **bufs;                /* every buffer, for freeing */
+  double **spare;               /* buffers free to take */
+  int nbufs, nspare;
+  int lent;                     /* cur is handed over: the step after it must not reuse it */
+} field;
+
+/* NxN periodic cells, each field with one ghost cell on every side. */
+typedef struct sim {
+  int n;
+  ptrdiff_t stride;             /* n + 2 */
+  field f[2];                   /* U, V */
+} sim;
+
+static void field_release(void *data, void *user)
+{
+  field *f = user;
+  f->spare[f->nspare++] = data;
+}
+
+/* The ghost layer from the opposite side (periodic); the 5-point stencil
+ * never reads the corners. */
+static void sim_ghosts(const sim *s, double *a)
+{
+  const ptrdiff_t w = s->stride;
+  const int n = s->n;
+  memcpy(a + 1, a + n * w + 1, (size_t)n * sizeof *a);
+  memcpy(a + (n + 1) * w + 1, a + w + 1, (size_t)n * sizeof *a);
+  for (int i = 1; i <= n; i++) {
+    a[i * w] = a[i * w + n];
+    a[i * w + n + 1] = a[i * w + 1];
+  }
+}
+
+/* U = 1, V = 0, but a square of side n/8 in the middle: U = 0.5, V = 0.25,
+ * each +-0.01 of noise; the same at every run. Buffers back in their places. */
+static void sim_start(sim *s)
+{
+  const ptrdiff_t w = s->stride;
+  const int n = s->n, h = n / 16 > 0 ? n / 16 : 1;
+  for (int k = 0; k < 2; k++) {
+    field *f = &s->f[k];
+    f->cur = f->bufs[0], f->next = f->bufs[1], f->lent = 0;
+    f->nspare = f->nbufs - 2;
+    memcpy(f->spare, f->bufs + 2, (size_t)f->nspare * sizeof *f->spare);
+  }
+  uint64_t x = 12345;
+  for (int i = 1; i <= n; i++)
+    for (int j = 1; j <= n; j++) {
+      double *u = s->f[0].cur + i * w + j, *v = s->f[1].cur + i * w + j;
+      *u = 1.0, *v = 0.0;
+      if (i - 1 >= n / 2 - h && i - 1 < n / 2 + h && j - 1 >= n / 2 - h && j - 1 < n / 2 + h) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        *u = 0.50 + 0.02 * ((double)(x >> 11) * 0x1p-53 - 0.5);
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        *v = 0.25 + 0.02 * ((double)(x >> 11) * 0x1p-53 - 0.5);
+      }
+    }
+  sim_ghosts(s, s->f[0].cur);
+  sim_ghosts(s, s->f[1].cur);
+}
+
+/* One explicit Euler step into the next buffers, which become current with
+ * their ghosts filled: a buffer is never written once it has been handed
+ * over, ghosts included. */
+static void sim_step(sim *s)
+{
+  const ptrdiff_t w = s->stride;
+  const double *restrict u = s->f[0].cur, *restrict v = s->f[1].cur;
+  double *restrict un = s->f[0].next, *restrict vn = s->f[1].next;
+  for (int i = 1; i <= s->n; i++)
+    for (ptrdiff_t c = i * w + 1; c <= i * w + s->n; c++) {
+      const double lu = u[c - w] + u[c + w] + u[c - 1] + u[c + 1] - 4.0 * u[c];
+      const double lv = v[c - w] + v[c + w] + v[c - 1] + v[c + 1] - 4.0 * v[c];
+      const double uvv = u[c] * v[c] * v[c];
+      un[c] = u[c] + DU * lu - uvv + FEED * (1.0 - u[c]);
+      vn[c] = v[c] + DV * lv + uvv - (FEED + KILL) * v[c];
+    }
+  for (int k = 0; k < 2; k++) {
+    field *f = &s->f[k];
+    double *old = f->cur;
+    f->cur = f->next;
+    f->next = old;
+    if (f->lent) {
+      if (f->nspare == 0) {
+        fprintf(stdout, "\n!!!!! BENCHMARK BROKEN: no spare buffer: the engine kept more than max_lag + 1\n\n");
+        fflush(stdout);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+      }
+      f->next = f->spare[--f->nspare];
+      f->lent = 0;
+    }
+    sim_ghosts(s, f->cur);
+  }
+}
+
+/* Population std of field a, or of its laplacian (on the interior points,
+ * as the engine's): two passes, the mean first. */
+static double c_std(const sim *s, const double *a, int laplacian)
+{
+  const ptrdiff_t w = s->stride;
+  const int e = laplacian ? 1 : 0, n = s->n;
+  double sum = 0, m2 = 0, count = (double)(n - 2 * e) * (n - 2 * e);
+  for (int pass = 0; pass < 2; pass++) {
+    const double mean = sum / count;
+    for (int i = 1 + e; i <= n - e; i++)
+      for (int j = 1 + e; j <= n - e; j++) {
+        const double *c = a + i * w + j;
+        double x = laplacian ? c[-w] + c[w] + c[-1] + c[1] - 4.0 * c[0] : c[0];
+        if (pass == 0)
+          sum += x;
+        else
+          m2 += (x - mean) * (x - mean);
+      }
+  }
+  return sqrt(m2 / count);
+}
+
+/* Sum over V's cells of their bin's index in the script's histogram of V
+ * (BINS bins over [0, 1], 1 in the last, values outside not counted). */
+static double c_binsum(const sim *s)
+{
+  double total = 0;
+  for (int i = 1; i <= s->n; i++)
+    for (int j = 1; j <= s->n; j++) {
+      const double x = s->f[1].cur[i * s->stride + j];
+      double b = x == 1.0 ? BINS - 1 : floor(x * BINS);
+      if (b >= 0 && b < BINS)
+        total += b;
+    }
+  return total;
+}
+
+/* A configuration: no luisa at all, inline, or thread mode with max_lag,
+ * publishing (luisa_step copies the chunks) or handing the buffers over
+ * (luisa_publish_handover: no copy, the simulation takes spares). */
+typedef enum { NONE, INLINE, THREAD, HANDOVER } mode;
+typedef struct config {
+  mode mode;
+  int max_lag;
+} config;
+
+enum { MAX_LAGS = 4, MAX_CONFIGS = 2 + 2 * MAX_LAGS };
+
+static const char *config_name(config c, char *buf, size_t cap)
+{
+  static const char *const names[] = { "none", "inline", "thread", "thread, handover" };
+  snprintf(buf, cap, c.mode >= THREAD ? "%s, max_lag %d" : "%s", names[c.mode], c.max_lag);
+  return buf;
+}
+
+/* What one timed loop gives. */
+typedef struct loop_figures {
+  double loop_s;                /* the simulation loop, luisa's calls included */
+  double sim_s;                 /* of which in sim_step */
+  int64_t calls, waits;         /* timed luisa_step calls; of those, the ones that waited */
+  double waited_s;
+  int64_t lag_max, at_max;      /* after each call: the largest steps - analysed, the calls at max_lag */
+  double out[4];                /* the script's last results (bench_out) */
+} loop_figures;
+
+static void declare(luisa *lz, const sim *s)
+{
+  const int64_t shape[2] = { s->n, s->n }, off[2] = { 0, 0 };
+  const luisa_layout lay = { .order = LUISA_ORDER_C, .alloc_shape = { s->n + 2, s->n + 2 }, .start = { 1, 1 } };
+  if (luisa_array(lz, "U", LUISA_F64, 2, shape) != LUISA_OK || luisa_chunk(lz, "U", off, shape, &lay) != LUISA_OK ||
+      luisa_array(lz, "V", LUISA_F64, 2, shape) != LUISA_OK || luisa_chunk(lz, "V", off, shape, &lay) != LUISA_OK) {
+    fprintf(stdout, "\n!!!!! BENCHMARK BROKEN: declaring U and V: %s\n\n", luisa_error(lz));
+    fflush(stdout);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+}
+
+static void publish_step(luisa *lz, sim *s, mode m, int64_t step)
+{
+  static const char *const names[2] = { "U", "V" };
+  for (int k = 0; k < 2; k++) {
+    field *f = &s->f[k];
+    if (m != HANDOVER)
+      luisa_publish(lz, names[k], 0, f->cur);
+    else if (luisa_publish_handover(lz, names[k], 0, f->cur, field_release, f) == LUISA_OK)
+      f->lent = 1;
+  }
+  bench_step(lz, step);
+}
+
+/* Runs the simulation from its start for `steps` steps in configuration c,
+ * a context of its own opened and closed around it. Step 0 (the first
+ * luisa_step checks the declarations and compiles the plan) is not timed;
+ * in thread mode the loop starts once its analysis is done. */
+static loop_figures run_loop(sim *s, const char *script, config c, int steps, int every)
+{
+  loop_figures f = { 0 };
+  luisa *lz = NULL;
+  luisa_progress p0 = { 0 }, p;
+  sim_start(s);
+  if (c.mode != NONE) {
+    luisa_options opts = luisa_options_default();
+    opts.script = script;
+    opts.mode = c.mode == INLINE ? LUISA_MODE_INLINE : LUISA_MODE_THREAD;
+    opts.max_lag = c.max_lag;
+    lz = bench_open_with(opts);
+    declare(lz, s);
+    publish_step(lz, s, c.mode, 0);
+    for (luisa_get_progress(lz, &p0); p0.analysed < p0.steps; luisa_get_progress(lz, &p0))
+      nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+  }
+  memset(bench_out, 0, sizeof bench_out);
+  double t0 = bench_now();
+  for (int step = 1; step <= steps; step++) {
+    double ts = bench_now();
+    sim_step(s);
+    f.sim_s += bench_now() - ts;
+    if (lz && step % every == 0) {
+      publish_step(lz, s, c.mode, step);
+      luisa_get_progress(lz, &p);
+      int64_t lag = p.steps - p.analysed;
+      f.lag_max = lag > f.lag_max ? lag : f.lag_max;
+      f.at_max += c.mode >= THREAD && lag == c.max_lag;
+      f.calls++;
+    }
+  }
+  f.loop_s = bench_now() - t0;
+  if (lz) {
+    luisa_get_progress(lz, &p);
+    f.waits = p.waits - p0.waits;
+    f.waited_s = p.waited_s - p0.waited_s;
+    luisa_finalize(lz);   /* thread mode: the last steps' analyses finish here */
+    memcpy(f.out, bench_out, sizeof f.out);
+  }
+  return f;
+}
+
+static int sim_alloc(sim *s, int n, int max_lag)
+{
+  const size_t cells = (size_t)(n + 2) * (size_t)(n + 2);
+  s->n = n;
+  s->stride = (ptrdiff_t)n + 2;
+  for (int k = 0; k < 2; k++) {
+    field *f = &s->f[k];
+    f->nbufs = max_lag + 3;   /* cur and next, max_lag + 1 handed over at most */
+    f->bufs = calloc((size_t)f->nbufs, sizeof *f->bufs);
+    f->spare = calloc((size_t)f->nbufs, sizeof *f->spare);
+    if (!f->bufs || !f->spare)
+      return 0;
+    for (int b = 0; b < f->nbufs; b++)
+      if (!(f->bufs[b] = calloc(cells, sizeof *f->bufs[b])))
+        return 0;
+    for (int b = 0; b < f->nbufs; b++)   /* every page touched before timing */
+      memset(f->bufs[b], 0, cells * sizeof *f->bufs[b]);
+  }
+  return 1;
+}
+
+static void sim_free(sim *s)
+{
+  for (int k = 0; k < 2; k++) {
+    for (int b = 0; s->f[k].bufs && b < s->f[k].nbufs; b++)
+      free(s->f[k].bufs[b]);
+    free(s->f[k].bufs);
+    free(s->f[k].spare);
+  }
+}
+
+/* The results of every repetition of every configuration with analytics
+ * against C, from the fields the last loop left: every loop ends in the
+ * same state, analysed at its last step. */
+static void check(const sim *s, config *cfg, int ncfg, loop_figures f[][REPS], int steps)
+{
+  const double want[4] = { c_std(s, s->f[1].cur, 1), c_std(s, s->f[0].cur, 0), c_binsum(s), (double)steps };
+  static const char *const what[4] = { "V:laplacian():std()", "U:std()", "V:histogram() bins", "last step" };
+  for (int c = 0; c < ncfg; c++)
+    for (int r = 0; cfg[c].mode != NONE && r < REPS; r++)
+      for (int k = 0; k < 4; k++) {
+        char name[48], label[96];
+        snprintf(label, sizeof label, "slowdown %s, %s", config_name(cfg[c], name, sizeof name), what[k]);
+        bench_check(label, f[c][r].out[k], want[k]);
+      }
+}
+
+/* One line on the lag of a thread configuration over all its repetitions. */
+static void report_lag(config c, const loop_figures *f)
+{
+  int64_t lag_max = 0, at_max = 0, waits = 0, calls = 0;
+  for (int r = 0; r < REPS; r++) {
+    lag_max = f[r].lag_max > lag_max ? f[r].lag_max : lag_max;
+    at_max += f[r].at_max, waits += f[r].waits, calls += f[r].calls;
+  }
+  char name[48];
+  printf("   %s: after each luisa_step, steps - analysed <= %lld (%s), = %d after %lld of %lld calls; "
+         "waited in %lld (%d runs)\n", config_name(c, name, sizeof name), (long long)lag_max,
+         lag_max > c.max_lag ? "EXCEEDS max_lag" : lag_max == c.max_lag ? "held to exactly max_lag" : "below max_lag",
+         c.max_lag, (long long)at_max, (long long)calls, (long long)waits, REPS);
+  if (lag_max > c.max_lag) {
+    printf("\n!!!!! WARNING: %s let the analytics fall %lld steps behind\n\n", name, (long long)lag_max);
+    bench_wrong++;
+  }
+}
+
+static void run(const char *script, int n, int steps, int every, const int *lags, int nlags)
+{
+  config cfg[MAX_CONFIGS] = { { NONE, 0 }, { INLINE, 0 } };
+  int ncfg = 2, max_lag = 0;
+  for (int l = 0; l < nlags; l++) {
+    cfg[ncfg++] = (config){ THREAD, lags[l] };
+    cfg[ncfg++] = (config){ HANDOVER, lags[l] };
+    max_lag = lags[l] > max_lag ? lags[l] : max_lag;
+  }
+  sim s = { 0 };
+  if (!sim_alloc(&s, n, max_lag))
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  loop_figures f[MAX_CONFIGS][REPS];
+  for (int r = 0; r < REPS; r++)   /* interleaved: drift hits all alike */
+    for (int c = 0; c < ncfg; c++)
+      f[c][r] = run_loop(&s, script, cfg[c], steps, every);
+  check(&s, cfg, ncfg, f, steps);
+
+  /* Each configuration's fastest repetition. */
+  const loop_figures *best[MAX_CONFIGS];
+  for (int c = 0; c < ncfg; c++) {
+    best[c] = &f[c][0];
+    for (int r = 1; r < REPS; r++)
+      best[c] = f[c][r].loop_s < best[c]->loop_s ? &f[c][r] : best[c];
+  }
+  const double none = best[0]->loop_s;
+  char size[32], name[48];
+  snprintf(size, sizeof size, "%dx%d", n, n);
+  for (int c = 0; c < ncfg; c++) {
+    const loop_figures *b = best[c];
+    printf("%-9s  %5d  %5d  %-27s  %8.1f  %7.2f  %7.2f  %6.3f  %5lld  %5lld  %9.1f  %7lld  %6lld\n", size, steps,
+           every, config_name(cfg[c], name, sizeof name), 1e3 * b->loop_s, 1e3 * b->loop_s / steps,
+           1e3 * b->sim_s / steps, b->loop_s / none, (long long)b->calls, (long long)b->waits, 1e3 * b->waited_s,
+           (long long)b->lag_max, (long long)b->at_max);
+  }
+  const double calls = (double)best[1]->calls;
+  const double analysis = (best[1]->loop_s - none) / calls, between = none / calls;
+  printf("   every %d steps: the analysis takes %.1f ms a call (inline - none), the simulation %.1f ms between "
+         "calls: %s\n", every, 1e3 * analysis, 1e3 * between,
+         analysis < between ? "the analytics can keep up" : "the analytics are slower: thread mode is bound by them");
+  if (analysis >= between)
+    printf("   (bound by the analytics, a thread loop would take about calls x analysis = %.1f ms)\n",
+           1e3 * calls * analysis);
+  for (int c = 2; c < ncfg; c++)
+    report_lag(cfg[c], f[c]);
+  fflush(stdout);
+  sim_free(&s);
+}
+
+int main(int argc, char **argv)
+{
+  bench_init(&argc, &argv);
+  if (argc > 1 && !strcmp(argv[argc - 1], "--header")) {
+    argc--;
+    if (bench_rank == 0)
+      printf("%-9s  %5s  %5s  %-27s  %8s  %7s  %7s  %6s  %5s  %5s  %9s  %7s  %6s\n", "size", "steps", "every",
+             "configuration", "loop ms", "ms/step", "sim ms", "/ none", "calls", "waits", "waited ms", "lag max",
+             "at max");
+  }
+  if (argc < 6 || argc > 5 + MAX_LAGS || bench_size != 1) {
+    fprintf(stderr, "usage: slowdown SCRIPT N STEPS EVERY MAX_LAG... [--header]   (on 1 rank, up to %d MAX_LAG)\n",
+            MAX_LAGS);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  int n = atoi(argv[2]), steps = atoi(argv[3]), every = atoi(argv[4]), lags[MAX_LAGS], nlags = argc - 5;
+  for (int l = 0; l < nlags; l++)
+    lags[l] = atoi(argv[5 + l]);
+  int bad = n < 3 || steps < 1 || every < 1;
+  for (int l = 0; l < nlags; l++)
+    bad |= lags[l] < 1 || lags[l] > 1000;
+  if (bad) {
+    fprintf(stderr, "slowdown: expected N >= 3, STEPS >= 1, EVERY >= 1, MAX_LAG from 1 to 1000\n");
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  /* Each configuration sets its own mode and lag: the environment's would win. */
+  static const char *const ours[] = { "LUISA_MODE", "LUISA_MAX_LAG" };
+  for (int k = 0; k < 2; k++)
+    if (getenv(ours[k])) {
+      printf("   (%s=%s ignored: each configuration sets its own)\n", ours[k], getenv(ours[k]));
+      unsetenv(ours[k]);
+    }
+  steps = (steps + every - 1) / every * every;
+  run(argv[1], n, steps, every, lags, nlags);
+  return bench_finish();
+}
