@@ -57,7 +57,7 @@ module luisa
     LUISA_ERR_FIRST = 16, LUISA_ERR_ARG = 16, LUISA_ERR_NOMEM = 17, LUISA_ERR_MPI = 18, &
     LUISA_ERR_ORDER = 19, LUISA_ERR_NAME = 20, LUISA_ERR_CHUNK = 21, LUISA_ERR_STEP = 22, &
     LUISA_ERR_LUA = 23, LUISA_ERR_TIMEOUT = 24, &
-    LUISA_ERR_MODE = 25
+    LUISA_ERR_MODE = 25, LUISA_ERR_DATA = 26
   ! Element types: real(8), real(4), integer(8), integer(4).
   integer, parameter, public :: LUISA_F64 = 1, LUISA_F32 = 2, LUISA_I64 = 3, LUISA_I32 = 4
   ! Buffer orders: LUISA_ORDER_F (the default here) or a buffer filled by C code.

@@ -8,7 +8,8 @@
 _Static_assert(LUISA_OK == 0 && LUISA_WARN_SCRIPT == 1 && LUISA_ERR_ARG == 16 &&
                LUISA_ERR_NOMEM == 17 && LUISA_ERR_MPI == 18 && LUISA_ERR_ORDER == 19 &&
                LUISA_ERR_NAME == 20 && LUISA_ERR_CHUNK == 21 && LUISA_ERR_STEP == 22 &&
-               LUISA_ERR_LUA == 23 && LUISA_ERR_TIMEOUT == 24 && LUISA_ERR_MODE == 25 && LUISA_ERR_FIRST == 16,
+               LUISA_ERR_LUA == 23 && LUISA_ERR_TIMEOUT == 24 && LUISA_ERR_MODE == 25 && LUISA_ERR_DATA == 26 &&
+               LUISA_ERR_FIRST == 16,
                "status codes differ from luisa.f90");
 _Static_assert(LUISA_F64 == 1 && LUISA_F32 == 2 && LUISA_I64 == 3 && LUISA_I32 == 4,
                "dtypes differ from luisa.f90");

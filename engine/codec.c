@@ -146,31 +146,31 @@ int codec_compress(lu_codec *c, void *dst, size_t cap, const void *src, size_t n
 static int check_frame(const unsigned char *src, size_t n, size_t expected, char *why, size_t wcap)
 {
   if (n < MAGIC_SIZE + 1)
-    return say(why, wcap, CODEC_ERR_FRAME, "%zu bytes cannot be a zstd frame: its header alone takes more", n);
+    return say(why, wcap, LUISA_ERR_DATA, "%zu bytes cannot be a zstd frame: its header alone takes more", n);
   unsigned long magic = (unsigned long)src[0] | (unsigned long)src[1] << 8 | (unsigned long)src[2] << 16 |
                         (unsigned long)src[3] << 24;
   if (magic != ZSTD_MAGICNUMBER)
-    return say(why, wcap, CODEC_ERR_FRAME, "%zu bytes are not a zstd frame: they start with 0x%08lx, "
+    return say(why, wcap, LUISA_ERR_DATA, "%zu bytes are not a zstd frame: they start with 0x%08lx, "
                "not zstd's magic number 0x%08lx", n, magic, (unsigned long)ZSTD_MAGICNUMBER);
   unsigned long long size = ZSTD_getFrameContentSize(src, n);
   if (size == ZSTD_CONTENTSIZE_ERROR)
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes is truncated or corrupt: "
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: "
                "its header does not parse", n);
   if (size == ZSTD_CONTENTSIZE_UNKNOWN)
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes does not record its content size "
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes does not record its content size "
                "(expected %zu bytes)", n, expected);
   if (size != (unsigned long long)expected)
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes holds %llu bytes, expected %zu",
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes holds %llu bytes, expected %zu",
                n, size, expected);
   if (!(src[MAGIC_SIZE] & CHECKSUM_FLAG))
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes carries no checksum: "
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes carries no checksum: "
                "its content could not be verified", n);
   size_t length = ZSTD_findFrameCompressedSize(src, n);
   if (ZSTD_isError(length))
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes is truncated or corrupt: %s",
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: %s",
                n, ZSTD_getErrorName(length));
   if (length != n)
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes is corrupt or not alone: "
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt or not alone: "
                "it ends after %zu bytes", n, length);
   return LUISA_OK;
 }
@@ -190,9 +190,9 @@ static int decompress(lu_codec *c, void *dst, size_t expected, const void *src, 
   size_t rc = ZSTD_decompressDCtx(c->dctx, dst, expected, src, n);
   *seconds = now() - t0;
   if (ZSTD_isError(rc))
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes is corrupt: %s", n, ZSTD_getErrorName(rc));
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: %s", n, ZSTD_getErrorName(rc));
   if (rc != expected)   /* its header said expected */
-    return say(why, wcap, CODEC_ERR_FRAME, "the zstd frame of %zu bytes is corrupt: it decoded to %zu bytes, "
+    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: it decoded to %zu bytes, "
                "expected %zu", n, rc, expected);
   return LUISA_OK;
 }

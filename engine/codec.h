@@ -8,11 +8,6 @@
 
 typedef struct lu_codec lu_codec;
 
-/* The status of a frame refused by codec_decompress: LUISA_ERR_ARG, the
- * frame given being invalid, until luisa.h has a status for corrupt data
- * (see docs/decisions.md). */
-#define CODEC_ERR_FRAME LUISA_ERR_ARG
-
 /* One direction's counters. frames, raw, packed and seconds count the calls
  * that succeeded; refused, the others. */
 typedef struct lu_codec_count {
@@ -66,7 +61,7 @@ int codec_compress(lu_codec *c, void *dst, size_t cap, const void *src, size_t n
  * and a checksum, which must match. Neither buffer is accessed out of its
  * bounds, whatever the frame holds.
  * @return : LUISA_OK with dst holding the expected bytes; LUISA_ERR_ARG for
- *           a NULL pointer; or CODEC_ERR_FRAME when the bytes are not a zstd
+ *           a NULL pointer; or LUISA_ERR_DATA when the bytes are not a zstd
  *           frame, are truncated or corrupt (zstd's reason said, e.g. a
  *           checksum that does not match), do not record a content size or a
  *           checksum, record another size than expected (both said), or are

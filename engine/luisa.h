@@ -40,7 +40,8 @@ extern "C" {
   _(ERR_STEP,     22, "step number does not increase") \
   _(ERR_LUA,      23, "the Lua runtime could not be created") \
   _(ERR_TIMEOUT,  24, "another rank did not arrive within opts.timeout_s; analytics are off on this rank") \
-  _(ERR_MODE,     25, "the execution mode cannot run with this MPI library or machine")
+  _(ERR_MODE,     25, "the execution mode cannot run with this MPI library or machine") \
+  _(ERR_DATA,     26, "data received or read back is corrupt (a compressed frame failed its check)")
 
 typedef enum luisa_status {
 #define LUISA_STATUS_ENUM(name, num, text) LUISA_##name = num,

@@ -96,11 +96,11 @@ static int refused(const unsigned char *f, size_t n, size_t expected, char *why)
   int st;
   int whole = unpack(codec, f, n, expected, NULL, &st, why);
   want.decompress.refused++;
-  if (st != CODEC_ERR_FRAME)
-    tap_print("#   status %d, expected %d (CODEC_ERR_FRAME): %s\n", st, CODEC_ERR_FRAME, why);
+  if (st != LUISA_ERR_DATA)
+    tap_print("#   status %d, expected %d (LUISA_ERR_DATA): %s\n", st, LUISA_ERR_DATA, why);
   if (!whole)
     tap_print("#   bytes past the %zu expected were written\n", expected);
-  return st == CODEC_ERR_FRAME && whole && why[0];
+  return st == LUISA_ERR_DATA && whole && why[0];
 }
 
 /* Compressed and back through the shared codec: bit-exact. */
@@ -381,7 +381,7 @@ static void bad_frames(void)
       memcpy(bad, f, size);
       bad[i] ^= x ? 0xFF : 0x01;
       int whole = unpack(codec, bad, size, n, &back, &st, why);
-      if (st == CODEC_ERR_FRAME && whole && why[0])
+      if (st == LUISA_ERR_DATA && whole && why[0])
         refusals++, want.decompress.refused++;
       else if (st == LUISA_OK && whole && !memcmp(back, gs, n)) {
         exact++;
