@@ -8,7 +8,7 @@
 # t/036-fuzz-replay.t through the ordinary build.
 FUZZ          := build/fuzz
 FUZZ_CC       := clang
-FUZZ_TARGETS  := api decl script
+FUZZ_TARGETS  := api decl script codec
 FUZZ_SECONDS  ?= 60
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS   := -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L -Wall $(FUZZ_SAN) \
@@ -33,6 +33,10 @@ $(FUZZ)/%: fuzz/%.c fuzz/fuzz.h $(FUZZ_OBJ)
 $(B)/replay/%: fuzz/%.c fuzz/replay.c fuzz/fuzz.h engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine -Ifuzz fuzz/replay.c $< -o $@ $(LINK_LUISA)
+# The codec is internal (hidden in libluisa.so): its replay links the object.
+$(B)/replay/codec: fuzz/codec.c fuzz/replay.c fuzz/fuzz.h engine/codec.h $(B)/obj/codec.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine -Ifuzz fuzz/replay.c $< $(B)/obj/codec.o -o $@ $(ZSTD_LIBS)
 TEST_BIN += $(FUZZ_TARGETS:%=$(B)/replay/%)
 
 .PHONY: fuzz

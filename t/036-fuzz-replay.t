@@ -7,9 +7,9 @@
 . t/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-targets="api decl script"
+targets="api decl script codec"
 known=$(ls t/data/fuzz/known/*/* 2>/dev/null | wc -l)
-echo "1..$((3 + known))"
+echo "1..$((4 + known))"
 for t in $targets; do
   set -- t/data/fuzz/$t/*
   if [ ! -e "$1" ]; then
