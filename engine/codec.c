@@ -1,6 +1,5 @@
 /* codec.c: chunk data as zstd frames, one per buffer, each with its content
  * size and a checksum, through contexts made once; counted for the stats. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -8,6 +7,7 @@
 #include <zstd_errors.h>
 #include "luisa.h"
 #include "codec.h"
+#include "say.h"
 
 #ifndef ZSTD_MAX_INPUT_SIZE     /* zstd.h before 1.5.5 */
 #  define ZSTD_MAX_INPUT_SIZE ((sizeof(size_t) == 8) ? 0xFF00FF00FF00FF00LLU : 0xFF00FF00U)
@@ -21,19 +21,6 @@ struct lu_codec {
   int level;
   lu_codec_stats stats;
 };
-
-static int say(char *buf, size_t cap, int status, const char *fmt, ...)
-  __attribute__((format(printf, 4, 5)));
-static int say(char *buf, size_t cap, int status, const char *fmt, ...)
-{
-  if (buf && cap) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
 
 static double now(void)
 {
@@ -59,7 +46,7 @@ int codec_level_ok(int level, char *why, size_t cap)
   int lo = ZSTD_minCLevel(), hi = ZSTD_maxCLevel();
   if (level >= lo && level <= hi)
     return 1;
-  say(why, cap, 0, "compression level %d is out of range: zstd takes %d..%d "
+  lu_say(why, cap, 0, "compression level %d is out of range: zstd takes %d..%d "
       "(negative levels are its fast ones), and 0 means no compression", level, lo, hi);
   return 0;
 }
@@ -70,11 +57,11 @@ int codec_open(int level, lu_codec **out, char *why, size_t cap)
   if (!codec_level_ok(level, why, cap))
     return LUISA_ERR_ARG;
   if (level == 0)
-    return say(why, cap, LUISA_ERR_ARG, "compression level 0 means no compression: no codec is opened for it");
+    return lu_say(why, cap, LUISA_ERR_ARG, "compression level 0 means no compression: no codec is opened for it");
   lu_codec *c = calloc(1, sizeof *c);
   if (!c || !(c->cctx = ZSTD_createCCtx()) || !(c->dctx = ZSTD_createDCtx())) {
     codec_close(c);
-    return say(why, cap, LUISA_ERR_NOMEM, "out of memory making the zstd contexts");
+    return lu_say(why, cap, LUISA_ERR_NOMEM, "out of memory making the zstd contexts");
   }
   /* Parameters stick to the context: each ZSTD_compress2 reuses them. */
   size_t rc = ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level);
@@ -84,7 +71,7 @@ int codec_open(int level, lu_codec **out, char *why, size_t cap)
     rc = ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1);
   if (ZSTD_isError(rc)) {
     codec_close(c);
-    return say(why, cap, LUISA_ERR_ARG, "zstd refused compression level %d: %s", level, ZSTD_getErrorName(rc));
+    return lu_say(why, cap, LUISA_ERR_ARG, "zstd refused compression level %d: %s", level, ZSTD_getErrorName(rc));
   }
   c->level = level;
   *out = c;
@@ -110,10 +97,10 @@ static int compress(lu_codec *c, void *dst, size_t cap, const void *src, size_t 
                     double *seconds, char *why, size_t wcap)
 {
   if (!dst || (!src && n))
-    return say(why, wcap, LUISA_ERR_ARG, "codec_compress got a NULL %s", dst ? "source" : "destination");
+    return lu_say(why, wcap, LUISA_ERR_ARG, "codec_compress got a NULL %s", dst ? "source" : "destination");
   size_t bound = codec_bound(n);
   if (!bound)
-    return say(why, wcap, LUISA_ERR_ARG, "%zu bytes are too many for one zstd frame (fewer than %llu)",
+    return lu_say(why, wcap, LUISA_ERR_ARG, "%zu bytes are too many for one zstd frame (fewer than %llu)",
                n, (unsigned long long)ZSTD_MAX_INPUT_SIZE);
   if (!src)
     src = "";   /* n is 0: zstd is given a real pointer all the same */
@@ -123,9 +110,9 @@ static int compress(lu_codec *c, void *dst, size_t cap, const void *src, size_t 
   if (ZSTD_isError(rc)) {
     ZSTD_ErrorCode e = ZSTD_getErrorCode(rc);
     if (e == ZSTD_error_dstSize_tooSmall)
-      return say(why, wcap, LUISA_ERR_ARG, "%zu bytes do not fit in %zu once compressed "
+      return lu_say(why, wcap, LUISA_ERR_ARG, "%zu bytes do not fit in %zu once compressed "
                  "(codec_bound gives %zu)", n, cap, bound);
-    return say(why, wcap, e == ZSTD_error_memory_allocation ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
+    return lu_say(why, wcap, e == ZSTD_error_memory_allocation ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
                "zstd could not compress %zu bytes at level %d: %s", n, c->level, ZSTD_getErrorName(rc));
   }
   *size = rc;
@@ -146,31 +133,31 @@ int codec_compress(lu_codec *c, void *dst, size_t cap, const void *src, size_t n
 static int check_frame(const unsigned char *src, size_t n, size_t expected, char *why, size_t wcap)
 {
   if (n < MAGIC_SIZE + 1)
-    return say(why, wcap, LUISA_ERR_DATA, "%zu bytes cannot be a zstd frame: its header alone takes more", n);
+    return lu_say(why, wcap, LUISA_ERR_DATA, "%zu bytes cannot be a zstd frame: its header alone takes more", n);
   unsigned long magic = (unsigned long)src[0] | (unsigned long)src[1] << 8 | (unsigned long)src[2] << 16 |
                         (unsigned long)src[3] << 24;
   if (magic != ZSTD_MAGICNUMBER)
-    return say(why, wcap, LUISA_ERR_DATA, "%zu bytes are not a zstd frame: they start with 0x%08lx, "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "%zu bytes are not a zstd frame: they start with 0x%08lx, "
                "not zstd's magic number 0x%08lx", n, magic, (unsigned long)ZSTD_MAGICNUMBER);
   unsigned long long size = ZSTD_getFrameContentSize(src, n);
   if (size == ZSTD_CONTENTSIZE_ERROR)
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: "
                "its header does not parse", n);
   if (size == ZSTD_CONTENTSIZE_UNKNOWN)
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes does not record its content size "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes does not record its content size "
                "(expected %zu bytes)", n, expected);
   if (size != (unsigned long long)expected)
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes holds %llu bytes, expected %zu",
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes holds %llu bytes, expected %zu",
                n, size, expected);
   if (!(src[MAGIC_SIZE] & CHECKSUM_FLAG))
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes carries no checksum: "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes carries no checksum: "
                "its content could not be verified", n);
   size_t length = ZSTD_findFrameCompressedSize(src, n);
   if (ZSTD_isError(length))
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: %s",
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is truncated or corrupt: %s",
                n, ZSTD_getErrorName(length));
   if (length != n)
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt or not alone: "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt or not alone: "
                "it ends after %zu bytes", n, length);
   return LUISA_OK;
 }
@@ -179,7 +166,7 @@ static int decompress(lu_codec *c, void *dst, size_t expected, const void *src, 
                       double *seconds, char *why, size_t wcap)
 {
   if ((!dst && expected) || (!src && n))
-    return say(why, wcap, LUISA_ERR_ARG, "codec_decompress got a NULL %s", src || !n ? "destination" : "source");
+    return lu_say(why, wcap, LUISA_ERR_ARG, "codec_decompress got a NULL %s", src || !n ? "destination" : "source");
   int st = check_frame(src, n, expected, why, wcap);
   if (st != LUISA_OK)
     return st;
@@ -190,9 +177,9 @@ static int decompress(lu_codec *c, void *dst, size_t expected, const void *src, 
   size_t rc = ZSTD_decompressDCtx(c->dctx, dst, expected, src, n);
   *seconds = now() - t0;
   if (ZSTD_isError(rc))
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: %s", n, ZSTD_getErrorName(rc));
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: %s", n, ZSTD_getErrorName(rc));
   if (rc != expected)   /* its header said expected */
-    return say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: it decoded to %zu bytes, "
+    return lu_say(why, wcap, LUISA_ERR_DATA, "the zstd frame of %zu bytes is corrupt: it decoded to %zu bytes, "
                "expected %zu", n, rc, expected);
   return LUISA_OK;
 }

@@ -2,13 +2,13 @@
  * decided from the bindings of the node's ranks (hwloc), and applied by it. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <hwloc.h>
 #include "luisa.h"
 #include "pin.h"
+#include "say.h"
 
 #define MSG_MAX 512     /* a refusal's sentence, as broadcast to the other ranks */
 #define LIST_MAX 256    /* a PU list quoted in a sentence */
@@ -34,19 +34,6 @@ typedef struct work {
   lu_pin *pin;
 } work;
 
-static int say(char *buf, size_t cap, int status, const char *fmt, ...)
-  __attribute__((format(printf, 4, 5)));
-static int say(char *buf, size_t cap, int status, const char *fmt, ...)
-{
-  if (buf && cap) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
-
 /* "PU" or "PUs", to go before a list. */
 static const char *pus(hwloc_const_bitmap_t set)
 {
@@ -70,7 +57,7 @@ static int mpi_failed(char *msg, const char *call, int rc)
   int len = 0;
   if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
     snprintf(text, sizeof text, "error %d", rc);
-  return say(msg, MSG_MAX, LUISA_ERR_MPI, "%s failed while placing the analytics thread: %s", call, text);
+  return lu_say(msg, MSG_MAX, LUISA_ERR_MPI, "%s failed while placing the analytics thread: %s", call, text);
 }
 
 /* Digits at *c, as a number that stops growing past 10^8 (no such PU anyway). */
@@ -85,7 +72,7 @@ static int number(const char **c, unsigned long *v)
 
 static int syntax(const char *s, const char *at, char *msg)
 {
-  return say(msg, MSG_MAX, LUISA_ERR_ARG,
+  return lu_say(msg, MSG_MAX, LUISA_ERR_ARG,
              "cpuset \"%.*s\" is not \"auto\" nor a list of processing units such as \"1\", \"2-3\" or \"1,5\" "
              "(at character %d)", QUOTE_MAX, s, (int)(at - s) + 1);
 }
@@ -94,7 +81,7 @@ static int syntax(const char *s, const char *at, char *msg)
 static int parse(work *w, const char *s, char *msg)
 {
   if (!s[strspn(s, " \t\n\r\f\v")])
-    return say(msg, MSG_MAX, LUISA_ERR_ARG,
+    return lu_say(msg, MSG_MAX, LUISA_ERR_ARG,
                "cpuset \"%.*s\" is blank: leave it empty or say \"auto\" to choose automatically, "
                "or list processing units such as \"1\", \"2-3\" or \"1,5\"", QUOTE_MAX, s);
   char text[LIST_MAX];
@@ -114,25 +101,25 @@ static int parse(work *w, const char *s, char *msg)
     if (*c && *c != ',')
       return syntax(s, c, msg);
     if (hi < lo)
-      return say(msg, MSG_MAX, LUISA_ERR_ARG, "cpuset \"%.*s\" has a range that runs backwards (%.*s)",
+      return lu_say(msg, MSG_MAX, LUISA_ERR_ARG, "cpuset \"%.*s\" has a range that runs backwards (%.*s)",
                  QUOTE_MAX, s, (int)(c - range), range);
     if (hi > last)
-      return say(msg, MSG_MAX, LUISA_ERR_ARG,
+      return lu_say(msg, MSG_MAX, LUISA_ERR_ARG,
                  "cpuset \"%.*s\" names PU %.*s, which this machine does not have (its PUs are %s)",
                  QUOTE_MAX, s, (int)strspn(hi > lo ? hi_digits : range, "0123456789"),
                  hi > lo ? hi_digits : range, listed(text, w->all));
     for (unsigned long pu = lo; pu <= hi; pu++) {
       if (!hwloc_bitmap_isset(w->all, (unsigned)pu))
-        return say(msg, MSG_MAX, LUISA_ERR_ARG,
+        return lu_say(msg, MSG_MAX, LUISA_ERR_ARG,
                    "cpuset \"%.*s\" names PU %lu, which this machine does not have (its PUs are %s)",
                    QUOTE_MAX, s, pu, listed(text, w->all));
       if (!hwloc_bitmap_isset(w->allowed, (unsigned)pu))
-        return say(msg, MSG_MAX, LUISA_ERR_ARG,
+        return lu_say(msg, MSG_MAX, LUISA_ERR_ARG,
                    "cpuset \"%.*s\" names PU %lu, which this process may not use (it may use %s %s)",
                    QUOTE_MAX, s, pu, pus(w->allowed), listed(text, w->allowed));
     }
     if (hwloc_bitmap_set_range(w->list, (unsigned)lo, (int)hi) != 0)
-      return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "out of memory reading cpuset \"%.*s\"", QUOTE_MAX, s);
+      return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "out of memory reading cpuset \"%.*s\"", QUOTE_MAX, s);
     if (!*c)
       return LUISA_OK;
   }
@@ -145,22 +132,22 @@ static int prepare(work *w, const char *cpuset, char *msg)
   static const char nomem[] = "out of memory placing the analytics thread";
   w->explicit_list = cpuset && *cpuset && strcmp(cpuset, "auto") != 0;
   if (!(w->pin = calloc(1, sizeof *w->pin)))
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   if (hwloc_topology_init(&w->topo) != 0)
-    return say(msg, MSG_MAX, errno == ENOMEM ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
+    return lu_say(msg, MSG_MAX, errno == ENOMEM ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
                "hwloc could not start reading this machine's topology: %s", strerror(errno));
   w->loaded = 1;
   /* Disallowed PUs are kept, so a cpuset naming one is told why it cannot have it. */
   if (hwloc_topology_set_flags(w->topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED) != 0 ||
       hwloc_topology_load(w->topo) != 0)
-    return say(msg, MSG_MAX, errno == ENOMEM ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
+    return lu_say(msg, MSG_MAX, errno == ENOMEM ? LUISA_ERR_NOMEM : LUISA_ERR_ARG,
                "hwloc could not read this machine's topology (%s): see the HWLOC_* environment variables",
                strerror(errno));
   w->all = hwloc_topology_get_topology_cpuset(w->topo);
   w->allowed = hwloc_topology_get_allowed_cpuset(w->topo);
   int last = hwloc_bitmap_last(w->all);
   if (last < 0 || hwloc_bitmap_iszero(w->allowed))
-    return say(msg, MSG_MAX, LUISA_ERR_ARG, "hwloc found no processing unit this process may use");
+    return lu_say(msg, MSG_MAX, LUISA_ERR_ARG, "hwloc found no processing unit this process may use");
   /* The same on every rank of a node: they read the same machine. */
   w->nr = (unsigned)last / WORD_BITS + 1;
   w->bound = hwloc_bitmap_alloc();
@@ -170,7 +157,7 @@ static int prepare(work *w, const char *cpuset, char *msg)
   w->chosen = hwloc_bitmap_alloc();
   w->masks = calloc(w->nr + 1, sizeof *w->masks);
   if (!w->bound || !w->list || !w->used || !w->free || !w->chosen || !w->masks)
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   if (w->explicit_list) {
     int st = parse(w, cpuset, msg);
     if (st != LUISA_OK)
@@ -180,10 +167,10 @@ static int prepare(work *w, const char *cpuset, char *msg)
    * that cannot be read is taken as none: unpinned, never on a used PU. */
   if (hwloc_get_cpubind(w->topo, w->bound, HWLOC_CPUBIND_PROCESS) != 0 || hwloc_bitmap_iszero(w->bound))
     if (hwloc_bitmap_copy(w->bound, w->allowed) != 0)
-      return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+      return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   w->unbound = hwloc_bitmap_isincluded(w->allowed, w->bound);
   if (hwloc_bitmap_to_ulongs(w->bound, w->nr, w->masks) != 0)
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   w->masks[w->nr] = (unsigned long)w->unbound;
   return LUISA_OK;
 }
@@ -197,7 +184,7 @@ static int agree(MPI_Comm comm, int rank, int st, const char *mine, char *why, s
   int rc = MPI_Allreduce(&key, &first, 1, MPI_LONG_LONG, MPI_MIN, comm);
   if (rc != MPI_SUCCESS) {
     char text[MSG_MAX];
-    return say(why, wcap, mpi_failed(text, "MPI_Allreduce", rc), "%s", text);
+    return lu_say(why, wcap, mpi_failed(text, "MPI_Allreduce", rc), "%s", text);
   }
   if (first == LLONG_MAX)
     return LUISA_OK;
@@ -206,11 +193,11 @@ static int agree(MPI_Comm comm, int rank, int st, const char *mine, char *why, s
   snprintf(msg, sizeof msg, "%s", rank == from ? mine : "");
   rc = MPI_Bcast(msg, MSG_MAX, MPI_CHAR, from, comm);
   if (rc != MPI_SUCCESS)
-    return say(why, wcap, mpi_failed(msg, "MPI_Bcast", rc), "%s", msg);
+    return lu_say(why, wcap, mpi_failed(msg, "MPI_Bcast", rc), "%s", msg);
   msg[MSG_MAX - 1] = '\0';
   if (st == status)
-    return say(why, wcap, status, "%s", mine);
-  return say(why, wcap, status, "rank %d: %s", from, msg);
+    return lu_say(why, wcap, status, "%s", mine);
+  return lu_say(why, wcap, status, "rank %d: %s", from, msg);
 }
 
 /* The i-th PU of set into w->chosen. */
@@ -247,41 +234,41 @@ static int decide(work *w, int nrank, int nsize, const char *cpuset, char *place
   char a[LIST_MAX], b[LIST_MAX], ctx[2 * LIST_MAX];
   int any_unbound = w->masks[w->nr] != 0;
   if (hwloc_bitmap_from_ulongs(w->used, w->nr, w->masks) != 0)
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   if (w->explicit_list) {
     int n = hwloc_bitmap_weight(w->list);
     if ((n >= nsize ? nth(w, w->list, nrank) : hwloc_bitmap_copy(w->chosen, w->list)) != 0)
-      return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+      return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
     w->pinned = 1;
     beside(ctx, sizeof ctx, w, nsize, any_unbound);
     if (n >= nsize)
-      return say(placement, pcap, LUISA_OK, "analytics thread on %s %s, as cpuset \"%.*s\" asks (%s)",
+      return lu_say(placement, pcap, LUISA_OK, "analytics thread on %s %s, as cpuset \"%.*s\" asks (%s)",
                  pus(w->chosen), listed(a, w->chosen), QUOTE_MAX, cpuset, ctx);
-    return say(placement, pcap, LUISA_OK,
+    return lu_say(placement, pcap, LUISA_OK,
                "analytics thread on %s %s, the whole of cpuset \"%.*s\": it has fewer PUs than the %d ranks "
                "on this node (%s)", pus(w->chosen), listed(a, w->chosen), QUOTE_MAX, cpuset, nsize, ctx);
   }
   if (any_unbound)
-    return say(placement, pcap, LUISA_OK, "%s is not bound to processing units (it may run on %s %s): %s",
+    return lu_say(placement, pcap, LUISA_OK, "%s is not bound to processing units (it may run on %s %s): %s",
                w->unbound ? "the simulation" : "a simulation rank on this node", pus(w->allowed),
                listed(a, w->allowed), unpinned);
   if (hwloc_bitmap_andnot(w->free, w->allowed, w->used) != 0)
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   int nfree = hwloc_bitmap_weight(w->free);
   const char *who = nsize == 1 ? "the simulation uses" : "the simulation's ranks use";
   if (nfree == 0)
-    return say(placement, pcap, LUISA_OK, "no free processing unit (%s %s %s): %s", who, pus(w->used),
+    return lu_say(placement, pcap, LUISA_OK, "no free processing unit (%s %s %s): %s", who, pus(w->used),
                listed(a, w->used), unpinned);
   if (nfree < nsize)
-    return say(placement, pcap, LUISA_OK,
+    return lu_say(placement, pcap, LUISA_OK,
                "%d free processing unit%s (%s %s) for the %d ranks on this node (%s %s %s): %s", nfree,
                nfree == 1 ? "" : "s", pus(w->free), listed(a, w->free), nsize, who, pus(w->used),
                listed(b, w->used), unpinned);
   if (nth(w, w->free, nrank) != 0)
-    return say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
+    return lu_say(msg, MSG_MAX, LUISA_ERR_NOMEM, "%s", nomem);
   w->pinned = 1;
   beside(ctx, sizeof ctx, w, nsize, 0);
-  return say(placement, pcap, LUISA_OK, "analytics thread on PU %s (%s)", listed(a, w->chosen), ctx);
+  return lu_say(placement, pcap, LUISA_OK, "analytics thread on PU %s (%s)", listed(a, w->chosen), ctx);
 }
 
 /* The PUs every rank of the node uses, gathered as one bitwise or, then the choice. */
@@ -314,16 +301,16 @@ static void work_free(work *w)
 int pin_plan(MPI_Comm comm, const char *cpuset, lu_pin **out, char *placement, size_t pcap,
              char *why, size_t wcap)
 {
-  say(placement, pcap, 0, "%s", "");
-  say(why, wcap, 0, "%s", "");
+  lu_say(placement, pcap, 0, "%s", "");
+  lu_say(why, wcap, 0, "%s", "");
   if (out)
     *out = NULL;
   int rank, rc = MPI_Comm_rank(comm, &rank);
   char mine[MSG_MAX] = "";
   if (rc != MPI_SUCCESS)
-    return say(why, wcap, mpi_failed(mine, "MPI_Comm_rank", rc), "%s", mine);
+    return lu_say(why, wcap, mpi_failed(mine, "MPI_Comm_rank", rc), "%s", mine);
   work w = { 0 };
-  int st = out ? prepare(&w, cpuset, mine) : say(mine, MSG_MAX, LUISA_ERR_ARG, "pin_plan: out is NULL");
+  int st = out ? prepare(&w, cpuset, mine) : lu_say(mine, MSG_MAX, LUISA_ERR_ARG, "pin_plan: out is NULL");
   /* Ranks sharing memory are those of one node: they share its PUs. */
   MPI_Comm node = MPI_COMM_NULL;
   rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
@@ -343,7 +330,7 @@ int pin_plan(MPI_Comm comm, const char *cpuset, lu_pin **out, char *placement, s
     MPI_Comm_free(&node);       /* already failing: its status adds nothing */
   }
   if (st != LUISA_OK) {
-    say(placement, pcap, 0, "%s", "");
+    lu_say(placement, pcap, 0, "%s", "");
   } else {
     if (w.pinned) {
       w.pin->topo = w.topo;
@@ -368,7 +355,7 @@ int pin_self(const lu_pin *p, char *why, size_t cap)
   char list[LIST_MAX], text[128];
   if (strerror_r(e, text, sizeof text) != 0)
     snprintf(text, sizeof text, "error %d", e);
-  return say(why, cap, -1, "hwloc could not bind the analytics thread to %s %s: %s", pus(p->set),
+  return lu_say(why, cap, -1, "hwloc could not bind the analytics thread to %s %s: %s", pus(p->set),
              listed(list, p->set), text);
 }
 
