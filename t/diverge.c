@@ -46,17 +46,6 @@ static const char *status_name(int s)
   }
 }
 
-static void note(const char *head, const char *text)
-{
-  tap_print("#   %s%s", head, *text ? "" : "(empty)");
-  for (const char *p = text; *p; p++)
-    if (*p == '\n' && p[1])
-      tap_print("\n#     ");
-    else if (*p != '\n')
-      tap_print("%c", *p);
-  tap_print("\n");
-}
-
 /* One assertion: every rank got `want`. */
 static void expect_status(luisa *lz, int got, int want, const char *what)
 {
@@ -66,7 +55,7 @@ static void expect_status(luisa *lz, int got, int want, const char *what)
   if (!ok(lo == want && hi == want, "%s: %s returns %s on every rank", tag, what, status_name(want))) {
     tap_print("#   statuses from %d to %d across ranks, expected %d\n", lo, hi, want);
     if (lz)
-      note("rank 0 says: ", luisa_error(lz));
+      tap_note("rank 0 says: ", luisa_error(lz));
   }
 }
 
@@ -76,7 +65,7 @@ static void every_rank(int says, const char *text, const char *what)
   int bad = says ? size : rank;
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (ok(bad == size, "%s: %s on every rank", tag, what)) {
-    note("rank 0's: ", text);
+    tap_note("rank 0's: ", text);
     return;
   }
   static char shown[TEXT];
@@ -86,7 +75,7 @@ static void every_rank(int says, const char *text, const char *what)
   MPI_Bcast(shown, len, MPI_CHAR, bad, MPI_COMM_WORLD);
   shown[len] = '\0';
   tap_print("#   not so on rank %d:\n", bad);
-  note("", shown);
+  tap_note("", shown);
 }
 
 /* Whether text holds every fragment (a NULL-terminated list). */
@@ -129,7 +118,7 @@ static void log_has(const char *what, const char *head, int lines, const char **
   int all = contains(text, frags);
   if (!ok(rank != 0 || (n == lines && all), "%s: the log %s", tag, what)) {
     tap_print("#   %d lines starting \"%s\", expected %d\n", n, head, lines);
-    note("the log: ", text);
+    tap_note("the log: ", text);
   }
 }
 

@@ -65,17 +65,6 @@ static const char *status_name(int s)
 }
 
 /* Rank 0 prints text as TAP comments, one per line (tracebacks span several). */
-static void note(const char *head, const char *text)
-{
-  tap_print("#   %s%s", head, *text ? "" : "(empty)");
-  for (const char *p = text; *p; p++)
-    if (*p == '\n' && p[1])
-      tap_print("\n#     ");
-    else if (*p != '\n')
-      tap_print("%c", *p);
-  tap_print("\n");
-}
-
 /* Block k of nb along the rows belongs to rank k % size. */
 static void declare(luisa *lz)
 {
@@ -147,7 +136,7 @@ static void expect_status(luisa *lz, int got, int want, const char *what)
   MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (!ok(lo == want && hi == want, "%s: %s returns %s on every rank", tag, what, status_name(want))) {
     tap_print("#   statuses from %d to %d across ranks, expected %d\n", lo, hi, want);
-    note("rank 0 says: ", luisa_error(lz));
+    tap_note("rank 0 says: ", luisa_error(lz));
   }
 }
 
@@ -166,7 +155,7 @@ static void error_has(luisa *lz, const char *what, const char **frags)
   int bad = missing >= 0 ? rank : size;
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (ok(bad == size, "%s: luisa_error %s on every rank", tag, what)) {
-    note("luisa_error: ", msg);
+    tap_note("luisa_error: ", msg);
     return;
   }
   /* Show the first failing rank's sentence and what it lacks. */
@@ -181,7 +170,7 @@ static void error_has(luisa *lz, const char *what, const char **frags)
     tap_print("#   on rank %d, \"%s\" is missing from:\n", bad, frags[missing]);
   else
     tap_print("#   on rank %d, expected \"\" but got:\n", bad);
-  note("", text);
+  tap_note("", text);
 }
 
 /* Every rank's stderr goes to $LUISA_TEST_OUT.log.RANK (see main). */
@@ -221,7 +210,7 @@ static void log_has(const char *what, int lines, const char **frags)
       tap_print("#   %d luisa lines, expected %d\n", n, lines);
     if (missing)
       tap_print("#   \"%s\" is missing\n", missing);
-    note("the log: ", text);
+    tap_note("the log: ", text);
   }
 }
 

@@ -58,6 +58,18 @@ static inline void tap_mpi_init(int *argc, char ***argv)
   MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
 }
 
+/* Prints text (lines of a log, say) as TAP comment lines after head. */
+static inline void tap_note(const char *head, const char *text)
+{
+  tap_print("#   %s%s", head, *text ? "" : "(empty)");
+  for (const char *p = text; *p; p++)
+    if (*p == '\n' && p[1])
+      tap_print("\n#     ");
+    else if (*p != '\n')
+      tap_print("%c", *p);
+  tap_print("\n");
+}
+
 /* The steps luisa_step(t) reports behind, as the environment sets the
  * mode (the suite runs in thread mode too): luisa_step(t) returns the
  * status of step t - lag. max_lag defaults to 1. */

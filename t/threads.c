@@ -68,18 +68,6 @@ static int everywhere(double v)
   return min == max;
 }
 
-/* Prints text as TAP comment lines. */
-static void note(const char *head, const char *text)
-{
-  tap_print("#   %s%s", head, *text ? "" : "(empty)");
-  for (const char *p = text; *p; p++)
-    if (*p == '\n' && p[1])
-      tap_print("\n#     ");
-    else if (*p != '\n')
-      tap_print("%c", *p);
-  tap_print("\n");
-}
-
 /* One assertion that holds on every rank; else the first failing rank's
  * text is shown. */
 static int every_rank(int says, const char *text, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -102,7 +90,7 @@ static int every_rank(int says, const char *text, const char *fmt, ...)
   MPI_Bcast(shown, len, MPI_CHAR, bad, MPI_COMM_WORLD);
   shown[len] = '\0';
   tap_print("#   not so on rank %d:\n", bad);
-  note("", shown);
+  tap_note("", shown);
   return 0;
 }
 
@@ -247,10 +235,10 @@ static void lag_mode(int mi)
                "calls never wait; then 1 to %d calls wait, waited_s > 0", tag, m->name, L, STEPS - L);
   if (!ok(pending == STEPS - L, "%s: %s: before luisa_finalize rank 0's output holds steps 1 to %d: %s", tag,
           m->name, STEPS - L, L ? "the last ones are pending" : "none is pending"))
-    note("it holds: ", before ? before : "(no file)");
+    tap_note("it holds: ", before ? before : "(no file)");
   if (!ok(drained, "%s: %s: after luisa_finalize it holds every step 1 to %d, with exact sums and counts%s", tag,
           m->name, STEPS, L ? ": luisa_finalize drained the pending steps" : ""))
-    note("it holds: ", after ? after : "(no file)");
+    tap_note("it holds: ", after ? after : "(no file)");
   free(before);
   free(after);
 }
@@ -336,10 +324,10 @@ static void steer_mode(int mi)
   if (rank == 0) {
     if (!ok(seen_ok && nseen == last, "%s: %s: the analysis of step s saw x = 1 up to step %d, 2.5 after, and "
             "n = 100 + s: the values of its own luisa_step", tag, m->name, T_SET + L))
-      note("rank 0's output: ", got ? got : "(no file)");
+      tap_note("rank 0's output: ", got ? got : "(no file)");
     if (!ok(period_ok, "%s: %s: luisa.period(B, %d) at step %d: B ran at steps 1 to %d, then at step %d only, "
             "with exact maxima", tag, m->name, NEW_PERIOD, T_PERIOD, T_PERIOD + L, NEW_PERIOD))
-      note("rank 0's output: ", got ? got : "(no file)");
+      tap_note("rank 0's output: ", got ? got : "(no file)");
     if (L)
       ok(seen_ok && nseen == T_STOP + L, "%s: %s: the steps handed over after the stop was decided (%d to %d) were "
          "analysed, by luisa_finalize: %d steps seen", tag, m->name, T_STOP + 1, T_STOP + L, nseen);
@@ -432,8 +420,8 @@ static void same(void)
   int nlines = STEPS * 4 * 5;
   if (!ok(inl && thr && !strcmp(inl, thr) && lines_of(inl) == nlines, "%s: the thread mode's output is the "
           "inline one byte for byte (%d lines)", tag, nlines)) {
-    note("inline: ", inl ? inl : "(no file)");
-    note("thread: ", thr ? thr : "(no file)");
+    tap_note("inline: ", inl ? inl : "(no file)");
+    tap_note("thread: ", thr ? thr : "(no file)");
   }
   /* The values, against the references. */
   int exact = inl != NULL, close = inl != NULL, nan_ok = inl != NULL, seen = 0;
@@ -647,7 +635,7 @@ static void handover_mode(int mi)
     }
     if (!ok(sums && *line == '\0', "%s: %s: each step's analysis read that step's values (exact sums and maxima), "
             "though buffers given back are overwritten and handed over again", tag, m->name))
-      note("rank 0's output: ", got ? got : "(no file)");
+      tap_note("rank 0's output: ", got ? got : "(no file)");
     free(got);
   }
 }
@@ -762,7 +750,7 @@ static void errors(void)
         good &= raised[k] == (k <= RAISE_AT) && kept[k] == (k != FAIL_AT);
       if (!ok(good, "%s: %s: the analysis went on: the raising callback ran at steps 1 and 2 only (disabled), the "
               "other at every step but 4, with exact sums", tag, m->name))
-        note("rank 0's output: ", got ? got : "(no file)");
+        tap_note("rank 0's output: ", got ? got : "(no file)");
       free(got);
     }
   }
@@ -782,7 +770,7 @@ static void errors(void)
                               "t/data/threads/error.lua:11) failed: t/data/threads/error.lua:13: raised at step 6"),
                        "%s: luisa_finalize logs it on rank 0: step 6, analysed after the simulation's last "
                        "luisa_step, naming t/data/threads/error.lua:13:", tag))
-    note("luisa_finalize's stderr: ", fin);
+    tap_note("luisa_finalize's stderr: ", fin);
 }
 
 /* ---- refusals at luisa_init, told on stderr ---- */
