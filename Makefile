@@ -109,6 +109,11 @@ $(B)/t/codec: t/codec.c t/tap.h engine/codec.h $(B)/obj/codec.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine -It $< $(B)/obj/codec.o -o $@ -Wl,--wrap=calloc $(ZSTD_LIBS) -lm
 
+# And engine/route.c's, with calloc wrapped too: route_plan's scratch can be refused.
+$(B)/t/route: t/route.c t/tap.h engine/route.h $(B)/obj/route.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine -It $< $(B)/obj/route.o -o $@ -Wl,--wrap=calloc
+
 $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine $< -o $@ $(LINK_LUISA)
