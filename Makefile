@@ -48,7 +48,7 @@ LUA_SRC    := lua/luisa.lua $(wildcard lua/luisa/*.lua)
 OBJ        := $(ENGINE_SRC:engine/%.c=$(B)/obj/%.o) $(B)/obj/lua_embed.o
 
 TEST_SRC  := $(wildcard t/*.c)
-TEST_BIN  := $(TEST_SRC:t/%.c=$(B)/t/%)
+TEST_BIN  := $(TEST_SRC:t/%.c=$(B)/t/%) $(B)/t/ranks_corrupt
 EXAMPLES  := $(B)/examples/gray_scott $(B)/examples/heat2d
 
 MPIRUN := mpirun --allow-run-as-root --oversubscribe
@@ -113,6 +113,11 @@ $(B)/t/codec: t/codec.c t/tap.h engine/codec.h $(B)/obj/codec.o
 $(B)/t/route: t/route.c t/tap.h engine/route.h $(B)/obj/route.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iengine -It $< $(B)/obj/route.o -o $@ -Wl,--wrap=calloc
+
+# t/ranks.c again, static, with zstd's compress wrapped to corrupt one frame.
+$(B)/t/ranks_corrupt: t/ranks.c $(B)/libluisa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DRANKS_CORRUPT -Iengine $< -o $@ $(B)/libluisa.a -Wl,--wrap=ZSTD_compress2 $(LDLIBS)
 
 $(B)/examples/gray_scott: examples/gray-scott/gray_scott.c engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)

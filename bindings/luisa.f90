@@ -53,7 +53,7 @@ module luisa
   character(len=*), parameter, public :: LUISA_VERSION = '0.1.0'
 
   ! Status codes (luisa.h; luisa_fortran.c checks the numbers at build time).
-  integer, parameter, public :: LUISA_OK = 0, LUISA_WARN_SCRIPT = 1, &
+  integer, parameter, public :: LUISA_OK = 0, LUISA_WARN_SCRIPT = 1, LUISA_SERVED = 3, &
     LUISA_ERR_FIRST = 16, LUISA_ERR_ARG = 16, LUISA_ERR_NOMEM = 17, LUISA_ERR_MPI = 18, &
     LUISA_ERR_ORDER = 19, LUISA_ERR_NAME = 20, LUISA_ERR_CHUNK = 21, LUISA_ERR_STEP = 22, &
     LUISA_ERR_LUA = 23, LUISA_ERR_TIMEOUT = 24, &

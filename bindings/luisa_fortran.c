@@ -5,7 +5,7 @@
 
 /* luisa.f90 repeats these numbers and the layout of luisa_layout by hand
  * (Fortran cannot read a C header): a change here must be made there. */
-_Static_assert(LUISA_OK == 0 && LUISA_WARN_SCRIPT == 1 && LUISA_ERR_ARG == 16 &&
+_Static_assert(LUISA_OK == 0 && LUISA_WARN_SCRIPT == 1 && LUISA_SERVED == 3 && LUISA_ERR_ARG == 16 &&
                LUISA_ERR_NOMEM == 17 && LUISA_ERR_MPI == 18 && LUISA_ERR_ORDER == 19 &&
                LUISA_ERR_NAME == 20 && LUISA_ERR_CHUNK == 21 && LUISA_ERR_STEP == 22 &&
                LUISA_ERR_LUA == 23 && LUISA_ERR_TIMEOUT == 24 && LUISA_ERR_MODE == 25 && LUISA_ERR_DATA == 26 &&

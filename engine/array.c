@@ -102,6 +102,27 @@ void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, cons
       }
 }
 
+void array_unpack(const lu_array *a, const lu_chunk *layout, const int64_t *lo, const int64_t *count,
+                  const void *src, void *dst)
+{
+  size_t size = array_dtype_size(a->dtype);
+  const char *from = src;
+  char *to = dst;
+  int64_t idx[LUISA_MAX_DIMS] = { 0 };
+  for (;;) {
+    int64_t at = layout->first;
+    for (int d = 0; d < LUISA_MAX_DIMS; d++)
+      at += (lo[d] + idx[d]) * layout->stride[d];
+    memcpy(to + (size_t)at * size, from, size);
+    from += size;
+    int d = LUISA_MAX_DIMS - 1;
+    while (d >= 0 && ++idx[d] == count[d])
+      idx[d--] = 0;
+    if (d < 0)
+      return;
+  }
+}
+
 const char *array_dtype_name(luisa_dtype dtype)
 {
   switch (dtype) {

@@ -12,6 +12,10 @@ int64_t array_box_volume(const lu_array *a, int chunk, const int64_t *lo, const 
                          const int64_t *step);
 void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
                 const int64_t *count, const int64_t *step, void *dst);
+/* The inverse: count elements packed in C order from src, into the box at
+ * lo (in the chunk's own coordinates) of the buffer dst that layout describes. */
+void array_unpack(const lu_array *a, const lu_chunk *layout, const int64_t *lo, const int64_t *count,
+                  const void *src, void *dst);
 const char *array_format_index(char *buf, size_t cap, int ndim, const int64_t *v);
 int64_t array_volume(int ndim, const int64_t *shape);
 void array_forget_published(luisa *lz);

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "options.h"
 #include "reload.h"
+#include "serve.h"
+#include "split.h"
 #include "steer.h"
 #include "store.h"
 #include "transport.h"
@@ -79,13 +81,14 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
    * max), whether a timeout is (max), the lowest rank out of memory, the
    * mode and max_lag (min and max), whether MPI's thread level serves the
    * mode. */
-  int threads_ok = !ok || o.mode == LUISA_MODE_INLINE || level >= MPI_THREAD_MULTIPLE;
+  int threads_ok = !ok || o.mode != LUISA_MODE_THREAD || level >= MPI_THREAD_MULTIPLE;
   int lag = o.mode == LUISA_MODE_INLINE ? 0 : o.max_lag;   /* inline has none */
-  int mine[10] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank,
+  int serve = ok && o.mode == LUISA_MODE_RANKS ? o.analytics_ranks : 0;
+  int mine[12] = { ok, ok && o.script, -(ok && o.script), -(ok && o.timeout_s > 0), made ? INT_MAX : rank,
                    ok ? (int)o.mode : INT_MAX, ok ? -(int)o.mode : INT_MIN + 1, ok ? lag : INT_MAX,
-                   ok ? -lag : INT_MIN + 1, threads_ok }, all[10];
-  int rc = MPI_Allreduce(mine, all, 10, MPI_INT, MPI_MIN, comm);
-  int differ = all[5] != -all[6] || all[7] != -all[8];
+                   ok ? -lag : INT_MIN + 1, threads_ok, ok ? serve : INT_MAX, ok ? -serve : INT_MIN + 1 }, all[12];
+  int rc = MPI_Allreduce(mine, all, 12, MPI_INT, MPI_MIN, comm);
+  int differ = all[5] != -all[6] || all[7] != -all[8] || all[10] != -all[11];
   if (rc != MPI_SUCCESS || !ok || !all[0] || all[1] != -all[2] || all[4] != INT_MAX || differ || !all[9]) {
     char what[512];
     free(lz);
@@ -105,9 +108,11 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
       return refuse(LUISA_ERR_NOMEM, what);
     }
     if (differ) {
-      snprintf(what, sizeof what, "the ranks ask for different %s (opts->mode and opts->max_lag, or LUISA_MODE "
-               "and LUISA_MAX_LAG, from %d to %d): set the same on every rank", all[5] != -all[6] ? "modes" :
-               "lags", all[5] != -all[6] ? all[5] : all[7], all[5] != -all[6] ? -all[6] : -all[8]);
+      int k = all[5] != -all[6] ? 5 : all[7] != -all[8] ? 7 : 10;
+      snprintf(what, sizeof what, "the ranks ask for different %s (%s, from %d to %d): set the same on every rank",
+               k == 5 ? "modes" : k == 7 ? "lags" : "numbers of analytics ranks", k == 5 ? "opts->mode or LUISA_MODE" :
+               k == 7 ? "opts->max_lag or LUISA_MAX_LAG" : "opts->analytics_ranks or LUISA_ANALYTICS_RANKS", all[k],
+               -all[k + 1]);
       return refuse(LUISA_ERR_ARG, what);
     }
     static const char *const levels[] = { "MPI_THREAD_SINGLE", "MPI_THREAD_FUNNELED", "MPI_THREAD_SERIALIZED" };
@@ -122,16 +127,33 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
                "&argv, MPI_THREAD_MULTIPLE, &provided) and check provided, or run inline", got);
     return refuse(LUISA_ERR_MODE, what);
   }
+  /* Ranks mode: the context is made over this rank's kind of ranks. */
+  lu_split *split = NULL;
+  if (o.mode == LUISA_MODE_RANKS && path) {
+    char what[512];
+    int divided = split_open(comm, o.analytics_ranks, &split, what, sizeof what);
+    if (divided != LUISA_OK) {
+      free(lz);
+      free(path);
+      free(out_dir);
+      free(cpuset);
+      return refuse(divided, what);
+    }
+  }
+  lz->split = split;
+  lz->user_comm = comm;
   lz->opts = o;
   pthread_mutex_init(&lz->changes_lock, NULL);
   lz->script_path = path;
   lz->opts.script = path;
   lz->opts.output_dir = out_dir;
   lz->opts.cpuset = cpuset;
-  lz->exec = o.mode == LUISA_MODE_THREAD && path ? &exec_thread : &exec_inline;
+  lz->exec = o.mode == LUISA_MODE_THREAD && path ? &exec_thread : split && !split->serving ? &exec_ranks :
+             &exec_inline;   /* an analytics rank runs its analysis in place, serve.c feeding it */
   lz->reduce_op = MPI_OP_NULL;
   lz->halted = LU_RUNNING;
-  if (MPI_Comm_dup(comm, &lz->comm) != MPI_SUCCESS) {
+  if (MPI_Comm_dup(split ? split->own : comm, &lz->comm) != MPI_SUCCESS) {
+    split_close(split);
     free(path);
     free(out_dir);
     free(cpuset);
@@ -152,6 +174,8 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     return refuse(status, text);
   }
   status = lz->exec->open(lz);
+  if (split && split->serving)   /* until the simulation finalizes */
+    status = serve_run(lz, status);
   if (status >= LUISA_ERR_FIRST) {   /* every rank: a context without its executor is no use */
     char text[LU_ERR_MAX];
     snprintf(text, sizeof text, "%s", lz->err);
@@ -175,6 +199,7 @@ void luisa_finalize(luisa *lz)
     if (lz->comm != MPI_COMM_NULL)
       MPI_Comm_free(&lz->comm);
   }
+  split_close(lz->split);
   array_free_all(lz);
   free(lz->written);
   pthread_mutex_destroy(&lz->changes_lock);
@@ -182,6 +207,15 @@ void luisa_finalize(luisa *lz)
   free((char *)lz->opts.output_dir);
   free((char *)lz->opts.cpuset);
   free(lz);
+}
+
+MPI_Comm luisa_comm(const luisa *lz)
+{
+  if (!lz)
+    return MPI_COMM_NULL;
+  if (lz->split)
+    return lz->split->serving ? MPI_COMM_NULL : lz->split->own;
+  return lz->user_comm;
 }
 
 int luisa_step(luisa *lz, int64_t step)

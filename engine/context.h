@@ -61,9 +61,12 @@ typedef struct lu_reload lu_reload;
 typedef struct lu_deadline lu_deadline;
 typedef struct lu_change lu_change;
 typedef struct lu_executor lu_executor;
+typedef struct lu_split lu_split;
 
 struct luisa {
   MPI_Comm comm;
+  MPI_Comm user_comm;             /* as given to luisa_init (luisa_comm) */
+  lu_split *split;                /* ranks mode: the job's division; else NULL */
   int rank, size;
   luisa_options opts;
   char *script_path;
@@ -84,6 +87,8 @@ struct luisa {
   lu_store *store;                /* earlier versions kept for windows; NULL if none */
   int64_t steps, analysed_steps, script_failures;
   int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
+  int64_t transit_raw, transit_wire;  /* ranks mode, analytics side: chunks received, raw and as sent */
+  double transit_s;               /* and the time spent decompressing them */
   lu_param *params;               /* steerable simulation variables */
   int nparams, params_cap;
   void *pending;                  /* changes the root's callbacks asked for this step */
@@ -114,6 +119,7 @@ enum lu_halt { LU_RUNNING = 0, LU_HALT_AGREED = 1, LU_HALT_CUT = 2 };
 #define LU_LUA_BYTES_MIN ((int64_t)16 << 20)
 #define LU_STEP_BUDGET_DEFAULT 60.0
 #define LU_MAX_LAG 1024
+#define LU_ANALYTICS_MAX (1 << 20)
 
 /* The lua/ modules, compiled into the library as source text at build time
  * (lua_embed.c, generated) so a simulation never depends on finding them. */

@@ -379,6 +379,12 @@ static int core_stats(lua_State *L)
   lua_setfield(L, -2, "bytes_moved");
   lua_pushnumber(L, (lua_Number)lz->transfers);
   lua_setfield(L, -2, "transfers");
+  lua_pushnumber(L, (lua_Number)lz->transit_raw);   /* ranks mode: chunks this analytics rank received */
+  lua_setfield(L, -2, "transit_raw");
+  lua_pushnumber(L, (lua_Number)lz->transit_wire);
+  lua_setfield(L, -2, "transit_wire");
+  lua_pushnumber(L, lz->transit_s);
+  lua_setfield(L, -2, "transit_seconds");
   int64_t heap, peak;
   host_heap(lz->script->host, &heap, &peak);
   lua_pushnumber(L, (lua_Number)heap);

@@ -27,5 +27,6 @@ struct lu_executor {
 
 extern const lu_executor exec_inline;
 extern const lu_executor exec_thread;
+extern const lu_executor exec_ranks;
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include "context.h"
 #include "log.h"
+#include "split.h"
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -11,7 +12,8 @@ void log_write(const luisa *lz, luisa_log_level level, const char *fmt, ...)
   if (level > lz->opts.log_level)
     return;
   char line[LU_ERR_MAX + 128];
-  int n = snprintf(line, sizeof line, "luisa[%d] %s: ", lz->rank, level_names[level]);
+  int n = snprintf(line, sizeof line, "luisa[%s%d] %s: ", lz->split && lz->split->serving ? "analytics " : "",
+                   lz->rank, level_names[level]);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

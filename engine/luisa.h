@@ -31,6 +31,7 @@ extern "C" {
   _(OK,            0, "success") \
   _(WARN_SCRIPT,   1, "the analysis script failed; the simulation goes on") \
   _(STOP,          2, "the analysis asked the simulation to stop") \
+  _(SERVED,        3, "this rank served the analytics until the simulation finalized: finalize and leave") \
   _(ERR_ARG,      16, "invalid argument") \
   _(ERR_NOMEM,    17, "out of memory") \
   _(ERR_MPI,      18, "MPI call failed") \
@@ -59,10 +60,15 @@ typedef enum luisa_dtype {
 
 typedef enum luisa_mode {
   LUISA_MODE_INLINE = 0,  /* analytics run inside luisa_step, zero copy */
-  LUISA_MODE_THREAD = 1   /* on one analytics thread per rank, beside the
+  LUISA_MODE_THREAD = 1,  /* on one analytics thread per rank, beside the
                              simulation, from copies (luisa_publish) or
                              handed-over buffers (luisa_publish_handover);
                              needs MPI_THREAD_MULTIPLE */
+  LUISA_MODE_RANKS = 2    /* on dedicated analytics ranks taken from comm
+                             (opts.analytics_ranks): luisa_init returns
+                             LUISA_SERVED on those when the simulation has
+                             finalized; the simulation runs on
+                             luisa_comm() */
 } luisa_mode;
 
 typedef enum luisa_log_level {
@@ -133,11 +139,19 @@ typedef struct luisa_options {
                                   the node is bound to, else unpinned), or an
                                   hwloc list of PU numbers ("1", "2-3,6") that
                                   the node's ranks take one PU each from. Copied */
+  int analytics_ranks;         /* ranks mode: how many ranks of comm serve the
+                                  analytics: k > 0 in all, -n: n on every
+                                  node, 0 (default): one per node. The
+                                  highest ranks of each node serve */
+  int compress_level;          /* ranks mode: chunks travel as zstd frames at
+                                  this level (1 to 19; negative: zstd's fast
+                                  levels), with a checksum; 0 (default): raw */
 } luisa_options;
 /* Every field can be set from the environment, which wins: LUISA_SCRIPT,
  * LUISA_MODE (inline, thread), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL,
  * LUISA_LUA_BYTES (K, M, G suffixes), LUISA_STEP_BUDGET, LUISA_TRUSTED (0 or
- * 1), LUISA_OUTPUT_DIR, LUISA_TIMEOUT, LUISA_MAX_LAG, LUISA_CPUSET. A value that does not parse makes
+ * 1), LUISA_OUTPUT_DIR, LUISA_TIMEOUT, LUISA_MAX_LAG, LUISA_CPUSET,
+ * LUISA_ANALYTICS_RANKS (k, or n/node), LUISA_COMPRESS. A value that does not parse makes
  * luisa_init refuse, naming the variable. */
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be
@@ -179,6 +193,23 @@ LUISA_API luisa_options luisa_options_default(void);
  *           then NULL, the reason is printed on stderr). Given the same
  *           options on every rank, every rank returns the same status. */
 LUISA_API int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out);
+
+/* luisa_comm() : the communicator the simulation runs on. In ranks mode
+ * luisa_init takes the analytics ranks out of comm: a simulation rank must
+ * use this communicator, not comm, from then on (MPI_COMM_WORLD included),
+ * until luisa_finalize, which frees it. In the other modes (and in ranks
+ * mode without a script, where no rank serves) it is comm itself.
+ *
+ *   int status = luisa_init(MPI_COMM_WORLD, &opts, &lz);
+ *   if (status == LUISA_SERVED) {  // an analytics rank: the run is over
+ *     luisa_finalize(lz);
+ *     MPI_Finalize();
+ *     return 0;
+ *   }
+ *   MPI_Comm comm = luisa_comm(lz);  // the simulation's ranks
+ *
+ * @return : MPI_COMM_NULL for a NULL context or on an analytics rank. */
+LUISA_API MPI_Comm luisa_comm(const luisa *lz);
 
 /* luisa_finalize() : free the context and its duplicated communicator.
  * MPI collective. Prints a summary at LUISA_LOG_INFO. NULL is a no-op.

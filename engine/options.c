@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
+#include "codec.h"
 #include "options.h"
 
 luisa_options luisa_options_default(void)
@@ -24,6 +25,8 @@ luisa_options luisa_options_default(void)
   o.timeout_s = 0;
   o.max_lag = 1;
   o.cpuset = NULL;
+  o.analytics_ranks = 0;
+  o.compress_level = 0;
   return o;
 }
 
@@ -61,11 +64,29 @@ static int apply_environment(luisa_options *o, char *why, size_t cap)
   if ((v = getenv("LUISA_SCRIPT")))
     o->script = *v ? v : NULL;
   if ((v = getenv("LUISA_MODE"))) {
-    if (strcmp(v, "inline") != 0 && strcmp(v, "thread") != 0) {
-      snprintf(why, cap, "the environment's LUISA_MODE is \"%s\": expected inline or thread", v);
+    if (strcmp(v, "inline") != 0 && strcmp(v, "thread") != 0 && strcmp(v, "ranks") != 0) {
+      snprintf(why, cap, "the environment's LUISA_MODE is \"%s\": expected inline, thread or ranks", v);
       return 0;
     }
-    o->mode = *v == 'i' ? LUISA_MODE_INLINE : LUISA_MODE_THREAD;
+    o->mode = *v == 'i' ? LUISA_MODE_INLINE : *v == 't' ? LUISA_MODE_THREAD : LUISA_MODE_RANKS;
+  }
+  if ((v = getenv("LUISA_ANALYTICS_RANKS"))) {
+    size_t n = strlen(v);
+    int per_node = n > 5 && !strcmp(v + n - 5, "/node");
+    char number[32];
+    snprintf(number, sizeof number, "%.*s", per_node ? (int)(n - 5) : (int)n, v);
+    if (!env_number("LUISA_ANALYTICS_RANKS", number, 0, &x, why, cap) || x != floor(x) || x < 1 ||
+        x > LU_ANALYTICS_MAX) {
+      snprintf(why, cap, "the environment's LUISA_ANALYTICS_RANKS is \"%s\": expected a number of ranks, 1 to %d, "
+               "or ranks per node as \"1/node\"", v, LU_ANALYTICS_MAX);
+      return 0;
+    }
+    o->analytics_ranks = per_node ? -(int)x : (int)x;
+  }
+  if ((v = getenv("LUISA_COMPRESS"))) {
+    if (!env_number("LUISA_COMPRESS", v, 0, &x, why, cap))
+      return 0;
+    o->compress_level = x == floor(x) && fabs(x) < 1000 ? (int)x : 1000;
   }
   if ((v = getenv("LUISA_MAX_LAG"))) {
     if (!env_number("LUISA_MAX_LAG", v, 0, &x, why, cap))
@@ -125,9 +146,20 @@ int options_resolve(const luisa_options *given, luisa_options *o, char *why, siz
   *o = given ? *given : luisa_options_default();
   if (!apply_environment(o, why, cap))
     return LUISA_ERR_ARG;
-  if (o->mode != LUISA_MODE_INLINE && o->mode != LUISA_MODE_THREAD) {
-    snprintf(why, cap, "opts->mode is %d: expected LUISA_MODE_INLINE (%d) or LUISA_MODE_THREAD (%d)", (int)o->mode,
-             (int)LUISA_MODE_INLINE, (int)LUISA_MODE_THREAD);
+  if (o->mode != LUISA_MODE_INLINE && o->mode != LUISA_MODE_THREAD && o->mode != LUISA_MODE_RANKS) {
+    snprintf(why, cap, "opts->mode is %d: expected LUISA_MODE_INLINE (%d), LUISA_MODE_THREAD (%d) or "
+             "LUISA_MODE_RANKS (%d)", (int)o->mode, (int)LUISA_MODE_INLINE, (int)LUISA_MODE_THREAD,
+             (int)LUISA_MODE_RANKS);
+    return LUISA_ERR_ARG;
+  }
+  if (o->analytics_ranks < -LU_ANALYTICS_MAX || o->analytics_ranks > LU_ANALYTICS_MAX) {
+    snprintf(why, cap, "opts->analytics_ranks is %d: expected 1 to %d ranks in all, -1 to -%d per node, or 0 "
+             "(one per node)", o->analytics_ranks, LU_ANALYTICS_MAX, LU_ANALYTICS_MAX);
+    return LUISA_ERR_ARG;
+  }
+  char level_why[160];
+  if (!codec_level_ok(o->compress_level, level_why, sizeof level_why)) {
+    snprintf(why, cap, "opts->compress_level (or LUISA_COMPRESS) is %d: %s", o->compress_level, level_why);
     return LUISA_ERR_ARG;
   }
   if (o->max_lag < 0 || o->max_lag > LU_MAX_LAG) {

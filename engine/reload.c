@@ -205,6 +205,17 @@ int reload_poll(luisa *lz, int *due)
   return LUISA_OK;
 }
 
+int reload_take_local(luisa *lz)
+{
+  lu_reload *r = lz->reload;
+  int signals = signals_received, asked = atomic_exchange(&lz->reload_asked, 0);
+  if (r && r->signal && signals != r->signals_seen)
+    asked = 1;
+  if (r)
+    r->signals_seen = signals;
+  return asked;
+}
+
 int reload_post(luisa *lz)
 {
   lu_reload *r = lz->reload;

@@ -8,6 +8,9 @@
 int reload_open(luisa *lz);
 int reload_poll(luisa *lz, int *due);
 int reload_post(luisa *lz);
+/* Ranks mode, on a simulation rank: whether luisa_reload() or the signal
+ * asked for a reload since the last call (which forgets it). */
+int reload_take_local(luisa *lz);
 void reload_watch(luisa *lz, const lu_bundle *b, uint64_t running);
 void reload_record(luisa *lz, int64_t step, uint64_t version, const char *error);
 uint64_t reload_version(const luisa *lz);

@@ -26,6 +26,13 @@ void schedule_take(const luisa *lz, lu_schedule *s, int64_t until);
 /* Whether the analysis of the call-th luisa_step (numbered step) may read
  * chunk `chunk` (< 0: any) of array a, or an assignment write into it. */
 int schedule_wants(const lu_schedule *s, int a, int chunk, int64_t step, int64_t call);
+/* Ranks mode. The part of s about one simulation rank's chunks (flat:
+ * their flat indices in s, array by array, counts[a] of array a), into w;
+ * read back on that rank as its own schedule (unknown if it does not fit
+ * its declarations). */
+typedef struct lu_wire lu_wire;
+void schedule_put(const lu_schedule *s, const int *flat, const int *counts, int narrays, lu_wire *w);
+void schedule_get(lu_schedule *s, const luisa *lz, lu_wire *w);
 void schedule_free(lu_schedule *s);
 
 #endif

@@ -13,21 +13,7 @@
 #include "transport.h"
 #include "steer.h"
 
-enum { PARAM_F64, PARAM_I64, PARAM_BOOL, PARAM_STRING };
 static const char *const type_names[] = { "f64", "i64", "bool", "string" };
-
-struct lu_param {
-  char name[LU_NAME_MAX];
-  int type;
-  void *var;
-  double min, max;             /* f64 */
-  int64_t imin, imax;          /* i64 */
-  size_t cap;                  /* string */
-  char **allowed;
-  int nallowed;
-  char *description;
-  lu_value seen;               /* what this step's analysis reads (steer_observe) */
-};
 
 lu_param *steer_find(luisa *lz, const char *name)
 {
@@ -468,6 +454,40 @@ int steer_take_plan(luisa *lz, int64_t call, lu_change *out)
 int steer_apply_due(luisa *lz, int64_t call)
 {
   return drain(lz, call, 0, NULL);
+}
+
+int steer_take_simulation(luisa *lz, lu_change *out, int max)
+{
+  pthread_mutex_lock(&lz->changes_lock);
+  int kept = 0, n = 0;
+  for (int k = 0; k < lz->narrived; k++) {
+    if (!of_plan(&lz->arrived[k]) && n < max)
+      out[n++] = lz->arrived[k];
+    else
+      lz->arrived[kept++] = lz->arrived[k];
+  }
+  lz->narrived = kept;
+  pthread_mutex_unlock(&lz->changes_lock);
+  return n;
+}
+
+int steer_arrive(luisa *lz, const lu_change *c, int n)
+{
+  pthread_mutex_lock(&lz->changes_lock);
+  size_t need = (size_t)lz->narrived + (size_t)n;
+  if (need > lz->arrived_cap) {
+    lu_change *grown = realloc(lz->arrived, need * sizeof *grown);
+    if (!grown) {
+      pthread_mutex_unlock(&lz->changes_lock);
+      return LUISA_ERR_NOMEM;
+    }
+    lz->arrived = grown;
+    lz->arrived_cap = need;
+  }
+  memcpy(lz->arrived + lz->narrived, c, (size_t)n * sizeof *c);
+  lz->narrived += n;
+  pthread_mutex_unlock(&lz->changes_lock);
+  return LUISA_OK;
 }
 
 static void capture(const lu_param *p, lu_value *v)

@@ -24,6 +24,21 @@ typedef union lu_value {
   char s[LU_VALUE_MAX];
 } lu_value;
 
+enum { PARAM_F64, PARAM_I64, PARAM_BOOL, PARAM_STRING };
+
+struct lu_param {
+  char name[LU_NAME_MAX];
+  int type;
+  void *var;
+  double min, max;             /* f64 */
+  int64_t imin, imax;          /* i64 */
+  size_t cap;                  /* string */
+  char **allowed;
+  int nallowed;
+  char *description;
+  lu_value seen;               /* what this step's analysis reads (steer_observe) */
+};
+
 /* Every parameter's value now, into v[0..nparams): the simulation's side. */
 void steer_capture(const luisa *lz, lu_value *v);
 /* The values scripts read (luisa.param) in this step's analysis: v, or
@@ -50,6 +65,11 @@ int steer_take_plan(luisa *lz, int64_t call, lu_change *out);
 /* Applies the parameter changes and stops due by `call`, in order:
  * LUISA_STOP if one was a stop. On the simulation's side. */
 int steer_apply_due(luisa *lz, int64_t call);
+/* Ranks mode. The analytics' side takes up to max arrived changes meant
+ * for the simulation (parameters, stops), to send them there; the
+ * simulation's side queues the changes it receives. */
+int steer_take_simulation(luisa *lz, lu_change *out, int max);
+int steer_arrive(luisa *lz, const lu_change *c, int n);
 int steer_value(const lu_param *p, double *number, int *boolean, const char **text);
 void steer_bounds(const lu_param *p, double *min, double *max, int *nallowed, char *const **allowed);
 const char *steer_type(const lu_param *p);

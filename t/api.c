@@ -170,7 +170,7 @@ static void status_strings(void)
     LUISA_STATUS_LIST(KNOWN)
 #undef KNOWN
   };
-  static const int stable[] = { 0, 1, 2, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26 };
+  static const int stable[] = { 0, 1, 2, 3, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26 };
   int n = (int)(sizeof known / sizeof known[0]);
   ok(n == (int)(sizeof stable / sizeof stable[0]), "LUISA_STATUS_LIST has %d codes", n);
   for (int k = 0; k < n; k++) {
@@ -180,7 +180,7 @@ static void status_strings(void)
   }
   ok(LUISA_ERR_FIRST == 16 && LUISA_ERR_ARG >= LUISA_ERR_FIRST && LUISA_WARN_SCRIPT < LUISA_ERR_FIRST,
      "LUISA_ERR_FIRST is 16, between the warnings and the errors");
-  const int unknown[] = { -1, 3, 15, 27, 1000 };
+  const int unknown[] = { -1, 4, 15, 27, 1000 };
   for (size_t u = 0; u < sizeof unknown / sizeof unknown[0]; u++) {
     const char *s = luisa_status_string(unknown[u]);
     int distinct = s && *s;

@@ -47,7 +47,7 @@ static void defaults(void)
 {
   luisa_options d = luisa_options_default();
   ok(d.lua_bytes == (int64_t)1 << 30 && d.step_budget_s == 60 && d.trusted == 0 && d.output_dir == NULL &&
-     d.timeout_s == 0 && d.mode == LUISA_MODE_INLINE && d.max_lag == 1 && d.cpuset == NULL,
+     d.timeout_s == 0 && d.mode == LUISA_MODE_INLINE && d.max_lag == 1 && d.cpuset == NULL && d.analytics_ranks == 0 && d.compress_level == 0,
      "luisa_options_default: 1 GiB Lua heap, 60 s budget, sandboxed, luisa-out, no timeout, inline, "
      "max_lag 1, cpuset auto");
   luisa_options o = d;
@@ -66,7 +66,11 @@ static void defaults(void)
   o = d, o.output_dir = "";
   refused(&o, "output_dir \"\"", "opts->output_dir is empty");
   o = d, o.mode = (luisa_mode)7;
-  refused(&o, "mode 7", "opts->mode is 7: expected LUISA_MODE_INLINE (0) or LUISA_MODE_THREAD (1)");
+  refused(&o, "mode 7", "opts->mode is 7: expected LUISA_MODE_INLINE (0), LUISA_MODE_THREAD (1) or LUISA_MODE_RANKS (2)");
+  o = d, o.analytics_ranks = 2000000;
+  refused(&o, "analytics_ranks 2000000", "opts->analytics_ranks is 2000000: expected 1 to 1048576 ranks in all");
+  o = d, o.compress_level = 99;
+  refused(&o, "compress_level 99", "opts->compress_level (or LUISA_COMPRESS) is 99: compression level 99 is out of range");
   o = d, o.max_lag = -1;
   refused(&o, "max_lag -1", "opts->max_lag is -1: expected 0 to 1024 steps");
   o = d, o.max_lag = 1025;
@@ -90,7 +94,12 @@ static void env(void)
     { "LUISA_TIMEOUT", "inf", "LUISA_TIMEOUT is \"inf\": expected a number" },
     { "LUISA_TRUSTED", "yes", "LUISA_TRUSTED is \"yes\": expected 0 or 1" },
     { "LUISA_LOG_LEVEL", "loud", "LUISA_LOG_LEVEL is \"loud\": expected error, warning, info or debug" },
-    { "LUISA_MODE", "ranks", "LUISA_MODE is \"ranks\": expected inline or thread" },
+    { "LUISA_MODE", "transit", "LUISA_MODE is \"transit\": expected inline, thread or ranks" },
+    { "LUISA_ANALYTICS_RANKS", "0", "LUISA_ANALYTICS_RANKS is \"0\": expected a number of ranks, 1 to 1048576" },
+    { "LUISA_ANALYTICS_RANKS", "2/nodes", "LUISA_ANALYTICS_RANKS is \"2/nodes\"" },
+    { "LUISA_ANALYTICS_RANKS", "99999999999", "LUISA_ANALYTICS_RANKS is \"99999999999\"" },
+    { "LUISA_COMPRESS", "fast", "LUISA_COMPRESS is \"fast\": expected a number" },
+    { "LUISA_COMPRESS", "1e9", "opts->compress_level (or LUISA_COMPRESS) is 1000" },
     { "LUISA_MAX_LAG", "soon", "LUISA_MAX_LAG is \"soon\": expected a number" },
     { "LUISA_MAX_LAG", "2.5", "opts->max_lag is -1" },
     { "LUISA_MAX_LAG", "-1", "opts->max_lag is -1" },

@@ -114,14 +114,14 @@ static int block(int n, int p, int c, int *start)
   return base + (c < rem);
 }
 
-static int domain_setup(const config *cfg, int nranks, domain *d)
+static int domain_setup(const config *cfg, MPI_Comm comm, int nranks, domain *d)
 {
   int periods[2] = { 0, 0 }, coords[2];   /* not periodic: the edge is u = 0 */
   d->dims[0] = d->dims[1] = 0;
   MPI_Dims_create(nranks, 2, d->dims);
   if (cfg->n < d->dims[0] || cfg->n < d->dims[1])
     return 0;  /* some rank would own no cell */
-  MPI_Cart_create(MPI_COMM_WORLD, 2, d->dims, periods, 0, &d->cart);
+  MPI_Cart_create(comm, 2, d->dims, periods, 0, &d->cart);
   int me;
   MPI_Comm_rank(d->cart, &me);
   MPI_Cart_coords(d->cart, me, 2, coords);
@@ -236,11 +236,11 @@ static void checksum(const config *cfg, const domain *d, const double *u,
     }
   double gsum, glo, ghi, gdiff;
   uint64_t ghash;
-  MPI_Reduce(&sum, &gsum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-  MPI_Reduce(&lo, &glo, 1, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD);
-  MPI_Reduce(&hi, &ghi, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-  MPI_Reduce(&diff, &gdiff, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-  MPI_Reduce(&hash, &ghash, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+  MPI_Reduce(&sum, &gsum, 1, MPI_DOUBLE, MPI_SUM, 0, d->cart);
+  MPI_Reduce(&lo, &glo, 1, MPI_DOUBLE, MPI_MIN, 0, d->cart);
+  MPI_Reduce(&hi, &ghi, 1, MPI_DOUBLE, MPI_MAX, 0, d->cart);
+  MPI_Reduce(&diff, &gdiff, 1, MPI_DOUBLE, MPI_MAX, 0, d->cart);
+  MPI_Reduce(&hash, &ghash, 1, MPI_UINT64_T, MPI_SUM, 0, d->cart);
   if (rank == 0)
     fprintf(stderr,
             "heat2d: check u mean %.15f min %.15f max %.15f\n"
@@ -286,7 +286,6 @@ int main(int argc, char **argv)
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int rank, nranks;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
   config cfg;
   int pa = parse_args(argc, argv, rank, &cfg);
@@ -296,11 +295,34 @@ int main(int argc, char **argv)
     MPI_Finalize();
     return pa > 0 ? 0 : 2;
   }
+  /* First, so that in ranks mode (LUISA_MODE=ranks) the analytics ranks
+   * leave the job here and the simulation runs on luisa_comm(). */
+  luisa *lz = NULL;
+  luisa_options opts = luisa_options_default();
+  opts.script = cfg.script;
+  int rc = luisa_init(MPI_COMM_WORLD, &opts, &lz);
+  if (rc == LUISA_SERVED) {   /* an analytics rank: the simulation has finalized */
+    luisa_finalize(lz);
+    MPI_Finalize();
+    return 0;
+  }
+  /* LUISA_WARN_SCRIPT: the engine logged why; lz is valid and the run goes
+   * on without analytics. An error: every rank got it, nothing to run. */
+  if (rc >= LUISA_ERR_FIRST) {
+    if (rank == 0)
+      fprintf(stderr, "heat2d: luisa_init: %s\n", luisa_status_string(rc));
+    MPI_Finalize();
+    return 1;
+  }
+  MPI_Comm comm = luisa_comm(lz);
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &nranks);
   domain d;
-  if (!domain_setup(&cfg, nranks, &d)) {
+  if (!domain_setup(&cfg, comm, nranks, &d)) {
     if (rank == 0)
       fprintf(stderr, "heat2d: grid %d x %d is smaller than the %d x %d "
               "process grid\n", cfg.n, cfg.n, d.dims[1], d.dims[0]);
+    luisa_finalize(lz);
     MPI_Finalize();
     return 2;
   }
@@ -316,22 +338,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "heat2d: rank %d: out of memory\n", rank);
   else
     initial(&cfg, &d, u);
-  /* Ranks agree before each collective, so one rank failing alone does not
-   * leave the others blocked in it. */
-  MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
-
-  luisa *lz = NULL;
-  if (!bad) {
-    luisa_options opts = luisa_options_default();
-    opts.script = cfg.script;
-    int rc = luisa_init(MPI_COMM_WORLD, &opts, &lz);
-    /* LUISA_WARN_SCRIPT: the engine logged why; lz is valid and the run
-     * goes on without analytics. */
-    if (rc != LUISA_WARN_SCRIPT)
-      bad = failed(lz, rc, "luisa_init", rank);
-    bad = bad || !declare(lz, &cfg, &d, rank);
-  }
-  MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+  bad = bad || !declare(lz, &cfg, &d, rank);
+  /* Ranks agree before the loop's collectives, so one rank failing alone
+   * does not leave the others blocked in them. */
+  MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, comm);
 
   /* The order within step s, which is what makes assignments exact:
    *   1. (s > 0) u_s = update(u_{s-1}) with the dt in force, t += dt;
@@ -387,7 +397,7 @@ int main(int argc, char **argv)
 
   if (!bad) {
     double elapsed = MPI_Wtime() - t0, slowest;
-    MPI_Reduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&elapsed, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
     if (rank == 0)  /* nobs: rank 0's count; whole-array statistics want obs alike everywhere */
       fprintf(stderr, "heat2d: %s step %d, %d x %d cells on %d ranks (%d x %d), "
               "obs computed at %d steps: %.3f s\n",
