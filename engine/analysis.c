@@ -129,6 +129,7 @@ int analysis_step(luisa *lz, int64_t step, int64_t call, int lag)
 void analysis_close(luisa *lz)
 {
   version_summary(lz);
+  memory_summary(lz);
   reload_close(lz);   /* may time out: then lz->comm is left alone */
   if (lz->halted == LU_HALT_CUT)
     version_abandon(lz);

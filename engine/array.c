@@ -312,6 +312,7 @@ void array_free_all(luisa *lz)
     free(lz->arrays[i].chunks);
     free(lz->arrays[i].published);
     free(lz->arrays[i].boxes);
+    free(lz->arrays[i].origin);
   }
   free(lz->arrays);
   lz->arrays = NULL;

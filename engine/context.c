@@ -72,8 +72,8 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
    * collective calls below. */
   luisa *lz = ok ? calloc(1, sizeof *lz) : NULL;
   char *path = ok && o.script ? strdup(o.script) : NULL, *out_dir = ok ? strdup(o.output_dir) : NULL;
-  char *cpuset = ok ? strdup(o.cpuset) : NULL;
-  int made = !ok || (lz && (!o.script || path) && out_dir && cpuset), rank, level = MPI_THREAD_SINGLE;
+  char *cpuset = ok ? strdup(o.cpuset) : NULL, *spill = ok && o.spill_dir ? strdup(o.spill_dir) : NULL;
+  int made = !ok || (lz && (!o.script || path) && out_dir && cpuset && (!o.spill_dir || spill)), rank, level = MPI_THREAD_SINGLE;
   MPI_Comm_rank(comm, &rank);
   MPI_Query_thread(&level);
   /* The environment may differ between ranks: all refuse or none. Agreed
@@ -95,6 +95,7 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
     free(path);
     free(out_dir);
     free(cpuset);
+    free(spill);
     if (rc != MPI_SUCCESS)
       return refuse(LUISA_ERR_MPI, "MPI_Allreduce of the options check failed");
     if (!ok)
@@ -137,6 +138,7 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
       free(path);
       free(out_dir);
       free(cpuset);
+      free(spill);
       return refuse(divided, what);
     }
   }
@@ -148,15 +150,19 @@ int luisa_init(MPI_Comm comm, const luisa_options *opts, luisa **out)
   lz->opts.script = path;
   lz->opts.output_dir = out_dir;
   lz->opts.cpuset = cpuset;
+  lz->opts.spill_dir = spill;
+  memory_init(&lz->memory, o.store_bytes, spill != NULL);
   lz->exec = o.mode == LUISA_MODE_THREAD && path ? &exec_thread : split && !split->serving ? &exec_ranks :
              &exec_inline;   /* an analytics rank runs its analysis in place, serve.c feeding it */
   lz->reduce_op = MPI_OP_NULL;
   lz->halted = LU_RUNNING;
+  atomic_init(&lz->reload_granted, lz->exec == &exec_inline && !split ? -1 : 0);
   if (MPI_Comm_dup(split ? split->own : comm, &lz->comm) != MPI_SUCCESS) {
     split_close(split);
     free(path);
     free(out_dir);
     free(cpuset);
+    free(spill);
     pthread_mutex_destroy(&lz->changes_lock);
     free(lz);
     return refuse(LUISA_ERR_MPI, "MPI_Comm_dup failed");
@@ -206,6 +212,7 @@ void luisa_finalize(luisa *lz)
   free(lz->script_path);
   free((char *)lz->opts.output_dir);
   free((char *)lz->opts.cpuset);
+  free((char *)lz->opts.spill_dir);
   free(lz);
 }
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include "luisa.h"
+#include "memory.h"
 
 #define LU_NAME_MAX 64
 #define LU_ERR_MAX 4096
@@ -44,6 +45,8 @@ typedef struct lu_array {
   int nboxes;
   lu_box *boxes;                  /* global chunk map, sorted by owner */
   int writable;                   /* scripts may assign to it (luisa_field_writable) */
+  int *origin;                    /* ranks mode, analytics side: per local chunk, the
+                                     simulation rank and its chunk number; else NULL */
 } lu_array;
 
 /* A box an assignment wrote, in its chunk's coordinates. */
@@ -85,6 +88,7 @@ struct luisa {
   lu_reload *reload;              /* NULL without a script path */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
   lu_store *store;                /* earlier versions kept for windows; NULL if none */
+  lu_memory memory;               /* what this rank holds for data, against opts.store_bytes */
   int64_t steps, analysed_steps, script_failures;
   int64_t bytes_moved, transfers;  /* by planned transfers, sent from this rank */
   int64_t transit_raw, transit_wire;  /* ranks mode, analytics side: chunks received, raw and as sent */
@@ -106,6 +110,9 @@ struct luisa {
   int err_told;                   /* err tells this step's first failure already */
   atomic_int halted;              /* lu_halt: analytics off for the rest of the run */
   atomic_int reload_asked;        /* luisa_reload() since the requests were last posted */
+  atomic_int reload_granted;      /* thread and ranks modes: the request the executor took at
+                                     luisa_step for the call being analysed (1), or none (0);
+                                     -1: inline, the analysis takes requests itself */
   lu_deadline *deadline;          /* NULL unless some rank set opts.timeout_s */
 };
 

@@ -146,7 +146,7 @@ static int core_exchange(lua_State *L)
   if (id < 0 || id >= s->c.nreductions || s->c.exchanges[id])
     return luaL_error(L, "core.exchange: bad reduction id %d", id);
   int nsend = (int)lua_objlen(L, 3), nrecv = (int)lua_objlen(L, 4);
-  lu_exchange *x = s->c.exchanges[id] = exchange_new(nsend, nrecv);
+  lu_exchange *x = s->c.exchanges[id] = exchange_new(&lz->memory, nsend, nrecv);
   if (!x)
     return luaL_error(L, "out of memory for transfers");
   describe_exchange(L, lz, x, nsend, nrecv);
@@ -364,6 +364,46 @@ static int core_versions(lua_State *L)
   return 1;
 }
 
+/* core.origin(name, chunk) -> the simulation rank and its chunk number
+ * that local chunk came from (ranks mode, on an analytics rank), or nil. */
+static int core_origin(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  const lu_array *a = checked_array(L, lz, 1);
+  lua_Integer c = luaL_checkinteger(L, 2);
+  if (!a->origin || c < 0 || c >= a->nchunks)
+    return 0;
+  lua_pushinteger(L, a->origin[2 * c]);
+  lua_pushinteger(L, a->origin[2 * c + 1]);
+  return 2;
+}
+
+/* core.spilling() -> whether window versions may be on disk */
+static int core_spilling(lua_State *L)
+{
+  lua_pushboolean(L, store_spilling(lua_touserdata(L, lua_upvalueindex(1))));
+  return 1;
+}
+
+/* core.restore({name, version, ...}) -> nothing: those versions are in
+ * memory for the kernel about to read them. */
+static int core_restore(lua_State *L)
+{
+  luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)lua_objlen(L, 1) / 2;
+  int *pairs = lua_newuserdata(L, 2 * (size_t)(n ? n : 1) * sizeof *pairs);
+  for (int k = 0; k < n; k++) {
+    lua_rawgeti(L, 1, 2 * k + 1);
+    pairs[k] = (int)(checked_array(L, lz, -1) - lz->arrays);
+    lua_rawgeti(L, 1, 2 * k + 2);
+    pairs[n + k] = (int)host_whole(L, -1, "core.restore's version", 1, 1001);
+    lua_pop(L, 2);
+  }
+  store_restore(lz, pairs, pairs + n, n);
+  return 0;
+}
+
 /* core.stats() -> this rank's store and transfer figures */
 static int core_stats(lua_State *L)
 {
@@ -379,6 +419,19 @@ static int core_stats(lua_State *L)
   lua_setfield(L, -2, "bytes_moved");
   lua_pushnumber(L, (lua_Number)lz->transfers);
   lua_setfield(L, -2, "transfers");
+  const lu_memory *m = &lz->memory;
+  lua_pushnumber(L, (lua_Number)memory_held(m));   /* every data buffer the engine holds on this rank */
+  lua_setfield(L, -2, "memory_held");
+  lua_pushnumber(L, (lua_Number)atomic_load(&m->peak));
+  lua_setfield(L, -2, "memory_peak");
+  lua_pushnumber(L, (lua_Number)m->limit);
+  lua_setfield(L, -2, "memory_limit");
+  lua_pushnumber(L, (lua_Number)atomic_load(&m->waits));
+  lua_setfield(L, -2, "memory_waits");
+  lua_pushnumber(L, (lua_Number)atomic_load(&m->spilled));
+  lua_setfield(L, -2, "spilled_bytes");
+  lua_pushnumber(L, (lua_Number)atomic_load(&m->spill_files));
+  lua_setfield(L, -2, "spill_files");
   lua_pushnumber(L, (lua_Number)lz->transit_raw);   /* ranks mode: chunks this analytics rank received */
   lua_setfield(L, -2, "transit_raw");
   lua_pushnumber(L, (lua_Number)lz->transit_wire);
@@ -422,7 +475,7 @@ void core_install(luisa *lz, lua_State *L)
   static const luaL_Reg with_context[] = {
     { "reduction", core_reduction }, { "exchange", core_exchange }, { "field", core_field },
     { "window", core_window },
-    { "versions", core_versions }, { "stats", core_stats }, { "fetch", core_fetch }, { "param", core_param },
+    { "versions", core_versions }, { "stats", core_stats }, { "origin", core_origin }, { "spilling", core_spilling }, { "restore", core_restore }, { "fetch", core_fetch }, { "param", core_param },
     { "bounds", core_bounds }, { "set", core_set }, { "stop", core_stop }, { "writable", core_writable },
     { "period", core_period }, { "move", core_move }, { "budget", core_budget },
     { "refused", core_refused },

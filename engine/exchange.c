@@ -30,16 +30,18 @@ typedef struct lu_message {
 } lu_message;
 
 struct lu_exchange {
+  lu_memory *mem;              /* counts the message buffers */
   int nsend, nrecv;
   lu_message *send, *recv;
   MPI_Request *requests;       /* receives then sends, for Startall/Waitall */
 };
 
-lu_exchange *exchange_new(int nsend, int nrecv)
+lu_exchange *exchange_new(lu_memory *mem, int nsend, int nrecv)
 {
   lu_exchange *x = calloc(1, sizeof *x);
   if (!x)
     return NULL;
+  x->mem = mem;
   x->send = calloc((size_t)(nsend ? nsend : 1), sizeof *x->send);
   x->recv = calloc((size_t)(nrecv ? nrecv : 1), sizeof *x->recv);
   x->requests = calloc((size_t)(nsend + nrecv + 1), sizeof *x->requests);
@@ -63,7 +65,9 @@ void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t byte
   lu_message *m = is_send ? &x->send[i] : &x->recv[i];
   m->peer = peer;
   m->bytes = bytes;
-  m->buf = calloc(bytes ? bytes : 1, 1);
+  m->buf = memory_alloc(x->mem, LU_USE_TRANSFER, bytes);
+  if (m->buf)
+    memset(m->buf, 0, bytes);
   m->pieces = npieces ? calloc((size_t)npieces, sizeof *m->pieces) : NULL;
   if (!m->buf || (npieces && !m->pieces))
     return NULL;
@@ -149,9 +153,11 @@ int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap
       const lu_piece *p = &x->send[i].pieces[k];
       if (!pack(lz, p, x->send[i].buf) && *complete) {
         *complete = 0;
-        snprintf(msg, cap, "chunk %d of array \"%s\" was not published on rank %d%s, and rank %d needs "
-                 "part of it: call luisa_publish before luisa_step", p->chunk, p->array->name, lz->rank,
-                 p->version ? " at that earlier step" : "", x->send[i].peer);
+        const int *from = p->array->origin ? &p->array->origin[2 * p->chunk] : NULL;   /* ranks mode */
+        snprintf(msg, cap, "chunk %d of array \"%s\" was not published on %srank %d%s, and %srank %d needs "
+                 "part of it: call luisa_publish before luisa_step", from ? from[1] : p->chunk, p->array->name,
+                 from ? "simulation " : "", from ? from[0] : lz->rank, p->version ? " at that earlier step" : "",
+                 from ? "analytics " : "", x->send[i].peer);
       }
     }
   if (x->nsend)
@@ -189,12 +195,12 @@ void exchange_free(lu_exchange *x)
   for (int i = 0; i < x->nrecv; i++) {
     if (x->recv[i].request != MPI_REQUEST_NULL)
       MPI_Request_free(&x->recv[i].request);
-    free(x->recv[i].buf);
+    memory_free(x->mem, LU_USE_TRANSFER, x->recv[i].buf, x->recv[i].bytes);
   }
   for (int i = 0; i < x->nsend; i++) {
     if (x->send[i].request != MPI_REQUEST_NULL)
       MPI_Request_free(&x->send[i].request);
-    free(x->send[i].buf);
+    memory_free(x->mem, LU_USE_TRANSFER, x->send[i].buf, x->send[i].bytes);
     free(x->send[i].pieces);
   }
   free(x->send);

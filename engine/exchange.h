@@ -4,7 +4,7 @@
 
 #include "context.h"
 
-lu_exchange *exchange_new(int nsend, int nrecv);
+lu_exchange *exchange_new(lu_memory *mem, int nsend, int nrecv);
 void *exchange_message(lu_exchange *x, int is_send, int i, int peer, size_t bytes, int npieces);
 int exchange_piece(lu_exchange *x, int i, int k, lu_array *array, int chunk, int version,
                    const int64_t *lo, const int64_t *count, const int64_t *step, size_t offset);

@@ -57,7 +57,7 @@ static void inline_close(luisa *lz)
 {
   analysis_close(lz);
   if (lz->exec_state)
-    slot_free(lz->exec_state);
+    slot_free(lz, lz->exec_state);
   free(lz->exec_state);
   lz->exec_state = NULL;
 }

@@ -58,12 +58,12 @@ static lu_ranks *state(const luisa *lz)
   return lz->exec_state;
 }
 
-static void free_ranks(lu_ranks *t)
+static void free_ranks(luisa *lz, lu_ranks *t)
 {
   if (!t)
     return;
   for (int k = 0; t->slots && k < t->nslots; k++)
-    slot_free(&t->slots[k]);
+    slot_free(lz, &t->slots[k]);
   for (int k = 0; t->out && k < t->nslots; k++) {
     wire_free(&t->out[k].head);
     wire_free(&t->out[k].data);
@@ -92,6 +92,9 @@ static int ranks_open(luisa *lz)
     t->slots = calloc((size_t)t->nslots, sizeof *t->slots);
     t->out = calloc((size_t)t->nslots, sizeof *t->out);
     ok = t->slots && t->out && reload_open(lz) == LUISA_OK;
+    for (int k = 0; ok && k < t->nslots; k++)
+      t->out[k].data.mem = &lz->memory, t->out[k].data.use = LU_USE_COPY;
+    t->scratch.mem = &lz->memory, t->scratch.use = LU_USE_COPY;
     if (ok && lz->opts.compress_level)
       ok = codec_open(lz->opts.compress_level, &t->codec, why, sizeof why) == LUISA_OK;
   }
@@ -114,6 +117,41 @@ static int ranks_publish(luisa *lz, int a, int chunk, const void *data, luisa_re
 {
   lu_ranks *t = state(lz);
   return slot_put(lz, &t->slots[(lz->steps + 1) % t->nslots], a, chunk, data, release, user);
+}
+
+/* What one call's chunks take in flight: packed, or in zstd frames with
+ * the scratch they are packed into first. */
+static int64_t call_bytes(const luisa *lz, const lu_ranks *t)
+{
+  int64_t need = 0, biggest = 0;
+  for (int a = 0; a < lz->narrays; a++)
+    for (int c = 0; c < lz->arrays[a].nchunks; c++) {
+      int64_t raw = array_volume(LUISA_MAX_DIMS, lz->arrays[a].chunks[c].shape) *
+                    (int64_t)array_dtype_size(lz->arrays[a].dtype);
+      need += t->codec ? (int64_t)codec_bound((size_t)raw) : raw;
+      biggest = raw > biggest ? raw : biggest;
+    }
+  return need + (t->codec ? biggest : 0);
+}
+
+/* opts.store_bytes must hold one call in flight on every simulation rank,
+ * or the analytics are refused on all, told once. Collective over them. */
+static int budget_check(luisa *lz, const lu_ranks *t)
+{
+  int64_t need = call_bytes(lz, t), limit = lz->memory.limit;
+  int short_of = limit && need > limit;
+  int64_t mine[2] = { short_of ? need : 0, short_of ? -(int64_t)lz->rank : INT64_MIN }, worst[2];
+  if (MPI_Allreduce(mine, worst, 2, MPI_INT64_T, MPI_MAX, lz->comm) != MPI_SUCCESS)
+    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Allreduce of the memory budget failed");
+  if (!worst[0])
+    return LUISA_OK;
+  if (lz->rank == 0)
+    log_write(lz, LUISA_LOG_ERROR, "analytics are off: opts.store_bytes cannot hold one step's chunks in flight "
+              "(up to %lld bytes, first short on simulation rank %lld)", (long long)worst[0], (long long)-worst[1]);
+  return error_set(lz, LUISA_WARN_SCRIPT, "luisa_step: analytics are off: opts.store_bytes (LUISA_STORE_BYTES) "
+                   "cannot hold one step's chunks in flight: they need up to %lld bytes on a simulation rank (the "
+                   "first short of it is rank %lld): raise it to at least that", (long long)worst[0],
+                   (long long)-worst[1]);
 }
 
 /* The first call: the declarations checked among the simulation ranks, as
@@ -142,6 +180,8 @@ static int first_call(luisa *lz)
                                             "rank planning the route") : status;
   else if (route_plan(sp->nsim, sp->sim_node, bytes, sp->nana, sp->ana_node, ana_of, why, sizeof why) != LUISA_OK)
     status = status == LUISA_OK ? error_set(lz, LUISA_ERR_NOMEM, "luisa_step: %s", why) : status;
+  if (status == LUISA_OK)
+    status = budget_check(lz, t);
   /* Every analytics rank learns the route and the declarations, or that there are none. */
   lu_wire w = { 0 };
   if (status == LUISA_OK && lz->rank == 0) {
@@ -181,6 +221,39 @@ static int first_call(luisa *lz)
   return status;
 }
 
+/* A chunk handed over whose buffer is its elements in C order, nothing
+ * else, travels raw from that buffer: no copy. It is given back once its
+ * call is reported, its send completed by then. */
+static const void *sent_in_place(const lu_ranks *t, const lu_array *a, const lu_chunk *ch, const lu_slot_chunk *k)
+{
+  if (t->codec || !k->handed || ch->first != 0)
+    return NULL;
+  int64_t stride = 1;
+  for (int d = a->ndim - 1; d >= 0; d--) {
+    if (ch->shape[d] > 1 && ch->stride[d] != stride)
+      return NULL;
+    stride *= ch->shape[d];
+  }
+  return k->handed;
+}
+
+/* Backpressure: past opts.store_bytes, the earlier calls' sends are waited
+ * for, oldest first, and their buffers freed. One call alone always fits
+ * (budget_check). */
+static void make_room(luisa *lz, lu_ranks *t, int64_t call, size_t more)
+{
+  if (!more || memory_fits(&lz->memory, more))
+    return;
+  double start = now_s();
+  for (int k = 1; k < t->nslots && !memory_fits(&lz->memory, more); k++) {
+    lu_outbox *old = &t->out[(call + k) % t->nslots];   /* call - nslots + k */
+    MPI_Waitall(old->nrequests, old->requests, MPI_STATUSES_IGNORE);
+    old->nrequests = 0;
+    wire_free(&old->data);
+  }
+  memory_waited(&lz->memory, now_s() - start);
+}
+
 /* The chunks of call k the plan may read, packed (and compressed) into the
  * outbox, sent with the head. */
 static int send_call(luisa *lz, int64_t call, int64_t step)
@@ -199,7 +272,8 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
       if (s->chunks[a][c].data && schedule_wants(&t->schedule, a, c, step, call)) {
         size_t raw = (size_t)array_volume(LUISA_MAX_DIMS, lz->arrays[a].chunks[c].shape) *
                      array_dtype_size(lz->arrays[a].dtype);
-        room += t->codec ? codec_bound(raw) : raw;
+        if (!sent_in_place(t, &lz->arrays[a], &lz->arrays[a].chunks[c], &s->chunks[a][c]))
+          room += t->codec ? codec_bound(raw) : raw;
         biggest = raw > biggest ? raw : biggest;
         n++;
       }
@@ -211,6 +285,8 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
     o->requests = grown;
     o->cap = n + 1;
   }
+  make_room(lz, t, call, (room > o->data.cap ? room - o->data.cap : 0) +
+            (t->codec && biggest > t->scratch.cap ? biggest - t->scratch.cap : 0));
   RETURN_IF(!wire_room(&o->data, room) || (t->codec && !wire_room(&t->scratch, biggest)), lz, LUISA_ERR_NOMEM,
             "luisa_step(%lld): out of memory for the %zu bytes of the step's chunks", (long long)step, room);
   steer_capture(lz, t->values);
@@ -226,6 +302,10 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
         continue;
       size_t raw = (size_t)array_volume(LUISA_MAX_DIMS, ch->shape) * array_dtype_size(lz->arrays[a].dtype);
       lu_sent e = { a, c, t->codec != NULL, 0, (int64_t)raw, (int64_t)raw };
+      if (sent_in_place(t, &lz->arrays[a], ch, &s->chunks[a][c])) {
+        wire_put(&o->head, &e, sizeof e);
+        continue;
+      }
       char *dst = o->data.buf + at;
       array_pack(&lz->arrays[a], ch, s->chunks[a][c].data, ch->offset, ch->shape, ones,
                  t->codec ? t->scratch.buf : dst);
@@ -247,13 +327,23 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
   const lu_sent *sent = (const lu_sent *)(o->head.buf + sizeof h + (size_t)lz->nparams * sizeof *t->values);
   at = 0;
   for (int k = 0; k < n; k++) {
-    MPI_Isend(o->data.buf + at, (int)sent[k].bytes, MPI_BYTE, t->ana, WIRE_TAG_DATA, lz->split->link,
-              &o->requests[o->nrequests++]);
-    at += (size_t)sent[k].bytes;
+    const lu_array *a = &lz->arrays[sent[k].array];
+    const void *from = sent_in_place(t, a, &a->chunks[sent[k].chunk], &s->chunks[sent[k].array][sent[k].chunk]);
+    MPI_Isend(from ? from : o->data.buf + at, (int)sent[k].bytes, MPI_BYTE, t->ana, WIRE_TAG_DATA,
+              lz->split->link, &o->requests[o->nrequests++]);
+    at += from ? 0 : (size_t)sent[k].bytes;
     t->raw += sent[k].raw;
     t->sent += sent[k].bytes;
   }
   return LUISA_OK;
+}
+
+static void end_traffic(luisa *lz)
+{
+  lu_ranks *t = state(lz);
+  lu_head h = { lz->steps + 1, 0, WIRE_END, 0, 0, 0 };
+  MPI_Send(&h, (int)sizeof h, MPI_BYTE, t->ana, WIRE_TAG_HEAD, lz->split->link);
+  t->off = 1;
 }
 
 /* The reply for call k - lag: its assignments land in what call k published. */
@@ -267,7 +357,20 @@ static int take_reply(luisa *lz, int64_t report, int64_t call, int64_t step, int
   MPI_Iprobe(t->ana, WIRE_TAG_REPLY, lz->split->link, &flag, &st);
   if (!flag)
     t->waits++;
-  RETURN_IF(MPI_Probe(t->ana, WIRE_TAG_REPLY, lz->split->link, &st) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+  if (!flag && lz->opts.timeout_s > 0) {   /* polled, so that a deadline can pass */
+    struct timespec nap = { 0, 100000 };
+    while (!flag && now_s() - start < lz->opts.timeout_s) {
+      nanosleep(&nap, NULL);
+      MPI_Iprobe(t->ana, WIRE_TAG_REPLY, lz->split->link, &flag, &st);
+    }
+    if (!flag) {   /* the analytics rank hears that this one sends no more */
+      end_traffic(lz);
+      return error_set(lz, LUISA_ERR_TIMEOUT, "luisa_step(%lld): analytics rank %d did not answer for call %lld "
+                       "within opts.timeout_s (%g s): analytics are off on this rank", (long long)step, t->ana,
+                       (long long)report, lz->opts.timeout_s);
+    }
+  }
+  RETURN_IF(!flag && MPI_Probe(t->ana, WIRE_TAG_REPLY, lz->split->link, &st) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
             "luisa_step(%lld): MPI_Probe for the analytics' reply failed", (long long)step);
   MPI_Get_count(&st, MPI_BYTE, &bytes);
   RETURN_IF(!wire_room(&t->reply, (size_t)bytes), lz, LUISA_ERR_NOMEM, "luisa_step(%lld): out of memory for the "
@@ -310,16 +413,13 @@ static int take_reply(luisa *lz, int64_t report, int64_t call, int64_t step, int
               (long long)report);
   schedule_get(&t->schedule, lz, w);
   t->reported = report;
+  if (r.off)   /* the analytics are off for good */
+    end_traffic(lz);
+  lu_outbox *o = &t->out[report % t->nslots];   /* done: the reply says its chunks arrived */
+  MPI_Waitall(o->nrequests, o->requests, MPI_STATUSES_IGNORE);
+  o->nrequests = 0;
   slot_release(&t->slots[report % t->nslots]);
   return r.status;
-}
-
-static void end_traffic(luisa *lz)
-{
-  lu_ranks *t = state(lz);
-  lu_head h = { lz->steps + 1, 0, WIRE_END, 0, 0, 0 };
-  MPI_Send(&h, (int)sizeof h, MPI_BYTE, t->ana, WIRE_TAG_HEAD, lz->split->link);
-  t->off = 1;
 }
 
 static int ranks_step(luisa *lz, int64_t step)
@@ -342,8 +442,6 @@ static int ranks_step(luisa *lz, int64_t step)
   int64_t report = call - t->lag;
   if (report >= 1) {
     status = take_reply(lz, report, call, step, 1);
-    if (status == LUISA_ERR_STEP)   /* the analytics stopped for good */
-      end_traffic(lz);
   }
   if (steer_apply_due(lz, call) == LUISA_STOP && status < LUISA_ERR_FIRST)
     status = LUISA_STOP;
@@ -400,8 +498,9 @@ static void ranks_close(luisa *lz)
                 "compressing)", t->lag, (long long)t->waits, (long long)lz->steps, t->waited_s, (long long)t->raw,
                 (long long)t->sent, zs.compress.seconds);
   }
+  memory_summary(lz);
   reload_close(lz);
-  free_ranks(t);
+  free_ranks(lz, t);
   lz->exec_state = NULL;
 }
 

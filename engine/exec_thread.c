@@ -18,6 +18,7 @@
 #include "exec.h"
 #include "log.h"
 #include "pin.h"
+#include "reload.h"
 #include "schedule.h"
 #include "slot.h"
 #include "steer.h"
@@ -78,6 +79,7 @@ static void *analyse(void *arg)
     int at = (int)(call % t->nslots);
     pthread_mutex_unlock(&t->lock);
     slot_show(lz, s);
+    atomic_store(&lz->reload_granted, s->reload);
     steer_observe(lz, t->values ? t->values + (size_t)at * (size_t)lz->nparams : NULL);   /* NULL: in place */
     s->status = analysis_step(lz, s->step, call, t->lag);
     array_forget_published(lz);
@@ -97,12 +99,12 @@ static void *analyse(void *arg)
   return NULL;
 }
 
-static void free_threaded(lu_threaded *t)
+static void free_threaded(luisa *lz, lu_threaded *t)
 {
   if (!t)
     return;
   for (int k = 0; t->slots && k < t->nslots; k++)
-    slot_free(&t->slots[k]);
+    slot_free(lz, &t->slots[k]);
   free(t->slots);
   free(t->values);
   schedule_free(&t->schedule);
@@ -123,7 +125,7 @@ static lu_threaded *new_threaded(luisa *lz)
   for (int k = 0; ok && k < t->nslots; k++)
     ok = (t->slots[k].err = calloc(1, LU_ERR_MAX)) != NULL;
   if (!ok) {
-    free_threaded(t);
+    free_threaded(lz, t);
     return NULL;
   }
   return t;
@@ -141,7 +143,7 @@ static int thread_open(luisa *lz)
   int ok = t != NULL, all = 0;
   int rc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm);
   if (rc != MPI_SUCCESS || !all) {
-    free_threaded(t);
+    free_threaded(lz, t);
     pin_free(pin);
     return error_set(lz, rc != MPI_SUCCESS ? LUISA_ERR_MPI : LUISA_ERR_NOMEM, "luisa_init: %s for the thread mode",
                      rc != MPI_SUCCESS ? "MPI_Allreduce failed" : "out of memory on some rank");
@@ -175,6 +177,28 @@ static int thread_publish(luisa *lz, int a, int chunk, const void *data, luisa_r
   return slot_put(lz, slot_of(t, lz->steps + 1), a, chunk, data, release, user);
 }
 
+/* Backpressure: copies past opts.store_bytes wait for the analysis to
+ * catch up, then take the room of the copies it is done with (those whose
+ * writes still go back stay); if they still do not fit, the step is
+ * analysed in place. */
+static int room_for_copies(luisa *lz, lu_threaded *t, lu_slot *s)
+{
+  if (!lz->memory.limit || memory_fits(&lz->memory, slot_copy_bytes(lz, s)))
+    return 1;
+  double start = now_s();
+  pthread_mutex_lock(&t->lock);
+  while (t->done < t->submitted)
+    pthread_cond_wait(&t->done_cv, &t->lock);
+  pthread_mutex_unlock(&t->lock);
+  for (int k = 0; k < t->nslots; k++) {   /* the analysis is idle until the next submit */
+    lu_slot *o = &t->slots[k];
+    if (o != s && !(o->call > t->reported && o->nwrites))
+      slot_unpool(lz, o);
+  }
+  memory_waited(&lz->memory, now_s() - start);
+  return memory_fits(&lz->memory, slot_copy_bytes(lz, s));
+}
+
 static int thread_step(luisa *lz, int64_t step)
 {
   lu_threaded *t = lz->exec_state;
@@ -183,6 +207,7 @@ static int thread_step(luisa *lz, int64_t step)
   lu_slot *s = slot_of(t, call);
   s->step = step;
   s->call = call;
+  s->reload = reload_take_local(lz);
   if (lz->nparams && !t->values)   /* parameters are registered before the first step */
     t->values = calloc((size_t)t->nslots * (size_t)lz->nparams, sizeof *t->values);
   if (t->values)
@@ -191,7 +216,9 @@ static int thread_step(luisa *lz, int64_t step)
    * simulation's memory in place, as inline. So does a step whose copy
    * cannot be made: failing here alone would leave the other ranks'
    * analyses waiting for this one's. */
-  int sync = t->lag == 0;
+  /* Under a budget the first call is analysed in place: copies wait until
+   * the plan says what its windows and transfers hold. */
+  int sync = t->lag == 0 || (lz->memory.limit && call == 1) || !room_for_copies(lz, t, s);
   if (!sync && ((lz->nparams && !t->values) || slot_copy(lz, s) != LUISA_OK)) {
     sync = 1;
     log_write(lz, LUISA_LOG_WARN, "step %lld: out of memory for the step's copies: analysed in place, luisa_step "
@@ -280,7 +307,7 @@ static void thread_close(luisa *lz)
     pthread_cond_destroy(&t->wake);
     pthread_cond_destroy(&t->done_cv);
   }
-  free_threaded(t);
+  free_threaded(lz, t);
   lz->exec_state = NULL;
 }
 

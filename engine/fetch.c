@@ -35,7 +35,7 @@ static void *pack_box(luisa *lz, lu_array *a, int version, int chunk, const int6
     return NULL;
   lu_chunk layout;
   const void *src = store_version(lz, a, version, chunk, &layout);
-  void *buf = src ? malloc(*bytes) : NULL;
+  void *buf = src ? memory_alloc(&lz->memory, LU_USE_TRANSFER, *bytes) : NULL;
   if (buf)
     array_pack(a, &layout, src, lo, count, one, buf);
   return buf;
@@ -57,7 +57,7 @@ static int serve(luisa *lz)
     lz->bytes_moved += (int64_t)bytes;
     lz->transfers++;
   }
-  free(buf);
+  memory_free(&lz->memory, LU_USE_TRANSFER, buf, bytes);
   RETURN_IF(rc != MPI_SUCCESS, lz, LUISA_ERR_MPI, "MPI_Send of fetched data failed");
   return LUISA_OK;
 }
@@ -105,13 +105,13 @@ int fetch_box(luisa *lz, lu_array *a, int version, int owner, int chunk, const i
     int64_t req[REQUEST_WORDS] = { a - lz->arrays, version, chunk };
     memcpy(req + 3, lo, LUISA_MAX_DIMS * sizeof *lo);
     memcpy(req + 3 + LUISA_MAX_DIMS, count, LUISA_MAX_DIMS * sizeof *count);
-    raw = malloc(bytes ? bytes : 1);
+    raw = memory_alloc(&lz->memory, LU_USE_TRANSFER, bytes);
     MPI_Status status;
     int got = 0;
     if (!raw || MPI_Send(req, REQUEST_WORDS, MPI_INT64_T, owner, TAG_REQUEST, lz->comm) != MPI_SUCCESS ||
         MPI_Recv(raw, (int)bytes, MPI_BYTE, owner, TAG_DATA, lz->comm, &status) != MPI_SUCCESS ||
         MPI_Get_count(&status, MPI_BYTE, &got) != MPI_SUCCESS || (size_t)got != bytes) {
-      free(raw);
+      memory_free(&lz->memory, LU_USE_TRANSFER, raw, bytes);
       return 0;
     }
   }
@@ -123,6 +123,6 @@ int fetch_box(luisa *lz, lu_array *a, int version, int owner, int chunk, const i
     case LUISA_I64: out[i] = (double)((const int64_t *)raw)[i]; break;
     case LUISA_I32: out[i] = ((const int32_t *)raw)[i]; break;
     }
-  free(raw);
+  memory_free(&lz->memory, LU_USE_TRANSFER, raw, bytes);
   return 1;
 }

@@ -146,12 +146,29 @@ typedef struct luisa_options {
   int compress_level;          /* ranks mode: chunks travel as zstd frames at
                                   this level (1 to 19; negative: zstd's fast
                                   levels), with a checksum; 0 (default): raw */
+  int64_t store_bytes;         /* budget on the bytes each rank's engine holds
+                                  for data: window versions, copies of steps in
+                                  flight, transfer buffers; 0 (default): none.
+                                  The plan's windows and transfers must fit:
+                                  a budget too small for one step refuses the
+                                  plan at the first step (or the reload),
+                                  saying how much it needs. Past it, thread
+                                  mode's luisa_step waits for the analysis (or
+                                  analyses in place), ranks mode's waits for
+                                  its sends: nothing is dropped */
+  const char *spill_dir;       /* with store_bytes: older window versions that
+                                  do not fit go there as zstd files, one per
+                                  chunk and step, and come back when read;
+                                  removed when done with, and at
+                                  luisa_finalize. NULL (default): no spill,
+                                  the windows must fit. Copied */
 } luisa_options;
 /* Every field can be set from the environment, which wins: LUISA_SCRIPT,
- * LUISA_MODE (inline, thread), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL,
+ * LUISA_MODE (inline, thread, ranks), LUISA_LOG_LEVEL, LUISA_RELOAD_SIGNAL,
  * LUISA_LUA_BYTES (K, M, G suffixes), LUISA_STEP_BUDGET, LUISA_TRUSTED (0 or
  * 1), LUISA_OUTPUT_DIR, LUISA_TIMEOUT, LUISA_MAX_LAG, LUISA_CPUSET,
- * LUISA_ANALYTICS_RANKS (k, or n/node), LUISA_COMPRESS. A value that does not parse makes
+ * LUISA_ANALYTICS_RANKS (k, or n/node), LUISA_COMPRESS, LUISA_STORE_BYTES (K, M,
+ * G suffixes), LUISA_SPILL_DIR. A value that does not parse makes
  * luisa_init refuse, naming the variable. */
 
 /* Where a chunk's elements sit in the simulation's memory. The chunk may be

@@ -27,6 +27,8 @@ luisa_options luisa_options_default(void)
   o.cpuset = NULL;
   o.analytics_ranks = 0;
   o.compress_level = 0;
+  o.store_bytes = 0;
+  o.spill_dir = NULL;
   return o;
 }
 
@@ -116,6 +118,13 @@ static int apply_environment(luisa_options *o, char *why, size_t cap)
       return 0;
     o->lua_bytes = x >= 0 && x < 0x1p62 ? (int64_t)x : -1;
   }
+  if ((v = getenv("LUISA_STORE_BYTES"))) {
+    if (!env_number("LUISA_STORE_BYTES", v, 1, &x, why, cap))
+      return 0;
+    o->store_bytes = x >= 0 && x < 0x1p62 ? (int64_t)x : -1;
+  }
+  if ((v = getenv("LUISA_SPILL_DIR")))
+    o->spill_dir = *v ? v : NULL;
   if ((v = getenv("LUISA_STEP_BUDGET"))) {
     if (!env_number("LUISA_STEP_BUDGET", v, 0, &x, why, cap))
       return 0;
@@ -208,5 +217,14 @@ int options_resolve(const luisa_options *given, luisa_options *o, char *why, siz
   }
   if (!o->output_dir)
     o->output_dir = "luisa-out";
+  if (o->store_bytes < 0 || o->store_bytes > ((int64_t)1 << 60)) {
+    snprintf(why, cap, "opts->store_bytes is %lld: expected 0 (no budget) to 1 EiB", (long long)o->store_bytes);
+    return LUISA_ERR_ARG;
+  }
+  if (o->spill_dir && (!*o->spill_dir || strlen(o->spill_dir) >= 4000)) {
+    snprintf(why, cap, "opts->spill_dir is %s: expected a directory path of 1 to 3999 characters, or NULL for no "
+             "spill", *o->spill_dir ? "too long" : "empty");
+    return LUISA_ERR_ARG;
+  }
   return LUISA_OK;
 }

@@ -376,6 +376,8 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
 {
   lu_script *s = lz->script;
   int failed = compile_here(lz, msg, cap);
+  if (!failed && !memory_plan_fits(&lz->memory, msg, cap))   /* its windows and transfers are known now */
+    failed = 1;
   int mine[2] = { failed ? -1 : s->c.ncallbacks, !failed && s->c.off }, root[2] = { mine[0], mine[1] };
   if (transport_bcast_ints(lz, root, 2) != LUISA_OK)
     return -1;

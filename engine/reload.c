@@ -219,9 +219,14 @@ int reload_take_local(luisa *lz)
 int reload_post(luisa *lz)
 {
   lu_reload *r = lz->reload;
-  int signals = signals_received;
-  r->send = atomic_exchange(&lz->reload_asked, 0) || (r->signal && signals != r->signals_seen) || (lz->rank == 0 && files_changed(r));
-  r->signals_seen = signals;
+  /* A request taken at luisa_step reaches every mode's analysis at the
+   * same call, whatever the analysis' pace. */
+  int granted = atomic_exchange(&lz->reload_granted, 0);
+  if (granted < 0) {
+    atomic_store(&lz->reload_granted, -1);
+    granted = reload_take_local(lz);
+  }
+  r->send = granted || (lz->rank == 0 && files_changed(r));
   RETURN_IF(MPI_Iallreduce(&r->send, &r->recv, 1, MPI_INT, MPI_MAX, lz->comm, &r->request) != MPI_SUCCESS,
             lz, LUISA_ERR_MPI, "luisa_step: MPI_Iallreduce of reload requests failed");
   return LUISA_OK;

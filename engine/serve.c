@@ -43,12 +43,18 @@ typedef struct lu_server {
   char corrupt[LU_ERR_MAX];
 } lu_server;
 
+static size_t flat_bytes(const lu_server *s, int k)
+{
+  const lu_array *a = &s->lz->arrays[s->origin[k].array];
+  return (size_t)array_volume(LUISA_MAX_DIMS, a->chunks[s->origin[k].local].shape) * array_dtype_size(a->dtype);
+}
+
 static void free_server(lu_server *s)
 {
   for (int i = 0; s->sending && i < s->nmine; i++)
     MPI_Wait(&s->sending[i], MPI_STATUS_IGNORE);
   for (int k = 0; s->bufs && k < s->nflat; k++)
-    free(s->bufs[k]);
+    memory_free(&s->lz->memory, LU_USE_TRANSFER, s->bufs[k], flat_bytes(s, k));
   for (int i = 0; i < s->nmine; i++) {
     if (s->flat_of)
       free(s->flat_of[i]);
@@ -136,8 +142,11 @@ static int adopt_chunks(lu_server *s)
   s->arrived = calloc((size_t)ntotal + 1, 1);
   if (!s->base || !s->origin || !s->bufs || !s->arrived)
     return free(seen), nomem(s, "the chunks' buffers");
-  for (int a = 0, at = 0; a < lz->narrays; at += lz->arrays[a].nchunks, a++)
+  for (int a = 0, at = 0; a < lz->narrays; at += lz->arrays[a].nchunks, a++) {
     s->base[a] = at;
+    if (!(lz->arrays[a].origin = calloc(2 * (size_t)lz->arrays[a].nchunks + 1, sizeof(int))))
+      return free(seen), nomem(s, "the chunks' origins");
+  }
   for (int i = 0; i < s->nmine; i++) {
     int n = 0;
     for (int a = 0; a < lz->narrays; a++)
@@ -151,10 +160,10 @@ static int adopt_chunks(lu_server *s)
     const lu_origin *o = &seen[k];
     int flat = s->base[o->array] + o->local;
     s->origin[flat] = *o;
+    lz->arrays[o->array].origin[2 * o->local] = s->mine[o->mine];   /* for messages naming it */
+    lz->arrays[o->array].origin[2 * o->local + 1] = o->chunk;
     s->flat_of[o->mine][filled[o->mine]++] = flat;
-    const lu_array *a = &lz->arrays[o->array];
-    size_t bytes = (size_t)array_volume(LUISA_MAX_DIMS, a->chunks[o->local].shape) * array_dtype_size(a->dtype);
-    if (!(s->bufs[flat] = malloc(bytes ? bytes : 1)))
+    if (!(s->bufs[flat] = memory_alloc(&lz->memory, LU_USE_TRANSFER, flat_bytes(s, flat))))
       break;
   }
   int ok = filled != NULL;
@@ -237,7 +246,7 @@ static void receive(lu_server *s, int i, lu_head *h, int *reload, int first)
 }
 
 /* The answer to simulation rank i for this call. */
-static int reply(lu_server *s, int i, int64_t call, int status, const char *err, int nchanges)
+static int reply(lu_server *s, int i, int64_t call, int status, const char *err, int nchanges, int off)
 {
   luisa *lz = s->lz;
   lu_wire *w = &s->replies[i];
@@ -254,7 +263,7 @@ static int reply(lu_server *s, int i, int64_t call, int status, const char *err,
     }
   }
   size_t errlen = strlen(err);
-  lu_reply r = { call, status, (int32_t)errlen, nchanges, nwrites, data };
+  lu_reply r = { call, status, (int32_t)errlen, nchanges, nwrites, data, off, 0 };
   wire_put(w, &r, sizeof r);
   wire_put(w, err, errlen);
   wire_put(w, s->changes, (size_t)nchanges * sizeof *s->changes);
@@ -285,9 +294,12 @@ static int reply(lu_server *s, int i, int64_t call, int status, const char *err,
     array_pack(a, ch, s->bufs[flat], lo, wr->n, ones, s->scratch.buf);
     wire_put(w, s->scratch.buf, bytes);
   }
-  schedule_put(&s->schedule, s->flat_of[i], s->counts_of[i], lz->narrays, w);
+  if (s->flat_of && s->flat_of[i] && s->counts_of[i])
+    schedule_put(&s->schedule, s->flat_of[i], s->counts_of[i], lz->narrays, w);
+  else
+    wire_i32(w, 0);   /* no schedule: everything is wanted */
   if (w->bad) {   /* the simulation rank still hears, in a reply that needs no memory */
-    struct { lu_reply r; char err[160]; } small = { { call, LUISA_ERR_NOMEM, 0, 0, 0, 0 }, "" };
+    struct { lu_reply r; char err[160]; } small = { { call, LUISA_ERR_NOMEM, 0, 0, 0, 0, 0, 0 }, "" };
     small.r.errlen = snprintf(small.err, sizeof small.err, "luisa_step: out of memory on analytics rank %d for "
                               "the reply of call %lld", lz->rank, (long long)call);
     wire_reset(w);
@@ -314,7 +326,7 @@ static int analyse(lu_server *s, int64_t call, int64_t step, int reload, char *e
   for (int k = 0; k < s->nflat; k++)
     lz->arrays[s->origin[k].array].published[s->origin[k].local] = s->arrived[k] ? s->bufs[k] : NULL;
   if (reload)
-    atomic_store(&lz->reload_asked, 1);
+    atomic_store(&lz->reload_granted, 1);
   lz->stepped = 1;
   lz->last_step = step;
   lz->steps = call;
@@ -324,6 +336,47 @@ static int analyse(lu_server *s, int64_t call, int64_t step, int reload, char *e
   schedule_take(lz, &s->schedule, lz->reload_at && lz->reload_at < until ? lz->reload_at : until);
   array_forget_published(lz);
   return status;
+}
+
+/* Analytics off for good: each simulation rank hears it in the answer to
+ * its next call, then what it still sends is taken and dropped until it
+ * says it sends no more. Needs no other analytics rank. */
+static void drain(lu_server *s, int status, const char *why)
+{
+  luisa *lz = s->lz;
+  for (int i = 0; i < s->nmine; i++) {
+    int from = s->sp->sim_link[s->mine[i]], told = 0;
+    while (s->live[i]) {
+      MPI_Status st;
+      int bytes = 0;
+      MPI_Probe(from, WIRE_TAG_HEAD, s->sp->link, &st);
+      MPI_Get_count(&st, MPI_BYTE, &bytes);
+      lu_head h = { 0 };
+      if (!wire_room(&s->head, (size_t)bytes)) {
+        MPI_Recv(&h, 0, MPI_BYTE, from, WIRE_TAG_HEAD, s->sp->link, MPI_STATUS_IGNORE);   /* truncated: ends */
+        s->live[i] = 0;
+        continue;
+      }
+      MPI_Recv(s->head.buf, bytes, MPI_BYTE, from, WIRE_TAG_HEAD, s->sp->link, MPI_STATUS_IGNORE);
+      wire_take(&s->head, &h, sizeof h);
+      if (h.kind != WIRE_STEP) {
+        s->live[i] = 0;
+        continue;
+      }
+      wire_view(&s->head, (size_t)h.nparams * sizeof(lu_value));
+      for (int k = 0; k < h.nsent; k++) {
+        lu_sent e = { 0 };
+        wire_take(&s->head, &e, sizeof e);
+        int fits = wire_room(&s->scratch, (size_t)(e.bytes > 0 ? e.bytes : 0));
+        MPI_Recv(fits ? s->scratch.buf : NULL, fits ? (int)e.bytes : 0, MPI_BYTE, from, WIRE_TAG_DATA, s->sp->link,
+                 MPI_STATUS_IGNORE);
+      }
+      if (!told++) {
+        lz->nwritten = 0;
+        reply(s, i, h.call, status, why, 0, 1);
+      }
+    }
+  }
 }
 
 static int serve_calls(lu_server *s)
@@ -358,8 +411,6 @@ static int serve_calls(lu_server *s)
       return error_set(lz, LUISA_ERR_MPI, "analytics rank %d: MPI_Allreduce of a call's agreement failed", lz->rank);
     if (!all[AGREE_LIVE])
       return LUISA_OK;
-    if (halted)
-      continue;   /* drained until every simulation rank ends */
     step = -all[AGREE_LOW];
     if (lz->nparams && MPI_Bcast(s->values, lz->nparams * (int)sizeof *s->values, MPI_BYTE,
                                  (int)-all[AGREE_FIRST], lz->comm) != MPI_SUCCESS)
@@ -373,7 +424,7 @@ static int serve_calls(lu_server *s)
                (long long)all[AGREE_HIGH], (long long)call);
       if (lz->rank == 0)
         log_write(lz, LUISA_LOG_ERROR, "%s", err);
-      halted = 1;
+      halted = 1;   /* told in this call's answer: off */
     } else if (all[AGREE_CORRUPT]) {
       status = LUISA_ERR_DATA;
       snprintf(err, sizeof err, "%s", s->corrupt[0] ? s->corrupt : "step data arrived corrupt at another analytics "
@@ -395,7 +446,11 @@ static int serve_calls(lu_server *s)
     }
     for (int i = 0; i < s->nmine; i++)
       if (s->live[i])
-        reply(s, i, call, status, err, n);
+        reply(s, i, call, status, err, n, halted);
+    if (halted) {
+      drain(s, LUISA_OK, "");   /* their answers were sent: what follows is dropped */
+      return LUISA_OK;
+    }
   }
 }
 
@@ -414,7 +469,7 @@ int serve_run(luisa *lz, int loaded)
     return error_set(lz, LUISA_ERR_MPI, "analytics rank %d: MPI_Bcast of the declarations failed", lz->rank);
   if (!head[0])   /* no step, or the declarations did not pass: analytics are off */
     return LUISA_SERVED;
-  lu_server s = { .lz = lz, .sp = sp };
+  lu_server s = { .lz = lz, .sp = sp, .scratch = { .mem = &lz->memory, .use = LU_USE_TRANSFER } };
   lu_wire w = { 0 };
   int status = wire_room(&w, (size_t)head[1]) ? LUISA_OK : nomem(&s, "the declarations");
   MPI_Recv(status == LUISA_OK ? w.buf : NULL, status == LUISA_OK ? (int)head[1] : 0, MPI_BYTE, sp->sim_link[0],
@@ -440,10 +495,20 @@ int serve_run(luisa *lz, int loaded)
   wire_free(&w);
   if (status == LUISA_OK)
     status = adopt_chunks(&s);
-  if (status == LUISA_OK)
+  /* Agreed: the analysis' collectives need every analytics rank. */
+  int ok = status == LUISA_OK, all = 0;
+  if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, lz->comm) != MPI_SUCCESS)
+    all = 0;
+  if (all) {
     status = serve_calls(&s);
-  else   /* the simulation ranks must still hear: one that never would waits for ever */
-    log_write(lz, LUISA_LOG_ERROR, "analytics rank %d cannot serve: %s", lz->rank, lz->err);
+  } else {   /* the simulation ranks must still hear: one that never would wait for ever */
+    char why[LU_ERR_MAX];
+    snprintf(why, sizeof why, "luisa_step: analytics are off: %.3900s", ok ? "another analytics rank could not "
+             "serve (its log says why)" : lz->err);
+    log_write(lz, LUISA_LOG_ERROR, "analytics rank %d cannot serve: %s", lz->rank, ok ? why : lz->err);
+    if (s.live && s.replies && s.sending && s.head.bad == 0)
+      drain(&s, ok ? LUISA_ERR_MPI : status, why);
+  }
   log_write(lz, LUISA_LOG_INFO, "summary: analytics rank %d served %d simulation ranks: %lld bytes of chunks "
             "received as %lld on the wire, %.3f s decompressing", lz->rank, s.nmine, (long long)lz->transit_raw,
             (long long)lz->transit_wire, lz->transit_s);

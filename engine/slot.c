@@ -80,7 +80,7 @@ int slot_copy(luisa *lz, lu_slot *s)
         continue;
       size_t bytes = (size_t)lz->arrays[a].chunks[c].bytes;
       if (bytes > k->copy_cap) {
-        void *grown = realloc(k->copy, bytes);
+        void *grown = memory_realloc(&lz->memory, LU_USE_COPY, k->copy, k->copy_cap, bytes);
         RETURN_IF(!grown, lz, LUISA_ERR_NOMEM, "out of memory for a copy of chunk %d of \"%s\" (%zu bytes)", c,
                   lz->arrays[a].name, bytes);
         k->copy = grown;
@@ -164,12 +164,37 @@ void slot_release(lu_slot *s)
     }
 }
 
-void slot_free(lu_slot *s)
+size_t slot_copy_bytes(const luisa *lz, const lu_slot *s)
+{
+  size_t more = 0;
+  for (int a = 0; a < s->narrays; a++)
+    for (int c = 0; c < s->nchunks[a]; c++) {
+      const lu_slot_chunk *k = &s->chunks[a][c];
+      size_t bytes = (size_t)lz->arrays[a].chunks[c].bytes;
+      if (k->data && !k->handed && k->data != k->copy && bytes > k->copy_cap)
+        more += bytes - k->copy_cap;
+    }
+  return more;
+}
+
+void slot_unpool(luisa *lz, lu_slot *s)
+{
+  for (int a = 0; a < s->narrays; a++)
+    for (int c = 0; c < s->nchunks[a]; c++) {
+      lu_slot_chunk *k = &s->chunks[a][c];
+      if (k->data == k->copy)
+        k->data = NULL;
+      memory_free(&lz->memory, LU_USE_COPY, k->copy, k->copy_cap);
+      k->copy = NULL;
+      k->copy_cap = 0;
+    }
+}
+
+void slot_free(luisa *lz, lu_slot *s)
 {
   slot_release(s);
+  slot_unpool(lz, s);
   for (int a = 0; a < s->narrays; a++) {
-    for (int c = 0; c < s->nchunks[a]; c++)
-      free(s->chunks[a][c].copy);
     free(s->chunks[a]);
   }
   free(s->chunks);

@@ -22,6 +22,7 @@ typedef struct lu_slot {
   lu_slot_chunk **chunks;      /* per array, per local chunk */
   lu_write *writes;            /* what its assignments wrote (into data) */
   int nwrites, writes_cap;
+  int reload;                  /* a reload asked by the time of its luisa_step */
   int status;                  /* of its analysis */
   char *err;                   /* LU_ERR_MAX: the analysis' sentence when status is not LUISA_OK */
 } lu_slot;
@@ -45,6 +46,11 @@ int slot_write_back(luisa *lz, const lu_slot *from, const lu_slot *to);
 void slot_show(luisa *lz, const lu_slot *s);
 /* Gives handed buffers back and forgets what was published; the pool stays. */
 void slot_release(lu_slot *s);
-void slot_free(lu_slot *s);
+/* The bytes slot_copy would allocate now. */
+size_t slot_copy_bytes(const luisa *lz, const lu_slot *s);
+/* The pooled copies go back to the allocator; a chunk read from one is
+ * forgotten (its step must be analysed, with no writes left to copy). */
+void slot_unpool(luisa *lz, lu_slot *s);
+void slot_free(luisa *lz, lu_slot *s);
 
 #endif

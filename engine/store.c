@@ -1,11 +1,15 @@
 /* store.c: the objects the engine keeps past a step: earlier versions of
- * each rank's own chunks for windows, owned here, counted, released by refcount. */
+ * each rank's own chunks for windows, owned here, counted, released by
+ * refcount; with opts.spill_dir, the oldest go to disk when the memory
+ * budget has no room, and come back when read. */
 #include <stdlib.h>
 #include <string.h>
 #include "context.h"
 #include "array.h"
+#include "codec.h"
 #include "error.h"
 #include "log.h"
+#include "spill.h"
 #include "store.h"
 
 /* A chunk's elements at one step, packed in C order. */
@@ -14,7 +18,9 @@ typedef struct lu_object {
   int64_t step;
   size_t bytes;
   int refs;
-  void *data;
+  void *data;                  /* NULL while only on disk */
+  int64_t spilled;             /* its file (spill.c), or 0 */
+  int pinned;                  /* about to be read: not spilled */
   struct lu_object *next;      /* in the pool once released */
 } lu_object;
 
@@ -29,7 +35,9 @@ struct lu_store {
   int narrays;
   lu_history *history;
   lu_object *pool;             /* released objects, their buffers reused */
-  int64_t live, bytes_held;
+  int64_t live, bytes_held;    /* bytes_held: in memory */
+  lu_spill *spill;             /* opened at the first spill */
+  int spill_broken;            /* it failed once: told, not tried again */
 };
 
 static lu_store *store_of(luisa *lz)
@@ -47,6 +55,41 @@ static lu_store *store_of(luisa *lz)
     }
   }
   return lz->store;
+}
+
+static size_t packed_bytes(const lu_array *a, int c)
+{
+  return (size_t)array_volume(a->ndim, a->chunks[c].shape) * array_dtype_size(a->dtype);
+}
+
+/* What the windows hold once full, for the budget: every version, or with
+ * a spill directory the newest alone (the others may wait on disk) and
+ * the frame the largest chunk is compressed in. */
+static void count_windows(luisa *lz)
+{
+  int64_t full = 0;
+  size_t largest = 0;
+  for (int i = 0; lz->store && i < lz->store->narrays; i++) {
+    int depth = lz->store->history[i].depth;
+    for (int c = 0; depth && c < lz->arrays[i].nchunks; c++) {
+      size_t bytes = packed_bytes(&lz->arrays[i], c);
+      full += (int64_t)bytes * (lz->memory.spill ? 1 : depth);
+      largest = bytes > largest ? bytes : largest;
+    }
+  }
+  if (lz->memory.spill && largest)
+    full += (int64_t)codec_bound(largest);
+  atomic_store(&lz->memory.windows, full);
+  lu_store *s = lz->store;
+  if (store_spilling(lz) && largest && s && !s->spill_broken) {   /* the frame first: no room for it later */
+    char why[LU_ERR_MAX] = "";
+    if ((!s->spill && spill_open(&s->spill, lz->opts.spill_dir, lz->rank, &lz->memory, why, sizeof why) != LUISA_OK)
+        || !spill_frame(s->spill, codec_bound(largest))) {
+      s->spill_broken = 1;
+      log_write(lz, LUISA_LOG_ERROR, "window versions stay in memory, over opts.store_bytes: %s",
+                *why ? why : "out of memory for the spill's frame");
+    }
+  }
 }
 
 /* Keep `depth` earlier versions of `a` from now on; existing ones stay. */
@@ -74,6 +117,7 @@ int store_window(luisa *lz, lu_array *a, int depth)
     }
     h->depth = v + 1;
   }
+  count_windows(lz);
   return LUISA_OK;
 }
 
@@ -100,32 +144,141 @@ int store_versions(const luisa *lz, const lu_array *a)
 static void release(lu_store *s, lu_object *o)
 {
   if (o && --o->refs == 0) {
+    if (o->spilled)
+      spill_remove(s->spill, o->spilled);
+    o->spilled = 0;
     s->live--;
     o->next = s->pool;
     s->pool = o;
   }
 }
 
-static lu_object *acquire(lu_store *s, size_t bytes)
+static void free_data(luisa *lz, lu_store *s, lu_object *o)
+{
+  memory_free(&lz->memory, LU_USE_STORE, o->data, o->bytes);
+  s->bytes_held -= (int64_t)o->bytes;
+  o->data = NULL;
+}
+
+/* One object out of memory to make room: a pooled buffer first, then the
+ * oldest version in memory, written to disk unless it is there already.
+ * Returns 0 when there is nothing left to take. */
+static int drop_one(luisa *lz, lu_store *s)
+{
+  for (lu_object *o = s->pool; o; o = o->next)
+    if (o->data)
+      return free_data(lz, s, o), 1;
+  int deepest = 0;
+  for (int i = 0; i < s->narrays; i++)
+    deepest = s->history[i].depth > deepest ? s->history[i].depth : deepest;
+  for (int v = deepest - 1; v >= 0 && s->spill && !s->spill_broken; v--)
+    for (int i = 0; i < s->narrays; i++) {
+      lu_history *h = &s->history[i];
+      for (int c = 0; v < h->depth && c < lz->arrays[i].nchunks; c++) {
+        lu_object *o = h->ring[v][c];
+        if (!o || !o->data || o->pinned)
+          continue;
+        char why[LU_ERR_MAX] = "";
+        int status = o->spilled ? LUISA_OK : spill_write(s->spill, o->data, o->bytes, &o->spilled, why, sizeof why);
+        if (status != LUISA_OK) {
+          s->spill_broken = 1;
+          log_write(lz, LUISA_LOG_ERROR, "window versions stay in memory, over opts.store_bytes: %s", why);
+          return 0;
+        }
+        free_data(lz, s, o);
+        h->tables[v][c] = NULL;
+        return 1;
+      }
+    }
+  return 0;
+}
+
+/* Past the budget, with a spill directory: room for `bytes` more. */
+static void make_room(luisa *lz, lu_store *s, size_t bytes)
+{
+  while (lz->memory.spill && !memory_fits(&lz->memory, bytes) && drop_one(lz, s))
+    ;
+}
+
+static void *take_data(luisa *lz, lu_store *s, lu_object *o)
+{
+  make_room(lz, s, o->bytes);
+  o->data = memory_alloc(&lz->memory, LU_USE_STORE, o->bytes);
+  if (o->data)
+    s->bytes_held += (int64_t)o->bytes;
+  return o->data;
+}
+
+static lu_object *acquire(luisa *lz, lu_store *s, size_t bytes)
 {
   for (lu_object **p = &s->pool; *p; p = &(*p)->next)
     if ((*p)->bytes == bytes) {
       lu_object *o = *p;
+      if (!o->data && !take_data(lz, s, o))
+        return NULL;
       *p = o->next;
       s->live++;
       return o;
     }
   lu_object *o = calloc(1, sizeof *o);
   if (o)
-    o->data = malloc(bytes ? bytes : 1);
-  if (!o || !o->data) {
+    o->bytes = bytes;
+  if (!o || !take_data(lz, s, o)) {
     free(o);
     return NULL;
   }
-  o->bytes = bytes;
   s->live++;
-  s->bytes_held += (int64_t)bytes;
   return o;
+}
+
+/* Version v (1 = the previous step) of chunk c back in memory if it went
+ * to disk; its address in the kernels' table. NULL if it cannot be. */
+static const void *resident(luisa *lz, lu_store *s, int array, int v, int c)
+{
+  lu_history *h = &s->history[array];
+  lu_object *o = h->ring[v - 1][c];
+  if (!o || o->data || !o->spilled)
+    return o ? o->data : NULL;
+  char why[LU_ERR_MAX];
+  if (!take_data(lz, s, o))
+    return NULL;
+  if (spill_read(s->spill, o->spilled, o->data, o->bytes, why, sizeof why) != LUISA_OK) {
+    log_write(lz, LUISA_LOG_ERROR, "step %lld of chunk %d of \"%s\" could not be read back from opts.spill_dir: "
+              "%s", (long long)o->step, c, lz->arrays[array].name, why);
+    free_data(lz, s, o);
+    return NULL;
+  }
+  h->tables[v - 1][c] = o->data;
+  return o->data;
+}
+
+int store_spilling(const luisa *lz)
+{
+  return lz->memory.spill && lz->memory.limit;
+}
+
+static void pin(luisa *lz, lu_store *s, const int *arrays, const int *versions, int n, int on)
+{
+  for (int k = 0; k < n; k++) {
+    lu_history *h = &s->history[arrays[k]];
+    for (int c = 0; versions[k] >= 1 && versions[k] <= h->depth && c < lz->arrays[arrays[k]].nchunks; c++)
+      if (h->ring[versions[k] - 1][c])
+        h->ring[versions[k] - 1][c]->pinned = on;
+  }
+}
+
+/* What a kernel is about to read, in memory: versions[k] of arrays[k]. */
+void store_restore(luisa *lz, const int *arrays, const int *versions, int n)
+{
+  lu_store *s = lz->store;
+  if (!s)
+    return;
+  pin(lz, s, arrays, versions, n, 1);   /* bringing one back must not drop another */
+  for (int k = 0; k < n; k++)
+    for (int c = 0; versions[k] >= 1 && versions[k] <= s->history[arrays[k]].depth &&
+                    c < lz->arrays[arrays[k]].nchunks; c++)
+      resident(lz, s, arrays[k], versions[k], c);
+  pin(lz, s, arrays, versions, n, 0);
 }
 
 /* Keep at most `depth` versions of `a`: the older ones are released, and
@@ -147,11 +300,12 @@ void store_trim(luisa *lz, lu_array *a, int depth)
     h->captured = depth;
   for (lu_object *o = s->pool, *next; o; o = next) {
     next = o->next;
-    s->bytes_held -= (int64_t)o->bytes;
-    free(o->data);
+    if (o->data)
+      free_data(lz, s, o);
     free(o);
   }
   s->pool = NULL;
+  count_windows(lz);
 }
 
 /* Element strides of a chunk packed in C order, as a layout. */
@@ -188,7 +342,7 @@ int store_capture(luisa *lz, int64_t step)
       lu_object *o = NULL;
       if (a->published[c]) {
         const lu_chunk *ch = &a->chunks[c];   /* its bytes fit: luisa_chunk bounded its buffer's */
-        o = acquire(s, (size_t)array_volume(a->ndim, ch->shape) * array_dtype_size(a->dtype));
+        o = acquire(lz, s, packed_bytes(a, c));
         if (o) {
           int64_t one[LUISA_MAX_DIMS] = { 1, 1, 1, 1 };
           array_pack(a, ch, a->published[c], ch->offset, ch->shape, one, o->data);
@@ -219,7 +373,7 @@ const void *store_version(luisa *lz, const lu_array *a, int version, int chunk, 
   }
   const void **table = store_table(lz, (lu_array *)a, version);
   packed_layout(c, a->ndim, layout);
-  return table ? table[chunk] : NULL;
+  return !table ? NULL : table[chunk] ? table[chunk] : resident(lz, lz->store, (int)(a - lz->arrays), version, chunk);
 }
 
 void store_stats(const luisa *lz, int64_t *objects, int64_t *bytes_held)
@@ -246,10 +400,13 @@ void store_free(luisa *lz)
   }
   for (lu_object *o = s->pool, *next; o; o = next) {
     next = o->next;
-    free(o->data);
+    if (o->data)
+      free_data(lz, s, o);
     free(o);
   }
+  spill_close(s->spill);
   free(s->history);
   free(s);
   lz->store = NULL;
+  atomic_store(&lz->memory.windows, 0);
 }

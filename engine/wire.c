@@ -16,8 +16,14 @@ void wire_reset(lu_wire *w)
 
 void wire_free(lu_wire *w)
 {
-  free(w->buf);
+  if (w->mem)
+    memory_free(w->mem, w->use, w->buf, w->cap);
+  else
+    free(w->buf);
+  lu_memory *mem = w->mem;
+  lu_use use = w->use;
   memset(w, 0, sizeof *w);
+  w->mem = mem, w->use = use;
 }
 
 static int grow(lu_wire *w, size_t need)
@@ -27,7 +33,7 @@ static int grow(lu_wire *w, size_t need)
   size_t cap = w->cap ? w->cap : 256;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : 2 * cap;
-  char *grown = realloc(w->buf, cap);
+  char *grown = w->mem ? memory_realloc(w->mem, w->use, w->buf, w->cap, cap) : realloc(w->buf, cap);
   if (!grown)
     return 0;
   w->buf = grown;

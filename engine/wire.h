@@ -13,6 +13,8 @@ typedef struct lu_wire {
   char *buf;
   size_t len, cap, at;
   int bad;
+  lu_memory *mem;              /* counts buf when set (chunk data) */
+  lu_use use;
 } lu_wire;
 
 void wire_reset(lu_wire *w);
@@ -52,6 +54,8 @@ typedef struct lu_reply {
   int64_t call;
   int32_t status, errlen, nchanges, nwrites;
   int64_t data_bytes;
+  int32_t off;                 /* analytics are off for good: send no more */
+  int32_t unused;
 } lu_reply;
 
 /* The arrays and parameters every analytics rank declares as the

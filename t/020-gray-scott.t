@@ -4,7 +4,7 @@
 . t/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..6"
+echo "1..8"
 run() {   # ranks, script, output name
   mpi "$1" "$B/examples/gray_scott" --size 48 --steps 60 --progress 0 --check --script "$2" \
     >"$out/$3.out" 2>"$out/$3.err"
@@ -35,3 +35,13 @@ for f in U V; do
       if (bad) printf "# engine %s %s %s, solver %s %s %s\n", e[1], e[2], e[3], c[1], c[2], c[3]
     }' "$out/full3.out" "$out/full3.err"
 done
+
+# Ranks mode on 4 + 1 ranks, chunks sent as zstd frames: the same report and
+# the same fields as 4 ranks inline.
+LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_COMPRESS=1 run 5 examples/gray-scott/stats.lua ranks5
+cmp -s "$out/demo4.out" "$out/ranks5.out" && echo "ok - ranks mode, 4 + 1 ranks: stats.lua prints what 4 ranks inline print" \
+  || { echo "not ok - ranks mode output differs"; diff "$out/demo4.out" "$out/ranks5.out" | head -5 | sed 's/^/# /'; }
+h5=$(sed -n 's/.*check hash //p' "$out/ranks5.err")
+[ -n "$h5" ] && [ "$h5" = "$h4" ] && grep -q "on 4 ranks" "$out/ranks5.err" \
+  && echo "ok - and the simulation, on the 4 ranks luisa_comm gives, ends with the same fields" \
+  || { echo "not ok - ranks mode field hash '$h5'"; tail -3 "$out/ranks5.err" | sed 's/^/# /'; }

@@ -4,7 +4,7 @@
 . t/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "1..7"
+echo "1..10"
 # 37 cells: uneven blocks on the 2 x 1 and 2 x 2 process grids.
 run() { np=$1 name=$2; shift 2
         mpi "$np" "$B/examples/heat2d" --size 37 --progress 0 --check "$@" >"$out/$name" 2>"$out/$name.err"; }
@@ -50,3 +50,17 @@ awk "BEGIN { exit !(\"${d#* }\" + 0 > 0.1) }" && [ "${d% *}" = 30 ] \
   || { echo "not ok - stats.lua: '$d'"; grep "obs computed" "$out/s.err" | sed 's/^/# /'; }
 [ "$(sed -n 's/^step *\([0-9]*\) .*/\1/p' "$out/s" | tr '\n' ' ')" = "0 10 20 30 " ] \
   && echo "ok - stats.lua prints at steps 0, 10, 20, 30" || { echo "not ok - stats.lua output:"; sed 's/^/# /' "$out/s"; }
+
+# Ranks mode (2 simulation ranks + 1 analytics rank, max_lag 0): the same
+# steering, the same assignments, the same u as inline on the 2 ranks; and
+# heat_assign.lua's exact landing on 3 + 1.
+LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_ANALYTICS_RANKS=1 run 3 r3 --steps 200 --script examples/heat2d/nudge.lua
+cmp -s "$out/two" "$out/r3" && echo "ok - ranks mode, 2 + 1 ranks: nudge.lua prints what 2 ranks inline print" \
+  || { echo "not ok - ranks mode prints other lines"; diff "$out/two" "$out/r3" | head -5 | sed 's/^/# /'; }
+[ -n "$(h r3)" ] && [ "$(h r3)" = "$(h two)" ] && grep -q "obs computed at 41 steps" "$out/r3.err" \
+  && echo "ok - and ends with the same u (hash $(h r3)), obs computed only when wanted" \
+  || { echo "not ok - ranks mode hash '$(h r3)'"; tail -3 "$out/r3.err" | sed 's/^/# /'; }
+LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_ANALYTICS_RANKS=1 run 4 ra4 --steps 100 --script t/data/heat_assign.lua
+[ "$(gap ra4)" = "30 0" ] && grep -q "ended the run at step 30" "$out/ra4.err" \
+  && echo "ok - ranks mode, 3 + 1 ranks: after the stop at step 30, max|u - obs| is exactly 0" \
+  || { echo "not ok - ranks mode max|u - obs| '$(gap ra4)'"; tail -3 "$out/ra4.err" | sed 's/^/# /'; }

@@ -8,33 +8,7 @@
 # luisa.state carry over; an unpublished chunk and ranks out of step are
 # told, never a hang; refusals at luisa_init. Every run is under timeout.
 . t/lib.sh
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-limit=120
-[ -n "$LUISA_VALGRIND" ] && limit=1200
-[ -n "$LUISA_SANITIZE" ] && limit=400
-D=t/data/ranks
-n=0
-say() { n=$((n + 1)); echo "$1 $n - $2"; }
-check() { if eval "$1"; then say ok "$2"; else say "not ok" "$2"; [ -n "$3" ] && echo "$3" | sed 's/^/#   /'; fi; }
-
-# run NAME NP SCRIPT BLOCKS STEPS [handover], the environment before it: the
-# simulation's lines in NAME.txt, the analysis' in NAME.out, stderr in
-# NAME.err, the counters in NAME.prog. Asserts the exit status.
-run() {
-  name=$1 np=$2; shift 2
-  rm -f "$out/$name".*
-  LUISA_TEST_OUT="$out/$name.out" LUISA_TEST_PROGRESS="$out/$name.prog" LUISA_OUTPUT_DIR="$out" \
-    timeout -k 5 "$limit" sh -c '. t/lib.sh && mpi "$@"' mpi "$np" "$B/t/ranks" "$@" >"$out/$name.txt" \
-    2>"$out/$name.err"
-  rc=$?
-  check "[ $rc -eq ${want_rc:-0} ] && ! grep -q Sanitizer '$out/$name.err'" \
-    "$name: $np ranks, exits with ${want_rc:-0}$([ $rc = 124 ] && echo ', timed out')" "$(tail -20 "$out/$name.err")"
-}
-same() {   # same A B WHAT: both files equal, and not empty
-  check "[ -s '$out/$1' ] && cmp -s '$out/$1' '$out/$2'" "$3" "$(diff "$out/$1" "$out/$2" | head -10)"
-}
-line() { sed -n "/^$2 /p" "$out/$1.txt"; }
+. t/ranks.sh
 
 export LUISA_ANALYTICS_RANKS=1
 # 1+1, 3+1 and 2+2 against inline on the analytics ranks' chunks.
@@ -68,8 +42,12 @@ LUISA_MODE=thread LUISA_MAX_LAG=1 run th6 2 $D/all.lua 6 12 handover
 LUISA_LOG_LEVEL=info LUISA_MODE=ranks LUISA_MAX_LAG=1 LUISA_ANALYTICS_RANKS=2 LUISA_COMPRESS=3 run rk62 8 $D/all.lua 6 12 handover
 same th6.out rk62.out "6+2, max_lag 1, zstd level 3, a chunk handed over: the analysis writes what thread mode writes"
 same th6.txt rk62.txt "6+2, max_lag 1, zstd level 3: the simulation sees what thread mode sees"
-check "grep -q 'released 12 handed 12' '$out/rk62.prog'" "6+2: each of the 12 handed-over buffers came back once" \
+check "awk '{ exit !(\$6 == \$8 && \$8 >= 12) }' '$out/rk62.prog'" "6+2: each of the handed-over buffers came back once" \
   "$(cat "$out/rk62.prog")"
+LUISA_MODE=ranks LUISA_MAX_LAG=1 run rk62raw 8 $D/all.lua 6 12 handover
+same th6.out rk62raw.out "6+2 raw: I's handed-over chunk sent from its own buffer, T's packed: what thread mode writes"
+check "awk '{ exit !(\$6 == \$8 && \$8 >= 12) }' '$out/rk62raw.prog'" "6+2 raw: each handed-over buffer came back once" \
+  "$(cat "$out/rk62raw.prog")"
 check "grep -q 'analytics rank 0 (node 0): simulation ranks 0, 2, 4, ' '$out/rk62.err' &&
        grep -q 'analytics rank 1 (node 0): simulation ranks 1, 3, 5, ' '$out/rk62.err'" \
   "6+2: the route, logged at info, balances the six equal simulation ranks over the two" "$(grep -A3 'ranks mode' "$out/rk62.err")"
@@ -119,8 +97,9 @@ check "awk '\$2 != (\$1 == 1 ? 1440 : 1440 + 576 * (\$1 - 1)) || \$3 >= \$2 || \
 
 # Mistakes are told, never a hang.
 LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_TEST_SKIP=1 run skip 4 $D/wants.lua 3 4
-check "line skip 1 | grep -q '^1 status 1 .*was not published' && ! grep -q differs '$out/skip.txt'" \
-  "a chunk never published: LUISA_WARN_SCRIPT naming it on every rank" "$(cat "$out/skip.txt")"
+check "line skip 1 | grep -q '^1 status 1 .*chunk 0 of array \"T\" (offset \\[4, 0\\], shape \\[4, 6\\]) was not published on simulation rank 1; luisa.every at t/data/ranks/wants.lua:7' &&
+       ! grep -q differs '$out/skip.txt'" \
+  "a chunk never published: LUISA_WARN_SCRIPT on every rank, naming it in the simulation's numbers" "$(cat "$out/skip.txt")"
 LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_TEST_BADSTEP=3 run badstep 4 $D/wants.lua 3 6
 check "line badstep 3 | grep -q '^3 status 22 .*different step numbers' && line badstep 6 | grep -q '^6 status 0 ' &&
        ! grep -q differs '$out/badstep.txt'" \
@@ -141,6 +120,14 @@ check "line corrupt 4 | grep -q '^4 status 26 .*chunk 0 of array \"T\" from simu
 check "! grep -q '^3 T' '$out/corrupt.out' && grep -q '^2 T' '$out/corrupt.out' && grep -q '^6 T' '$out/corrupt.out' &&
        grep -q '^6 I' '$out/corrupt.out'" "the corrupt step alone is not analysed, the callbacks stay enabled" \
   "$(cat "$out/corrupt.out")"
+
+# opts.timeout_s on the simulation's wait for an answer: an analysis of
+# 50 ms a step against a 10 ms deadline is told once, then the simulation
+# runs alone, and everyone leaves.
+LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_TRUSTED=1 LUISA_TIMEOUT=0.01 run timeout 4 $D/slow.lua 3 5
+check "line timeout 1 | grep -q '^1 status 24 .*did not answer for call 1 within opts.timeout_s' &&
+       [ \"\$(grep -c 'status 0 ' '$out/timeout.txt')\" = 4 ]" \
+  "a deadline passed: LUISA_ERR_TIMEOUT once, then luisa_step returns LUISA_OK" "$(cat "$out/timeout.txt")"
 
 # Refusals at luisa_init, on every rank.
 want_rc=1 LUISA_MODE=ranks run alone 1 $D/all.lua 1 2

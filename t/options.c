@@ -47,9 +47,10 @@ static void defaults(void)
 {
   luisa_options d = luisa_options_default();
   ok(d.lua_bytes == (int64_t)1 << 30 && d.step_budget_s == 60 && d.trusted == 0 && d.output_dir == NULL &&
-     d.timeout_s == 0 && d.mode == LUISA_MODE_INLINE && d.max_lag == 1 && d.cpuset == NULL && d.analytics_ranks == 0 && d.compress_level == 0,
+     d.timeout_s == 0 && d.mode == LUISA_MODE_INLINE && d.max_lag == 1 && d.cpuset == NULL && d.analytics_ranks == 0 && d.compress_level == 0 &&
+     d.store_bytes == 0 && d.spill_dir == NULL,
      "luisa_options_default: 1 GiB Lua heap, 60 s budget, sandboxed, luisa-out, no timeout, inline, "
-     "max_lag 1, cpuset auto");
+     "max_lag 1, cpuset auto, no memory budget, no spill");
   luisa_options o = d;
   o.lua_bytes = 1 << 20;
   refused(&o, "lua_bytes 1 MiB", "opts->lua_bytes is 1048576");
@@ -77,6 +78,10 @@ static void defaults(void)
   refused(&o, "max_lag 1025", "opts->max_lag is 1025");
   o = d, o.cpuset = "";
   refused(&o, "cpuset \"\"", "opts->cpuset is empty");
+  o = d, o.store_bytes = -1;
+  refused(&o, "store_bytes -1", "opts->store_bytes is -1: expected 0 (no budget) to 1 EiB");
+  o = d, o.spill_dir = "";
+  refused(&o, "spill_dir \"\"", "opts->spill_dir is empty");
   o = d, o.lua_bytes = 0, o.step_budget_s = 0;
   char text[1024];
   int st, made = init_says(&o, &st, text, sizeof text);
@@ -104,6 +109,8 @@ static void env(void)
     { "LUISA_MAX_LAG", "2.5", "opts->max_lag is -1" },
     { "LUISA_MAX_LAG", "-1", "opts->max_lag is -1" },
     { "LUISA_RELOAD_SIGNAL", "99", "opts->reload_signal is -1" },
+    { "LUISA_STORE_BYTES", "lots", "LUISA_STORE_BYTES is \"lots\": expected a number of bytes" },
+    { "LUISA_STORE_BYTES", "-1K", "opts->store_bytes is -1" },
   };
   luisa_options d = luisa_options_default();
   for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {

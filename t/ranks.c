@@ -147,7 +147,7 @@ int main(int argc, char **argv)
       luisa_reload(lz);
     }
     for (int b = 0; b < mine; b++) {
-      if (handover && b == 0) {   /* T's first chunk handed over: a copy the engine gives back */
+      if (handover && b == 0) {   /* T's and I's first chunks handed over: copies the engine gives back */
         double *copy = malloc(tcells * sizeof *copy);
         memcpy(copy, T, tcells * sizeof *copy);
         luisa_publish_handover(lz, "T", 0, copy, release, &released);
@@ -158,8 +158,14 @@ int main(int argc, char **argv)
       int wanted = 1;
       luisa_wants(lz, "I", b, step, &wanted);
       wanted_count += wanted && blocks[b] == 0;
-      if (wanted)
+      if (wanted && handover && b == 0) {   /* dense, no ghosts: ranks mode sends it from this very buffer */
+        int32_t *copy = malloc(cells * sizeof *copy);
+        memcpy(copy, I, cells * sizeof *copy);
+        luisa_publish_handover(lz, "I", 0, copy, release, &released);
+        handed++;
+      } else if (wanted) {
         luisa_publish(lz, "I", b, I + (size_t)b * cells);
+      }
       luisa_publish(lz, "W", b, W + (size_t)b * cells);
     }
     status = luisa_step(lz, badstep > 0 && step >= badstep && rank == size - 1 && size > 1 ? step + 1000 : step);

@@ -92,6 +92,13 @@ local function bind_callback(d, cb, arrays, core)
                 leaves = p.leaves, origin = p.origin, waits = p.waits, specs = {}, map = p.map and c.specs[p.map],
                 arrays = arrays }
     for k, s in ipairs(p.specs) do g.specs[k] = c.specs[s] end
+    if core.spilling and core.spilling() then   -- earlier versions it reads may be on disk: listed to bring back
+      g.past = {}
+      for _, leaf in ipairs(p.leaves) do
+        if leaf.version > 0 then g.past[#g.past + 1] = leaf.name; g.past[#g.past + 1] = leaf.version end
+      end
+      if #g.past == 0 then g.past = nil end
+    end
     g.geo = ffi.new("double[?]", #p.geo)
     for k = 1, #p.geo do g.geo[k - 1] = p.geo[k] end
     if p.scratch then   -- the kernel writes the expression here, the map's function reads it

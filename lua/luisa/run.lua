@@ -57,6 +57,7 @@ local function run_callback(c, step, rank)
     local ready = true
     for _, w in ipairs(g.waits) do ready = ready and c.core.versions(w[1]) >= w[2] end
     local item, input
+    if ready and g.past then c.core.restore(g.past) end
     if ready then
       for _, run in ipairs(g.runs) do
         item, input = run(acc, g.geo, g.nitems, g.chunks, g.pieces, c.outputs)
@@ -77,9 +78,12 @@ local function run_callback(c, step, rank)
       local chunk = g.items[item + 1].sources[input].chunk
       local ch = g.arrays[name].chunks[chunk + 1]
       local ago = g.leaves[input].version
+      local where = string.format("rank %d", rank)
+      local from, its = c.core.origin(name, chunk)   -- ranks mode: say the simulation's numbers
+      if from then chunk, where = its, string.format("simulation rank %d", from) end
       error(string.format("chunk %d of array %q (offset %s, shape %s) was not published on "
-            .. "rank %d%s; luisa.every at %s needs it: call luisa_publish before luisa_step",
-            chunk, name, shape_text(ch.offset), shape_text(ch.shape), rank,
+            .. "%s%s; luisa.every at %s needs it: call luisa_publish before luisa_step",
+            chunk, name, shape_text(ch.offset), shape_text(ch.shape), where,
             ago > 0 and string.format(" %d step%s ago", ago, ago > 1 and "s" or "") or "", c.cb.where), 0)
     end
   end
