@@ -93,6 +93,12 @@ echo "   never exceed max_lag, and reach it. The rank is bound to core 0 (--bind
 echo "   analytics thread gets core 1 (cpuset auto)."
 run_bound 1 "$B/bench/slowdown" bench/slowdown.lua 1024 120 6 1 --header
 run_bound 1 "$B/bench/slowdown" bench/slowdown.lua 1024 40 2 1 3
+echo "   In transit (ranks mode), 2 ranks bound to cores 0 and 1: rank 0 simulates, rank 1 serves the analytics"
+echo "   (LUISA_MODE_RANKS, analytics_ranks 1), raw and as zstd level 1 frames. none: rank 0 alone while rank 1"
+echo "   waits (same run); MPI_Send by hand: U and V's interiors sent to rank 1 every EVERY steps, the floor of"
+echo "   moving the data. Ranks mode reports a call max_lag calls later: the lag is always max_lag."
+run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 120 6 1
+run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 40 2 1 3
 echo
 
 if [ $failed != 0 ]; then
