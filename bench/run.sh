@@ -101,6 +101,13 @@ run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 120 6 1
 run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 40 2 1 3
 echo
 
+echo "== 8. zstd on Gray-Scott fields: U and V of a 512x512 Gray-Scott run after 8000 steps (slowdown.c's"
+echo "   equations, the spots spreading), and 16 MiB float64 fields, one zstd frame each as ranks mode sends"
+echo "   them (ZSTD_compress2, content size and checksum), levels 1, 3 and 9. raw/zstd: the bytes' ratio; speeds"
+echo "   in MB (1e6 bytes) of raw data a second; memcpy of the same buffer: the floor of moving it in memory."
+run 1 "$B/bench/codec" 512 8000 --header
+echo
+
 if [ $failed != 0 ]; then
   echo "!!!!! SOME BENCHMARK FAILED OR COMPUTED A WRONG ANSWER: see the warnings above"
   exit 1
