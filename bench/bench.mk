@@ -1,9 +1,10 @@
 # bench.mk: the benchmarks (make bench): built into $(B)/bench, run by
 # bench/run.sh, figures recorded in docs/benchmarks.md. Timings are printed, never asserted.
-BENCH_PROGS := kernel overhead chunks w1 window budget slowdown memory
+BENCH_PROGS := kernel overhead chunks w1 window budget slowdown codec memory
 BENCH_BIN   := $(BENCH_PROGS:%=$(B)/bench/%)
 
 # -rdynamic: the scripts write their results into bench_out through ffi.C.
+# LINK_LUISA carries -lzstd too (LDLIBS), which codec calls directly.
 $(B)/bench/%: bench/%.c bench/common.c bench/bench.h engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -rdynamic -Iengine -Ibench $< bench/common.c -o $@ $(LINK_LUISA)

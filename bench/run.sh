@@ -93,6 +93,19 @@ echo "   never exceed max_lag, and reach it. The rank is bound to core 0 (--bind
 echo "   analytics thread gets core 1 (cpuset auto)."
 run_bound 1 "$B/bench/slowdown" bench/slowdown.lua 1024 120 6 1 --header
 run_bound 1 "$B/bench/slowdown" bench/slowdown.lua 1024 40 2 1 3
+echo "   In transit (ranks mode), 2 ranks bound to cores 0 and 1: rank 0 simulates, rank 1 serves the analytics"
+echo "   (LUISA_MODE_RANKS, analytics_ranks 1), raw and as zstd level 1 frames. none: rank 0 alone while rank 1"
+echo "   waits (same run); MPI_Send by hand: U and V's interiors sent to rank 1 every EVERY steps, the floor of"
+echo "   moving the data. Ranks mode reports a call max_lag calls later: the lag is always max_lag."
+run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 120 6 1
+run_bound 2 "$B/bench/slowdown" bench/slowdown.lua 1024 40 2 1 3
+echo
+
+echo "== 8. zstd on Gray-Scott fields: U and V of a 512x512 Gray-Scott run after 8000 steps (slowdown.c's"
+echo "   equations, the spots spreading), and 16 MiB float64 fields, one zstd frame each as ranks mode sends"
+echo "   them (ZSTD_compress2, content size and checksum), levels 1, 3 and 9. raw/zstd: the bytes' ratio; speeds"
+echo "   in MB (1e6 bytes) of raw data a second; memcpy of the same buffer: the floor of moving it in memory."
+run 1 "$B/bench/codec" 512 8000 --header
 echo
 
 if [ $failed != 0 ]; then

@@ -2,9 +2,13 @@
  * wall time of a Gray-Scott loop on 1 rank without luisa, inline and in
  * thread mode (publishing, or handing the buffers over), side by side; and
  * whether thread mode keeps the analytics within max_lag steps behind.
+ * On 2 ranks, in transit: 1 simulation rank and 1 analytics rank (ranks
+ * mode, raw and zstd level 1) against no luisa and a hand-written MPI_Send
+ * of the same bytes, all timed on rank 0 in the same run.
  * usage: slowdown SCRIPT N STEPS EVERY MAX_LAG... [--header]
  *   NxN cells, STEPS timed steps (rounded up to a multiple of EVERY),
- *   luisa_publish + luisa_step every EVERY steps; thread mode per MAX_LAG. */
+ *   luisa_publish + luisa_step every EVERY steps; thread or ranks mode per MAX_LAG. */
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include "bench.h"
 
 enum { REPS = 5, BINS = 64 };   /* BINS: as the script's histograms */
+enum { TAG_OUT = 7 };           /* the analytics rank's bench_out, to rank 0 */
 
 /* Pearson's "spots" regime, as examples/gray-scott: dx = dt = 1. */
 #define DU   0.2097
@@ -160,19 +165,35 @@ static double c_binsum(const sim *s)
 
 /* A configuration: no luisa at all, inline, or thread mode with max_lag,
  * publishing (luisa_step copies the chunks) or handing the buffers over
- * (luisa_publish_handover: no copy, the simulation takes spares). */
-typedef enum { NONE, INLINE, THREAD, HANDOVER } mode;
+ * (luisa_publish_handover: no copy, the simulation takes spares); on 2
+ * ranks, ranks mode with max_lag (chunks as zstd frames at `level`, 0:
+ * raw), or no luisa but U and V sent to rank 1 by MPI_Send (BY_HAND). */
+typedef enum { NONE, INLINE, THREAD, HANDOVER, RANKS, BY_HAND } mode;
 typedef struct config {
   mode mode;
   int max_lag;
+  int level;
 } config;
+
+static int analysed(mode m)
+{
+  return m != NONE && m != BY_HAND;
+}
+
+static int lagged(mode m)
+{
+  return m == THREAD || m == HANDOVER || m == RANKS;
+}
 
 enum { MAX_LAGS = 4, MAX_CONFIGS = 2 + 2 * MAX_LAGS };
 
 static const char *config_name(config c, char *buf, size_t cap)
 {
-  static const char *const names[] = { "none", "inline", "thread", "thread, handover" };
-  snprintf(buf, cap, c.mode >= THREAD ? "%s, max_lag %d" : "%s", names[c.mode], c.max_lag);
+  static const char *const names[] = { "none", "inline", "thread", "thread, handover", "ranks", "MPI_Send by hand" };
+  if (c.mode == RANKS && c.level)
+    snprintf(buf, cap, "ranks, zstd %d, max_lag %d", c.level, c.max_lag);
+  else
+    snprintf(buf, cap, lagged(c.mode) ? "%s, max_lag %d" : "%s", names[c.mode], c.max_lag);
   return buf;
 }
 
@@ -183,7 +204,8 @@ typedef struct loop_figures {
   int64_t calls, waits;         /* timed luisa_step calls; of those, the ones that waited */
   double waited_s;
   int64_t lag_max, at_max;      /* after each call: the largest steps - analysed, the calls at max_lag */
-  double out[4];                /* the script's last results (bench_out) */
+  double sent_s;                /* BY_HAND: of the loop, in MPI_Send */
+  double out[8];                /* the script's last results and, in ranks mode, its transit stats (bench_out) */
 } loop_figures;
 
 static void declare(luisa *lz, const sim *s)
@@ -211,25 +233,59 @@ static void publish_step(luisa *lz, sim *s, mode m, int64_t step)
   bench_step(lz, step);
 }
 
+/* A context for configuration c. In ranks mode world rank 1 serves the
+ * analytics: its luisa_init returns LUISA_SERVED once rank 0 finalized. */
+static luisa *open_context(const char *script, config c)
+{
+  luisa_options opts = luisa_options_default();
+  opts.script = script;
+  opts.mode = c.mode == INLINE ? LUISA_MODE_INLINE : c.mode == RANKS ? LUISA_MODE_RANKS : LUISA_MODE_THREAD;
+  opts.max_lag = c.max_lag;
+  if (c.mode != RANKS)
+    return bench_open_with(opts);
+  opts.analytics_ranks = 1;
+  opts.compress_level = c.level;
+  opts.trusted = 1;   /* the script hands its results back through ffi.C */
+  luisa *lz = NULL;
+  int st = luisa_init(MPI_COMM_WORLD, &opts, &lz);
+  if (st != (bench_rank == 0 ? LUISA_OK : LUISA_SERVED)) {
+    fprintf(stdout, "\n!!!!! BENCHMARK BROKEN: luisa_init(%s) in ranks mode returned %d on rank %d: %s\n\n",
+            script, st, bench_rank, lz ? luisa_error(lz) : "");
+    fflush(stdout);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  return lz;
+}
+
+/* U and V's interiors to rank 1, the bytes ranks mode sends. */
+static double send_fields(const sim *s, MPI_Datatype interior)
+{
+  double t0 = bench_now();
+  for (int k = 0; k < 2; k++)
+    MPI_Send(s->f[k].cur + s->stride + 1, 1, interior, 1, k, MPI_COMM_WORLD);
+  return bench_now() - t0;
+}
+
 /* Runs the simulation from its start for `steps` steps in configuration c,
  * a context of its own opened and closed around it. Step 0 (the first
  * luisa_step checks the declarations and compiles the plan) is not timed;
- * in thread mode the loop starts once its analysis is done. */
-static loop_figures run_loop(sim *s, const char *script, config c, int steps, int every)
+ * in thread mode the loop starts once its analysis is done. Ranks mode
+ * reports a call's analysis max_lag calls later: the initial state goes
+ * out at steps -max_lag to 0, and the loop starts once the first of them
+ * is reported, with max_lag calls in flight as ever after. */
+static loop_figures run_loop(sim *s, const char *script, config c, int steps, int every, MPI_Datatype interior)
 {
   loop_figures f = { 0 };
   luisa *lz = NULL;
   luisa_progress p0 = { 0 }, p;
   sim_start(s);
-  if (c.mode != NONE) {
-    luisa_options opts = luisa_options_default();
-    opts.script = script;
-    opts.mode = c.mode == INLINE ? LUISA_MODE_INLINE : LUISA_MODE_THREAD;
-    opts.max_lag = c.max_lag;
-    lz = bench_open_with(opts);
+  if (analysed(c.mode)) {
+    lz = open_context(script, c);
     declare(lz, s);
-    publish_step(lz, s, c.mode, 0);
-    for (luisa_get_progress(lz, &p0); p0.analysed < p0.steps; luisa_get_progress(lz, &p0))
+    const int behind = c.mode == RANKS ? c.max_lag : 0;
+    for (int k = behind; k >= 0; k--)
+      publish_step(lz, s, c.mode, -k);
+    for (luisa_get_progress(lz, &p0); p0.analysed < p0.steps - behind; luisa_get_progress(lz, &p0))
       nanosleep(&(struct timespec){ 0, 100000 }, NULL);
   }
   memset(bench_out, 0, sizeof bench_out);
@@ -238,12 +294,16 @@ static loop_figures run_loop(sim *s, const char *script, config c, int steps, in
     double ts = bench_now();
     sim_step(s);
     f.sim_s += bench_now() - ts;
+    if (c.mode == BY_HAND && step % every == 0) {
+      f.sent_s += send_fields(s, interior);
+      f.calls++;
+    }
     if (lz && step % every == 0) {
       publish_step(lz, s, c.mode, step);
       luisa_get_progress(lz, &p);
       int64_t lag = p.steps - p.analysed;
       f.lag_max = lag > f.lag_max ? lag : f.lag_max;
-      f.at_max += c.mode >= THREAD && lag == c.max_lag;
+      f.at_max += lagged(c.mode) && lag == c.max_lag;
       f.calls++;
     }
   }
@@ -252,10 +312,27 @@ static loop_figures run_loop(sim *s, const char *script, config c, int steps, in
     luisa_get_progress(lz, &p);
     f.waits = p.waits - p0.waits;
     f.waited_s = p.waited_s - p0.waited_s;
-    luisa_finalize(lz);   /* thread mode: the last steps' analyses finish here */
-    memcpy(f.out, bench_out, sizeof f.out);
+    luisa_finalize(lz);   /* thread and ranks mode: the last steps' analyses finish here */
+    if (c.mode == RANKS)   /* the script ran on rank 1 */
+      MPI_Recv(f.out, 8, MPI_DOUBLE, 1, TAG_OUT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    else
+      memcpy(f.out, bench_out, sizeof f.out);
   }
   return f;
+}
+
+/* Rank 1's part of configuration c: it serves the analytics (ranks mode)
+ * and sends rank 0 what the script left, or receives what BY_HAND sends. */
+static void serve_loop(const char *script, config c, int calls, double *const into[2], int n)
+{
+  if (c.mode == RANKS) {
+    memset(bench_out, 0, sizeof bench_out);   /* a callback that never ran must not pass the check */
+    luisa_finalize(open_context(script, c));
+    MPI_Send(bench_out, 8, MPI_DOUBLE, 0, TAG_OUT, MPI_COMM_WORLD);
+  }
+  for (int call = 0; c.mode == BY_HAND && call < calls; call++)
+    for (int k = 0; k < 2; k++)
+      MPI_Recv(into[k], n * n, MPI_DOUBLE, 0, k, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 }
 
 static int sim_alloc(sim *s, int n, int max_lag)
@@ -297,7 +374,7 @@ static void check(const sim *s, config *cfg, int ncfg, loop_figures f[][REPS], i
   const double want[4] = { c_std(s, s->f[1].cur, 1), c_std(s, s->f[0].cur, 0), c_binsum(s), (double)steps };
   static const char *const what[4] = { "V:laplacian():std()", "U:std()", "V:histogram() bins", "last step" };
   for (int c = 0; c < ncfg; c++)
-    for (int r = 0; cfg[c].mode != NONE && r < REPS; r++)
+    for (int r = 0; analysed(cfg[c].mode) && r < REPS; r++)
       for (int k = 0; k < 4; k++) {
         char name[48], label[96];
         snprintf(label, sizeof label, "slowdown %s, %s", config_name(cfg[c], name, sizeof name), what[k]);
@@ -324,26 +401,81 @@ static void report_lag(config c, const loop_figures *f)
   }
 }
 
+/* Ranks mode: what the analytics rank received over the context's calls
+ * (the timed ones, and max_lag + 1 of the initial state), per call. */
+static void report_transit(config c, const loop_figures *f)
+{
+  const double calls = (double)(f->calls + c.max_lag + 1), mib = 1024.0 * 1024.0 * calls;
+  char name[48];
+  printf("   %s: per call %.2f MiB of chunks sent as %.2f MiB on the wire (raw/wire %.1f); the analytics rank "
+         "decompressed for %.2f ms a call\n", config_name(c, name, sizeof name), f->out[4] / mib, f->out[5] / mib,
+         f->out[5] > 0 ? f->out[4] / f->out[5] : 0.0, 1e3 * f->out[6] / calls);
+}
+
+/* The physical floor: the same bytes by MPI_Send to rank 1, blocking. */
+static void report_by_hand(const loop_figures *f, int n)
+{
+  const double bytes = 2.0 * n * n * sizeof(double), per_call = f->sent_s / (double)f->calls;
+  printf("   MPI_Send by hand: U and V (2 x %.1f MiB) to rank 1 took %.2f ms a call (%.2f GB/s), %.1f ms of the "
+         "loop's %.1f ms\n", bytes / 2 / (1024.0 * 1024.0), 1e3 * per_call, bytes / per_call * 1e-9, 1e3 * f->sent_s,
+         1e3 * f->loop_s);
+}
+
+/* On 1 rank: none, inline, then thread mode copying and handing over per
+ * max_lag; on 2: none, MPI_Send by hand, then ranks mode raw and zstd 1. */
+static int configs(const int *lags, int nlags, config *cfg)
+{
+  int ncfg = 0;
+  cfg[ncfg++] = (config){ NONE, 0, 0 };
+  cfg[ncfg++] = (config){ bench_size == 1 ? INLINE : BY_HAND, 0, 0 };
+  for (int l = 0; l < nlags; l++) {
+    cfg[ncfg++] = (config){ bench_size == 1 ? THREAD : RANKS, lags[l], 0 };
+    cfg[ncfg++] = (config){ bench_size == 1 ? HANDOVER : RANKS, lags[l], bench_size == 1 ? 0 : 1 };
+  }
+  return ncfg;
+}
+
+/* Rank 1 in the 2-rank run: its part of every loop, in rank 0's order. */
+static void serve(const char *script, int n, int steps, int every, const int *lags, int nlags)
+{
+  config cfg[MAX_CONFIGS];
+  const int ncfg = configs(lags, nlags, cfg);
+  double *into[2] = { malloc((size_t)n * n * sizeof(double)), malloc((size_t)n * n * sizeof(double)) };
+  if (!into[0] || !into[1])
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  for (int r = 0; r < REPS; r++)
+    for (int c = 0; c < ncfg; c++) {
+      serve_loop(script, cfg[c], steps / every, into, n);
+      MPI_Barrier(MPI_COMM_WORLD);
+    }
+  free(into[0]);
+  free(into[1]);
+}
+
 static void run(const char *script, int n, int steps, int every, const int *lags, int nlags)
 {
-  config cfg[MAX_CONFIGS] = { { NONE, 0 }, { INLINE, 0 } };
-  int ncfg = 2, max_lag = 0;
-  for (int l = 0; l < nlags; l++) {
-    cfg[ncfg++] = (config){ THREAD, lags[l] };
-    cfg[ncfg++] = (config){ HANDOVER, lags[l] };
+  config cfg[MAX_CONFIGS];
+  const int ncfg = configs(lags, nlags, cfg);
+  int max_lag = 0;
+  for (int l = 0; l < nlags; l++)
     max_lag = lags[l] > max_lag ? lags[l] : max_lag;
-  }
   sim s = { 0 };
   if (!sim_alloc(&s, n, max_lag))
     MPI_Abort(MPI_COMM_WORLD, 2);
+  MPI_Datatype interior;   /* a field's n x n cells inside its ghosts */
+  MPI_Type_vector(n, n, n + 2, MPI_DOUBLE, &interior);
+  MPI_Type_commit(&interior);
   loop_figures f[MAX_CONFIGS][REPS];
   for (int r = 0; r < REPS; r++)   /* interleaved: drift hits all alike */
-    for (int c = 0; c < ncfg; c++)
-      f[c][r] = run_loop(&s, script, cfg[c], steps, every);
+    for (int c = 0; c < ncfg; c++) {
+      f[c][r] = run_loop(&s, script, cfg[c], steps, every, interior);
+      MPI_Barrier(MPI_COMM_WORLD);   /* rank 1 (2 ranks) has done its part */
+    }
+  MPI_Type_free(&interior);
   check(&s, cfg, ncfg, f, steps);
 
   /* Each configuration's fastest repetition. */
-  const loop_figures *best[MAX_CONFIGS];
+  const loop_figures *best[MAX_CONFIGS] = { 0 };
   for (int c = 0; c < ncfg; c++) {
     best[c] = &f[c][0];
     for (int r = 1; r < REPS; r++)
@@ -359,16 +491,24 @@ static void run(const char *script, int n, int steps, int every, const int *lags
            1e3 * b->sim_s / steps, b->loop_s / none, (long long)b->calls, (long long)b->waits, 1e3 * b->waited_s,
            (long long)b->lag_max, (long long)b->at_max);
   }
-  const double calls = (double)best[1]->calls;
-  const double analysis = (best[1]->loop_s - none) / calls, between = none / calls;
-  printf("   every %d steps: the analysis takes %.1f ms a call (inline - none), the simulation %.1f ms between "
-         "calls: %s\n", every, 1e3 * analysis, 1e3 * between,
-         analysis < between ? "the analytics can keep up" : "the analytics are slower: thread mode is bound by them");
-  if (analysis >= between)
-    printf("   (bound by the analytics, a thread loop would take about calls x analysis = %.1f ms)\n",
-           1e3 * calls * analysis);
-  for (int c = 2; c < ncfg; c++)
-    report_lag(cfg[c], f[c]);
+  if (cfg[1].mode == INLINE) {
+    const double calls = (double)best[1]->calls;
+    const double analysis = (best[1]->loop_s - none) / calls, between = none / calls;
+    printf("   every %d steps: the analysis takes %.1f ms a call (inline - none), the simulation %.1f ms between "
+           "calls: %s\n", every, 1e3 * analysis, 1e3 * between,
+           analysis < between ? "the analytics can keep up" : "the analytics are slower: thread mode is bound by them");
+    if (analysis >= between)
+      printf("   (bound by the analytics, a thread loop would take about calls x analysis = %.1f ms)\n",
+             1e3 * calls * analysis);
+  } else {
+    report_by_hand(best[1], n);
+  }
+  for (int c = 0; c < ncfg; c++)
+    if (cfg[c].mode == RANKS)
+      report_transit(cfg[c], best[c]);
+  for (int c = 0; c < ncfg; c++)
+    if (lagged(cfg[c].mode))
+      report_lag(cfg[c], f[c]);
   fflush(stdout);
   sim_free(&s);
 }
@@ -383,29 +523,33 @@ int main(int argc, char **argv)
              "configuration", "loop ms", "ms/step", "sim ms", "/ none", "calls", "waits", "waited ms", "lag max",
              "at max");
   }
-  if (argc < 6 || argc > 5 + MAX_LAGS || bench_size != 1) {
-    fprintf(stderr, "usage: slowdown SCRIPT N STEPS EVERY MAX_LAG... [--header]   (on 1 rank, up to %d MAX_LAG)\n",
-            MAX_LAGS);
+  if (argc < 6 || argc > 5 + MAX_LAGS || bench_size > 2) {
+    fprintf(stderr, "usage: slowdown SCRIPT N STEPS EVERY MAX_LAG... [--header]   (on 1 rank, or 2 for ranks mode; "
+            "up to %d MAX_LAG)\n", MAX_LAGS);
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   int n = atoi(argv[2]), steps = atoi(argv[3]), every = atoi(argv[4]), lags[MAX_LAGS], nlags = argc - 5;
   for (int l = 0; l < nlags; l++)
     lags[l] = atoi(argv[5 + l]);
-  int bad = n < 3 || steps < 1 || every < 1;
+  int bad = n < 3 || steps < 1 || every < 1 || (int64_t)n * n > INT_MAX;   /* n * n: an MPI count */
   for (int l = 0; l < nlags; l++)
     bad |= lags[l] < 1 || lags[l] > 1000;
   if (bad) {
-    fprintf(stderr, "slowdown: expected N >= 3, STEPS >= 1, EVERY >= 1, MAX_LAG from 1 to 1000\n");
+    fprintf(stderr, "slowdown: expected N from 3 to 46340, STEPS >= 1, EVERY >= 1, MAX_LAG from 1 to 1000\n");
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
-  /* Each configuration sets its own mode and lag: the environment's would win. */
-  static const char *const ours[] = { "LUISA_MODE", "LUISA_MAX_LAG" };
-  for (int k = 0; k < 2; k++)
+  /* Each configuration sets its own mode, lag, analytics ranks and compression: the environment's would win. */
+  static const char *const ours[] = { "LUISA_MODE", "LUISA_MAX_LAG", "LUISA_ANALYTICS_RANKS", "LUISA_COMPRESS" };
+  for (int k = 0; k < 4; k++)
     if (getenv(ours[k])) {
-      printf("   (%s=%s ignored: each configuration sets its own)\n", ours[k], getenv(ours[k]));
+      if (bench_rank == 0)
+        printf("   (%s=%s ignored: each configuration sets its own)\n", ours[k], getenv(ours[k]));
       unsetenv(ours[k]);
     }
   steps = (steps + every - 1) / every * every;
-  run(argv[1], n, steps, every, lags, nlags);
+  if (bench_rank == 0)
+    run(argv[1], n, steps, every, lags, nlags);
+  else
+    serve(argv[1], n, steps, every, lags, nlags);
   return bench_finish();
 }
