@@ -167,12 +167,14 @@ static double c_binsum(const sim *s)
  * publishing (luisa_step copies the chunks) or handing the buffers over
  * (luisa_publish_handover: no copy, the simulation takes spares); on 2
  * ranks, ranks mode with max_lag (chunks as zstd frames at `level`, 0:
- * raw), or no luisa but U and V sent to rank 1 by MPI_Send (BY_HAND). */
+ * raw; handing the buffers over: sent from them, no copy), or no luisa but
+ * U and V sent to rank 1 by MPI_Send (BY_HAND). */
 typedef enum { NONE, INLINE, THREAD, HANDOVER, RANKS, BY_HAND } mode;
 typedef struct config {
   mode mode;
   int max_lag;
   int level;
+  int handover;                 /* RANKS: luisa_publish_handover */
 } config;
 
 static int analysed(mode m)
@@ -185,13 +187,15 @@ static int lagged(mode m)
   return m == THREAD || m == HANDOVER || m == RANKS;
 }
 
-enum { MAX_LAGS = 4, MAX_CONFIGS = 2 + 2 * MAX_LAGS };
+enum { MAX_LAGS = 4, MAX_CONFIGS = 2 + 3 * MAX_LAGS };
 
 static const char *config_name(config c, char *buf, size_t cap)
 {
   static const char *const names[] = { "none", "inline", "thread", "thread, handover", "ranks", "MPI_Send by hand" };
   if (c.mode == RANKS && c.level)
     snprintf(buf, cap, "ranks, zstd %d, max_lag %d", c.level, c.max_lag);
+  else if (c.mode == RANKS && c.handover)
+    snprintf(buf, cap, "ranks, handover, max_lag %d", c.max_lag);
   else
     snprintf(buf, cap, lagged(c.mode) ? "%s, max_lag %d" : "%s", names[c.mode], c.max_lag);
   return buf;
@@ -220,12 +224,12 @@ static void declare(luisa *lz, const sim *s)
   }
 }
 
-static void publish_step(luisa *lz, sim *s, mode m, int64_t step)
+static void publish_step(luisa *lz, sim *s, int handover, int64_t step)
 {
   static const char *const names[2] = { "U", "V" };
   for (int k = 0; k < 2; k++) {
     field *f = &s->f[k];
-    if (m != HANDOVER)
+    if (!handover)
       luisa_publish(lz, names[k], 0, f->cur);
     else if (luisa_publish_handover(lz, names[k], 0, f->cur, field_release, f) == LUISA_OK)
       f->lent = 1;
@@ -284,7 +288,7 @@ static loop_figures run_loop(sim *s, const char *script, config c, int steps, in
     declare(lz, s);
     const int behind = c.mode == RANKS ? c.max_lag : 0;
     for (int k = behind; k >= 0; k--)
-      publish_step(lz, s, c.mode, -k);
+      publish_step(lz, s, c.mode == HANDOVER || c.handover, -k);
     for (luisa_get_progress(lz, &p0); p0.analysed < p0.steps - behind; luisa_get_progress(lz, &p0))
       nanosleep(&(struct timespec){ 0, 100000 }, NULL);
   }
@@ -299,7 +303,7 @@ static loop_figures run_loop(sim *s, const char *script, config c, int steps, in
       f.calls++;
     }
     if (lz && step % every == 0) {
-      publish_step(lz, s, c.mode, step);
+      publish_step(lz, s, c.mode == HANDOVER || c.handover, step);
       luisa_get_progress(lz, &p);
       int64_t lag = p.steps - p.analysed;
       f.lag_max = lag > f.lag_max ? lag : f.lag_max;
@@ -426,11 +430,13 @@ static void report_by_hand(const loop_figures *f, int n)
 static int configs(const int *lags, int nlags, config *cfg)
 {
   int ncfg = 0;
-  cfg[ncfg++] = (config){ NONE, 0, 0 };
-  cfg[ncfg++] = (config){ bench_size == 1 ? INLINE : BY_HAND, 0, 0 };
+  cfg[ncfg++] = (config){ NONE, 0, 0, 0 };
+  cfg[ncfg++] = (config){ bench_size == 1 ? INLINE : BY_HAND, 0, 0, 0 };
   for (int l = 0; l < nlags; l++) {
-    cfg[ncfg++] = (config){ bench_size == 1 ? THREAD : RANKS, lags[l], 0 };
-    cfg[ncfg++] = (config){ bench_size == 1 ? HANDOVER : RANKS, lags[l], bench_size == 1 ? 0 : 1 };
+    cfg[ncfg++] = (config){ bench_size == 1 ? THREAD : RANKS, lags[l], 0, 0 };
+    cfg[ncfg++] = (config){ bench_size == 1 ? HANDOVER : RANKS, lags[l], bench_size == 1 ? 0 : 1, 0 };
+    if (bench_size == 2)
+      cfg[ncfg++] = (config){ RANKS, lags[l], 0, 1 };
   }
   return ncfg;
 }

@@ -286,6 +286,43 @@ int luisa_chunk(luisa *lz, const char *name, const int64_t *offset, const int64_
   return LUISA_OK;
 }
 
+/* A chunk declared with the strides a simulation rank's buffer has (ranks
+ * mode: the analytics rank receives that buffer whole). The numbers come
+ * from another rank: every element must lie inside the bytes. */
+int array_chunk_strided(luisa *lz, const char *name, const int64_t *offset, const int64_t *shape,
+                        const int64_t *stride, int64_t first, int64_t bytes)
+{
+  FORWARD_IF_ERROR(luisa_chunk(lz, name, offset, shape, NULL));
+  lu_array *a = array_find(lz, name);
+  lu_chunk *c = &a->chunks[a->nchunks - 1];
+  int64_t size = (int64_t)array_dtype_size(a->dtype), elems = bytes / size, last = first;
+  int fits = bytes > 0 && bytes <= BYTES_LIMIT && bytes % size == 0 && first >= 0 && first < elems;
+  for (int d = 0; fits && d < a->ndim; d++) {   /* no product can overflow: each stays below elems */
+    int64_t more = shape[d] - 1;   /* >= 0: luisa_chunk checked the shape */
+    fits = stride[d] >= 0 && (more == 0 || stride[d] <= (elems - 1 - last) / more);
+    last += fits ? more * stride[d] : 0;
+  }
+  if (!fits) {
+    a->nchunks--;
+    return error_set(lz, LUISA_ERR_DATA, "chunk of \"%s\" at its buffer's element %lld: the strides sent do not fit "
+                     "its %lld bytes", name, (long long)first, (long long)bytes);
+  }
+  for (int d = 0; d < LUISA_MAX_DIMS; d++)
+    c->stride[d] = d < a->ndim ? stride[d] : 0;
+  c->first = first;
+  c->bytes = bytes;
+  return LUISA_OK;
+}
+
+/* Whether a chunk travels as its whole buffer (ghost cells and padding
+ * included: one contiguous copy, or none when handed over) rather than
+ * packed: when the buffer is not much larger than the chunk. */
+int array_whole_buffer(const lu_array *a, const lu_chunk *c)
+{
+  int64_t packed = array_volume(LUISA_MAX_DIMS, c->shape) * (int64_t)array_dtype_size(a->dtype);
+  return c->bytes - packed <= (packed / 8 > 4096 ? packed / 8 : 4096);
+}
+
 int luisa_field_writable(luisa *lz, const char *name)
 {
   if (!lz)

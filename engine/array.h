@@ -10,6 +10,9 @@ const char *array_dtype_name(luisa_dtype dtype);
 size_t array_dtype_size(luisa_dtype dtype);
 int64_t array_box_volume(const lu_array *a, int chunk, const int64_t *lo, const int64_t *count,
                          const int64_t *step);
+int array_chunk_strided(luisa *lz, const char *name, const int64_t *offset, const int64_t *shape,
+                        const int64_t *stride, int64_t first, int64_t bytes);
+int array_whole_buffer(const lu_array *a, const lu_chunk *c);
 void array_pack(const lu_array *a, const lu_chunk *layout, const void *src, const int64_t *lo,
                 const int64_t *count, const int64_t *step, void *dst);
 /* The inverse: count elements packed in C order from src, into the box at

@@ -119,6 +119,13 @@ static int ranks_publish(luisa *lz, int a, int chunk, const void *data, luisa_re
   return slot_put(lz, &t->slots[(lz->steps + 1) % t->nslots], a, chunk, data, release, user);
 }
 
+/* A chunk's bytes as they travel: its whole buffer, or packed. */
+static size_t travel_bytes(const lu_array *a, const lu_chunk *ch)
+{
+  return array_whole_buffer(a, ch) ? (size_t)ch->bytes
+                                   : (size_t)array_volume(LUISA_MAX_DIMS, ch->shape) * array_dtype_size(a->dtype);
+}
+
 /* What one call's chunks take in flight: packed, or in zstd frames with
  * the scratch they are packed into first. */
 static int64_t call_bytes(const luisa *lz, const lu_ranks *t)
@@ -126,8 +133,7 @@ static int64_t call_bytes(const luisa *lz, const lu_ranks *t)
   int64_t need = 0, biggest = 0;
   for (int a = 0; a < lz->narrays; a++)
     for (int c = 0; c < lz->arrays[a].nchunks; c++) {
-      int64_t raw = array_volume(LUISA_MAX_DIMS, lz->arrays[a].chunks[c].shape) *
-                    (int64_t)array_dtype_size(lz->arrays[a].dtype);
+      int64_t raw = (int64_t)travel_bytes(&lz->arrays[a], &lz->arrays[a].chunks[c]);
       need += t->codec ? (int64_t)codec_bound((size_t)raw) : raw;
       biggest = raw > biggest ? raw : biggest;
     }
@@ -209,6 +215,10 @@ static int first_call(luisa *lz)
         wire_i32(&w, c);
         wire_put(&w, ch->offset, sizeof ch->offset);
         wire_put(&w, ch->shape, sizeof ch->shape);
+        wire_i32(&w, array_whole_buffer(&lz->arrays[a], ch));   /* then its buffer's strides travel too */
+        wire_put(&w, ch->stride, sizeof ch->stride);
+        wire_put(&w, &ch->first, sizeof ch->first);
+        wire_put(&w, &ch->bytes, sizeof ch->bytes);
       }
     if (MPI_Send(w.buf, (int)w.len, MPI_BYTE, t->ana, WIRE_TAG_CHUNKS, sp->link) != MPI_SUCCESS)
       status = error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Send of the chunks to the analytics failed");
@@ -221,20 +231,12 @@ static int first_call(luisa *lz)
   return status;
 }
 
-/* A chunk handed over whose buffer is its elements in C order, nothing
- * else, travels raw from that buffer: no copy. It is given back once its
+/* A chunk handed over that travels as its whole buffer travels raw from
+ * that buffer: no copy. It is given back once its
  * call is reported, its send completed by then. */
 static const void *sent_in_place(const lu_ranks *t, const lu_array *a, const lu_chunk *ch, const lu_slot_chunk *k)
 {
-  if (t->codec || !k->handed || ch->first != 0)
-    return NULL;
-  int64_t stride = 1;
-  for (int d = a->ndim - 1; d >= 0; d--) {
-    if (ch->shape[d] > 1 && ch->stride[d] != stride)
-      return NULL;
-    stride *= ch->shape[d];
-  }
-  return k->handed;
+  return !t->codec && k->handed && array_whole_buffer(a, ch) ? k->handed : NULL;
 }
 
 /* Backpressure: past opts.store_bytes, the earlier calls' sends are waited
@@ -270,8 +272,7 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
   for (int a = 0; a < s->narrays; a++)
     for (int c = 0; c < s->nchunks[a]; c++)
       if (s->chunks[a][c].data && schedule_wants(&t->schedule, a, c, step, call)) {
-        size_t raw = (size_t)array_volume(LUISA_MAX_DIMS, lz->arrays[a].chunks[c].shape) *
-                     array_dtype_size(lz->arrays[a].dtype);
+        size_t raw = travel_bytes(&lz->arrays[a], &lz->arrays[a].chunks[c]);
         if (!sent_in_place(t, &lz->arrays[a], &lz->arrays[a].chunks[c], &s->chunks[a][c]))
           room += t->codec ? codec_bound(raw) : raw;
         biggest = raw > biggest ? raw : biggest;
@@ -300,15 +301,18 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
       const lu_chunk *ch = &lz->arrays[a].chunks[c];
       if (!s->chunks[a][c].data || !schedule_wants(&t->schedule, a, c, step, call))
         continue;
-      size_t raw = (size_t)array_volume(LUISA_MAX_DIMS, ch->shape) * array_dtype_size(lz->arrays[a].dtype);
+      size_t raw = travel_bytes(&lz->arrays[a], ch);
       lu_sent e = { a, c, t->codec != NULL, 0, (int64_t)raw, (int64_t)raw };
       if (sent_in_place(t, &lz->arrays[a], ch, &s->chunks[a][c])) {
         wire_put(&o->head, &e, sizeof e);
         continue;
       }
       char *dst = o->data.buf + at;
-      array_pack(&lz->arrays[a], ch, s->chunks[a][c].data, ch->offset, ch->shape, ones,
-                 t->codec ? t->scratch.buf : dst);
+      if (array_whole_buffer(&lz->arrays[a], ch))
+        memcpy(t->codec ? t->scratch.buf : dst, s->chunks[a][c].data, raw);
+      else
+        array_pack(&lz->arrays[a], ch, s->chunks[a][c].data, ch->offset, ch->shape, ones,
+                   t->codec ? t->scratch.buf : dst);
       if (t->codec) {
         size_t size;
         char why[256];

@@ -45,8 +45,7 @@ typedef struct lu_server {
 
 static size_t flat_bytes(const lu_server *s, int k)
 {
-  const lu_array *a = &s->lz->arrays[s->origin[k].array];
-  return (size_t)array_volume(LUISA_MAX_DIMS, a->chunks[s->origin[k].local].shape) * array_dtype_size(a->dtype);
+  return (size_t)s->lz->arrays[s->origin[k].array].chunks[s->origin[k].local].bytes;
 }
 
 static void free_server(lu_server *s)
@@ -114,11 +113,18 @@ static int adopt_chunks(lu_server *s)
     while (w.at < w.len && !w.bad) {
       int a = wire_take_i32(&w), c = wire_take_i32(&w);
       int64_t offset[LUISA_MAX_DIMS], shape[LUISA_MAX_DIMS];
+      int64_t stride[LUISA_MAX_DIMS], first = 0, buffer = 0;
       wire_take(&w, offset, sizeof offset);
       wire_take(&w, shape, sizeof shape);
+      int whole = wire_take_i32(&w);   /* it arrives as the simulation's whole buffer, in its layout */
+      wire_take(&w, stride, sizeof stride);
+      wire_take(&w, &first, sizeof first);
+      wire_take(&w, &buffer, sizeof buffer);
       if (w.bad || a < 0 || a >= lz->narrays)
         break;
-      int status = luisa_chunk(lz, lz->arrays[a].name, offset, shape, NULL);
+      const char *name = lz->arrays[a].name;
+      int status = whole ? array_chunk_strided(lz, name, offset, shape, stride, first, buffer)
+                         : luisa_chunk(lz, name, offset, shape, NULL);
       if (status != LUISA_OK)
         return wire_free(&w), free(seen), status;
       if (ntotal == cap) {
@@ -211,8 +217,7 @@ static void receive(lu_server *s, int i, lu_head *h, int *reload, int first)
     wire_take(&s->head, &e, sizeof e);
     int flat = s->head.bad ? -1 : flat_index(s, i, e.array, e.chunk);
     const lu_array *a = flat >= 0 ? &lz->arrays[s->origin[flat].array] : NULL;
-    size_t raw = a ? (size_t)array_volume(LUISA_MAX_DIMS, a->chunks[s->origin[flat].local].shape) *
-                     array_dtype_size(a->dtype) : 0;
+    size_t raw = a ? flat_bytes(s, flat) : 0;
     char why[512] = "";
     int direct = a && !e.packed && (size_t)e.bytes == raw;
     if (!direct && !wire_room(&s->scratch, (size_t)(e.bytes > 0 ? e.bytes : 0)))

@@ -24,6 +24,7 @@ typedef struct lu_field {
 } lu_field;
 
 struct lu_reduction {
+  lu_memory *mem;              /* counts the fields (gathered and coarsened arrays) */
   int n;
   double *in, *out;
   MPI_Datatype type;
@@ -232,13 +233,13 @@ int transport_bcast_ints(luisa *lz, int *v, int n)
 enum { SLOTS_MAX = 1 << 24 };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts)
 {
-  (void)lz;
   for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
     if (counts[kind] < 0 || counts[kind] > SLOTS_MAX)
       return NULL;
   lu_reduction *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
+  r->mem = &lz->memory;
   r->n = HEADER;
   for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
     r->n += counts[kind] * slot_width[kind];
@@ -285,11 +286,16 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
   lu_field *f = &r->fields[r->nfields];
   f->n = n;
   f->op = mpi_op;
-  f->in = calloc((size_t)(n ? n : 1), sizeof *f->in);
-  f->out = calloc((size_t)(n ? n : 1), sizeof *f->out);
+  size_t bytes = (size_t)(n ? n : 1) * sizeof *f->in;
+  f->in = memory_alloc(r->mem, LU_USE_TRANSFER, bytes);
+  f->out = memory_alloc(r->mem, LU_USE_TRANSFER, bytes);
+  if (f->in)
+    memset(f->in, 0, bytes);
+  if (f->out)
+    memset(f->out, 0, bytes);
   if (!f->in || !f->out) {
-    free(f->in);
-    free(f->out);
+    memory_free(r->mem, LU_USE_TRANSFER, f->in, bytes);
+    memory_free(r->mem, LU_USE_TRANSFER, f->out, bytes);
     if (fn)
       MPI_Op_free(&f->op);
     return NULL;
@@ -329,8 +335,9 @@ void transport_reduction_free(lu_reduction *r)
   if (r->type != MPI_DATATYPE_NULL)
     MPI_Type_free(&r->type);
   for (int f = 0; f < r->nfields; f++) {
-    free(r->fields[f].in);
-    free(r->fields[f].out);
+    size_t bytes = (size_t)(r->fields[f].n ? r->fields[f].n : 1) * sizeof *r->fields[f].in;
+    memory_free(r->mem, LU_USE_TRANSFER, r->fields[f].in, bytes);
+    memory_free(r->mem, LU_USE_TRANSFER, r->fields[f].out, bytes);
     if (r->fields[f].op != MPI_SUM)   /* min and max are ours */
       MPI_Op_free(&r->fields[f].op);
   }

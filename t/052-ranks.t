@@ -87,12 +87,14 @@ check "grep -q '^5 a ' '$out/reload.out' && grep -q '^10 b .* 10\$' '$out/reload
   "the new version runs, its count continuing from luisa.state" "$(cat "$out/reload.out")"
 
 # luisa.stats() counts what arrived: at step 1 every chunk (nothing is known
-# yet: 3 ranks x (T 192 + I 96 + W 192 bytes)), then T alone (3 x 192).
+# yet), then T alone. T travels as its whole buffer, ghost cells included
+# (6 x 8 doubles, 384 bytes), I and W packed as they are (96, 192): 3 ranks
+# x 672 bytes, then 3 x 384.
 LUISA_MODE=ranks LUISA_MAX_LAG=0 run stats 4 $D/stats.lua 3 4
-check "[ \"\$(cut -d' ' -f1,2,3 '$out/stats.out' | tr '\n' ' ')\" = '1 1440 1440 2 2016 2016 3 2592 2592 4 3168 3168 ' ]" \
+check "[ \"\$(cut -d' ' -f1,2,3 '$out/stats.out' | tr '\n' ' ')\" = '1 2016 2016 2 3168 3168 3 4320 4320 4 5472 5472 ' ]" \
   "luisa.stats(): transit_raw and transit_wire count the bytes received, raw" "$(cat "$out/stats.out")"
 LUISA_MODE=ranks LUISA_MAX_LAG=0 LUISA_COMPRESS=3 run zstats 4 $D/stats.lua 3 4
-check "awk '\$2 != (\$1 == 1 ? 1440 : 1440 + 576 * (\$1 - 1)) || \$3 >= \$2 || \$4 != \"t\" { bad = 1 } END { exit bad || NR != 4 }' '$out/zstats.out'" \
+check "awk '\$2 != (\$1 == 1 ? 2016 : 2016 + 1152 * (\$1 - 1)) || \$3 >= \$2 || \$4 != \"t\" { bad = 1 } END { exit bad || NR != 4 }' '$out/zstats.out'" \
   "luisa.stats() compressed: the same raw bytes, fewer on the wire" "$(cat "$out/zstats.out")"
 
 # Mistakes are told, never a hang.

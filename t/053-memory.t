@@ -48,19 +48,20 @@ LUISA_MODE=inline LUISA_STORE_BYTES=1000 run small2 2 $D/window.lua 3 3
 check "line small2 1 | grep -qF 'could not be compiled on rank 0: opts.store_bytes (LUISA_STORE_BYTES) is 1000 bytes, but one step needs 1152'" \
   "2 ranks: the rank short of it is named, with its own need" "$(cat "$out/small2.txt")"
 
-# Ranks mode, 3+1: each simulation rank sends one block, 480 bytes a step;
-# the analytics rank holds 1728 bytes of windows and receives 1440.
+# Ranks mode, 3+1: each simulation rank sends one block, 672 bytes a step
+# (T travels as its whole buffer with ghost cells, 384 bytes, I and W
+# packed); the analytics rank holds 1728 bytes of windows and receives 2016.
 LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=0 LUISA_STORE_BYTES=400 run rsmall 4 $D/window.lua 3 3
-check "line rsmall 1 | grep -qF \"opts.store_bytes (LUISA_STORE_BYTES) cannot hold one step's chunks in flight: they need up to 480 bytes on a simulation rank (the first short of it is rank 0)\" &&
+check "line rsmall 1 | grep -qF \"opts.store_bytes (LUISA_STORE_BYTES) cannot hold one step's chunks in flight: they need up to 672 bytes on a simulation rank (the first short of it is rank 0)\" &&
        line rsmall 2 | grep -q '^2 status 0 '" "ranks mode, 400 bytes: refused on the simulation ranks at the first step" \
   "$(cat "$out/rsmall.txt")"
 LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=0 LUISA_STORE_BYTES=2000 run rana 4 $D/window.lua 3 3
-check "line rana 1 | grep -qF 'is 2000 bytes, but one step needs 3168: 1728 for windows and 1440 for transfers'" \
+check "line rana 1 | grep -qF 'is 2000 bytes, but one step needs 3744: 1728 for windows and 2016 for transfers'" \
   "ranks mode, 2000 bytes: the analytics rank refuses the plan, counting the chunks it receives" "$(cat "$out/rana.txt")"
-LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=2 LUISA_STORE_BYTES=3400 run rheld 4 $D/window.lua 3 10
+LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=2 LUISA_STORE_BYTES=4200 run rheld 4 $D/window.lua 3 10
 cut -d' ' -f1-3 "$out/rheld.out" >"$out/rheld.res"
-same inl.res rheld.res "ranks mode 3+1, max_lag 2, a budget of 3400 bytes: the results inline has"
-check "[ \"\$(col rheld 5 10)\" -le 3400 ]" "ranks mode: the analytics rank's peak stays within the budget" \
+same inl.res rheld.res "ranks mode 3+1, max_lag 2, a budget of 4200 bytes: the results inline has"
+check "[ \"\$(col rheld 5 10)\" -le 4200 ]" "ranks mode: the analytics rank's peak stays within the budget" \
   "$(cat "$out/rheld.out")"
 
 # Spill (opts.spill_dir): T's older versions go to disk past the budget and
@@ -80,7 +81,7 @@ cut -d' ' -f1-3 "$out/inl2.out" >"$out/inl2.res"
 same inl2.res spill2.res "spill, inline on 2 ranks: the results without a budget"
 check "[ -d '$out/kept' ] && [ -z \"\$(ls -A '$out/kept')\" ] && [ \"\$(col spill2 7 10)\" -gt 0 ]" \
   "spill into a directory that was there: its files removed, the directory kept" "$(ls -la "$out/kept")"
-LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=1 LUISA_STORE_BYTES=2600 LUISA_SPILL_DIR="$out/rspill" \
+LUISA_MODE=ranks LUISA_ANALYTICS_RANKS=1 LUISA_MAX_LAG=1 LUISA_STORE_BYTES=3200 LUISA_SPILL_DIR="$out/rspill" \
   run rspill 4 $D/window.lua 3 10
 cut -d' ' -f1-3 "$out/rspill.out" >"$out/rspill.res"
 same inl.res rspill.res "spill on the analytics rank of 3+1: the results inline has"
