@@ -126,7 +126,7 @@ echo "   times the budget held luisa_step back; spilled: files written to the sp
 echo "   budget the copies of the steps in flight pile up (max_lag + 2 pooled); with one, the peak is flat"
 echo "   at it and the loop takes what the analyses take either way (the analysis is the bottleneck)."
 spill=$(mktemp -d)/spill
-run 1 "$B/bench/memory" 512 40 "$spill" --header
+run_bound 1 "$B/bench/memory" 512 40 "$spill" --header
 [ -e "$spill" ] && echo "!!!!! the spill directory $spill is left behind" && failed=1
 rmdir "$(dirname "$spill")" 2>/dev/null
 echo
