@@ -22,7 +22,7 @@ static int inline_publish(luisa *lz, int a, int chunk, const void *data, luisa_r
     lz->exec_state = slot;
   }
   if (release)
-    FORWARD_IF_ERROR(slot_put(lz, slot, a, chunk, data, release, user));
+    FORWARD_IF_ERROR(slot_put(lz, slot, 1, slot, a, chunk, data, release, user));
   else if (slot)
     slot_drop(slot, a, chunk);
   lz->arrays[a].published[chunk] = data;

@@ -116,7 +116,7 @@ static int ranks_open(luisa *lz)
 static int ranks_publish(luisa *lz, int a, int chunk, const void *data, luisa_release_fn *release, void *user)
 {
   lu_ranks *t = state(lz);
-  return slot_put(lz, &t->slots[(lz->steps + 1) % t->nslots], a, chunk, data, release, user);
+  return slot_put(lz, t->slots, t->nslots, &t->slots[(lz->steps + 1) % t->nslots], a, chunk, data, release, user);
 }
 
 /* A chunk's bytes as they travel: its whole buffer, or packed. */
@@ -434,6 +434,7 @@ static int ranks_step(luisa *lz, int64_t step)
   if (!t->off && !lz->began)
     status = first_call(lz);
   lz->began = 1;
+  t->slots[call % t->nslots].step = step;   /* named when its buffers are handed over again too soon */
   if (t->off) {
     slot_release(&t->slots[call % t->nslots]);
     return status;

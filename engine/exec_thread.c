@@ -174,7 +174,7 @@ static int thread_open(luisa *lz)
 static int thread_publish(luisa *lz, int a, int chunk, const void *data, luisa_release_fn *release, void *user)
 {
   lu_threaded *t = lz->exec_state;
-  return slot_put(lz, slot_of(t, lz->steps + 1), a, chunk, data, release, user);
+  return slot_put(lz, t->slots, t->nslots, slot_of(t, lz->steps + 1), a, chunk, data, release, user);
 }
 
 /* Backpressure: copies past opts.store_bytes wait for the analysis to

@@ -293,7 +293,8 @@ LUISA_API int luisa_publish(luisa *lz, const char *name, int chunk, const void *
  * inline), or from luisa_finalize for steps not reported by then; a buffer
  * replaced by another publish of the same chunk in the same step is
  * released at once. A refused call (its status is an error) hands nothing
- * over and never calls release.
+ * over and never calls release; LUISA_ERR_ARG as well when data is still
+ * held, handed over as this chunk at an earlier step.
  * @release : not NULL. @user : passed to it as is. */
 typedef void luisa_release_fn(void *data, void *user);
 LUISA_API int luisa_publish_handover(luisa *lz, const char *name, int chunk, void *data,

@@ -47,8 +47,26 @@ static void give_back(lu_slot_chunk *k)
   }
 }
 
-int slot_put(luisa *lz, lu_slot *s, int a, int c, const void *data, luisa_release_fn *release, void *user)
+/* The step of another slot of the ring still holding `data` handed over
+ * as chunk c of array a, or -1. Only that chunk is looked at: a check per
+ * publish that costs the ring's length, not the rank's chunks. */
+static int64_t still_held(const lu_slot *ring, int nring, const lu_slot *s, int a, int c, const void *data)
 {
+  for (int k = 0; k < nring; k++) {
+    const lu_slot *o = &ring[k];
+    if (o != s && a < o->narrays && c < o->nchunks[a] && o->chunks[a][c].handed == data)
+      return o->step;
+  }
+  return -1;
+}
+
+int slot_put(luisa *lz, lu_slot *ring, int nring, lu_slot *s, int a, int c, const void *data,
+             luisa_release_fn *release, void *user)
+{
+  int64_t held = release ? still_held(ring, nring, s, a, c, data) : -1;
+  RETURN_IF(held >= 0, lz, LUISA_ERR_ARG, "luisa_publish_handover(\"%s\", chunk %d): this buffer (%p) is still "
+            "the engine's, handed over at step %lld and not yet given back through its release callback: hand "
+            "over another buffer (or use luisa_publish)", lz->arrays[a].name, c, data, (long long)held);
   RETURN_IF(!reserve(s, a, c), lz, LUISA_ERR_NOMEM, "luisa_publish(\"%s\", chunk %d): out of memory",
             lz->arrays[a].name, c);
   lu_slot_chunk *k = &s->chunks[a][c];

@@ -27,10 +27,12 @@ typedef struct lu_slot {
   char *err;                   /* LU_ERR_MAX: the analysis' sentence when status is not LUISA_OK */
 } lu_slot;
 
-/* Chunk c of array a published: borrowed, or handed over when release is
- * given. A chunk published again releases what it held. LUISA_ERR_NOMEM
- * (nothing kept) if the slot cannot grow. */
-int slot_put(luisa *lz, lu_slot *s, int a, int c, const void *data, luisa_release_fn *release, void *user);
+/* Chunk c of array a published in slot s of ring[0..nring): borrowed, or
+ * handed over when release is given. A chunk published again releases what
+ * it held. LUISA_ERR_ARG if another slot still holds data handed over as
+ * the same chunk; LUISA_ERR_NOMEM if the slot cannot grow (nothing kept). */
+int slot_put(luisa *lz, lu_slot *ring, int nring, lu_slot *s, int a, int c, const void *data,
+             luisa_release_fn *release, void *user);
 /* Chunk c of array a is published again, borrowed: what it held goes back. */
 void slot_drop(lu_slot *s, int a, int c);
 /* Every borrowed chunk copied into the pool, read from there from now on.

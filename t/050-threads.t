@@ -18,7 +18,7 @@ limit=60
 # ranks:case:assertions[:single], as counted in t/threads.c; single: the
 # program starts MPI with MPI_Init. mixed runs on 2 ranks, rank 0 started
 # with MPI_Init and rank 1 with MPI_THREAD_MULTIPLE (MPMD).
-cases="124:lag:24 124:steer:20 124:same:5 124:handover:24 124:errors:18 124:refuse:2 24:lags:4 12:single:4:single
+cases="124:lag:24 124:steer:20 124:same:5 124:handover:28 124:errors:18 124:refuse:2 24:lags:4 12:single:4:single
 2:mixed:1"
 total=0
 for c in $cases; do

@@ -42,11 +42,13 @@ LUISA_MODE=thread LUISA_MAX_LAG=1 run th6 2 $D/all.lua 6 12 handover
 LUISA_LOG_LEVEL=info LUISA_MODE=ranks LUISA_MAX_LAG=1 LUISA_ANALYTICS_RANKS=2 LUISA_COMPRESS=3 run rk62 8 $D/all.lua 6 12 handover
 same th6.out rk62.out "6+2, max_lag 1, zstd level 3, a chunk handed over: the analysis writes what thread mode writes"
 same th6.txt rk62.txt "6+2, max_lag 1, zstd level 3: the simulation sees what thread mode sees"
-check "awk '{ exit !(\$6 == \$8 && \$8 >= 12) }' '$out/rk62.prog'" "6+2: each of the handed-over buffers came back once" \
+check "awk '{ exit !(\$6 == \$8 && \$8 >= 12 && \$12 == 11) }' '$out/rk62.prog'" \
+  "6+2: each of the handed-over buffers came back once; the one of step t - 1, handed over again at step t, refused naming t - 1 (11 times)" \
   "$(cat "$out/rk62.prog")"
 LUISA_MODE=ranks LUISA_MAX_LAG=1 run rk62raw 8 $D/all.lua 6 12 handover
 same th6.out rk62raw.out "6+2 raw: I's handed-over chunk sent from its own buffer, T's packed: what thread mode writes"
-check "awk '{ exit !(\$6 == \$8 && \$8 >= 12) }' '$out/rk62raw.prog'" "6+2 raw: each handed-over buffer came back once" \
+check "awk '{ exit !(\$6 == \$8 && \$8 >= 12 && \$12 == 11) }' '$out/rk62raw.prog'" \
+  "6+2 raw: each handed-over buffer came back once; step t - 1's, handed over again at step t, refused (11 times)" \
   "$(cat "$out/rk62raw.prog")"
 check "grep -q 'analytics rank 0 (node 0): simulation ranks 0, 2, 4, ' '$out/rk62.err' &&
        grep -q 'analytics rank 1 (node 0): simulation ranks 1, 3, 5, ' '$out/rk62.err'" \
@@ -73,7 +75,7 @@ check "grep -q '^behind 2 waits [1-9]' '$out/lag.prog'" \
 # step 1 (nothing is known yet), then 3, 6, 9 and 12.
 LUISA_MODE=inline run win 1 $D/wants.lua 3 12
 LUISA_MODE=ranks LUISA_MAX_LAG=0 run wants 4 $D/wants.lua 3 12
-check "grep -q 'wanted 5\$' '$out/wants.prog'" "luisa_wants follows the plan: I wanted at 5 of 12 steps" \
+check "grep -q 'wanted 5 again 0\$' '$out/wants.prog'" "luisa_wants follows the plan: I wanted at 5 of 12 steps" \
   "$(cat "$out/wants.prog")"
 same win.out wants.out "what is not wanted is not sent, and the results stay inline's"
 

@@ -114,7 +114,10 @@ int main(int argc, char **argv)
   double gain = 1.0;
   int64_t period = 1;
   char label[8] = "a";
-  int on = 1, released = 0, handed = 0;
+  int on = 1, released = 0, handed = 0, again = 0;
+  double *last_t = NULL;   /* T's chunk 0 as last handed over */
+  const char *lag_env = getenv("LUISA_MAX_LAG");
+  const int lagged = lag_env && atoi(lag_env) > 0;   /* else luisa_step gives it back at once */
   const char *labels[] = { "a", "b", NULL };
   int64_t shape[2] = { (int64_t)nblocks * ROWS, NX };
   luisa_param_f64(lz, "gain", &gain, 0, 100, "W's source");
@@ -147,8 +150,14 @@ int main(int argc, char **argv)
       luisa_reload(lz);
     }
     for (int b = 0; b < mine; b++) {
+      if (handover && b == 0 && last_t && lagged) {   /* step - 1's copy is still the engine's: refused */
+        char want[64];
+        snprintf(want, sizeof want, "still the engine's, handed over at step %d", step - 1);
+        again += luisa_publish_handover(lz, "T", 0, last_t, release, &released) == LUISA_ERR_ARG &&
+                 strstr(luisa_error(lz), want);
+      }
       if (handover && b == 0) {   /* T's and I's first chunks handed over: copies the engine gives back */
-        double *copy = malloc(tcells * sizeof *copy);
+        double *copy = last_t = malloc(tcells * sizeof *copy);
         memcpy(copy, T, tcells * sizeof *copy);
         luisa_publish_handover(lz, "T", 0, copy, release, &released);
         handed++;
@@ -198,8 +207,8 @@ int main(int argc, char **argv)
   const char *path = getenv("LUISA_TEST_PROGRESS");
   if (path && rank == 0) {
     FILE *f = fopen(path, "w");
-    fprintf(f, "behind %lld waits %lld released %d handed %d wanted %d\n", (long long)behind, (long long)p.waits,
-            released, handed, wanted_count);
+    fprintf(f, "behind %lld waits %lld released %d handed %d wanted %d again %d\n", (long long)behind,
+            (long long)p.waits, released, handed, wanted_count, again);
     fclose(f);
   }
   free(T);

@@ -505,11 +505,15 @@ static void give_back(void *data, void *user)
   b->busy = 0;
 }
 
+static int prefer = -1;   /* a buffer hand() takes first when it is free */
+
 static handed *hand(int call, int decoy)
 {
   int b = 0;
   while (b < pool_size && pool[b].busy)
     b++;
+  if (prefer >= 0 && prefer < pool_size && !pool[prefer].busy)
+    b = prefer;
   if (b == pool_size || npubs == MAX_PUBS) {
     pool_dry = 1;
     return NULL;
@@ -537,7 +541,7 @@ static void handover_mode(int mi)
   memset(pool, 0, sizeof pool);
   h_lo = lo, h_hi = hi, h_mid = lo + (hi - lo) / 2;
   double copied[N];
-  int made = st == LUISA_OK && lz, refused = 1, replaced = 1, timely = 1;
+  int made = st == LUISA_OK && lz, refused = 1, replaced = 1, timely = 1, again = 0;
   handed bogus = { 0 };
   char text[1024] = "";
   if (lz) {
@@ -564,11 +568,29 @@ static void handover_mode(int mi)
                       d->releases == 0;
         in_call = IN_NONE;
       }
+      if (k == 3 && L > 0 && npubs >= 1) {   /* step 2's buffer, still the engine's, handed over again */
+        const handed *prev = &pubs[npubs - 1];
+        in_call = IN_PUBLISH;
+        int st3 = luisa_publish_handover(lz, "H", 0, pool[prev->buf].v, give_back, &bogus);
+        in_call = IN_NONE;
+        again = st3 == LUISA_ERR_ARG && strstr(luisa_error(lz), "still the engine's, handed over at step 2") &&
+                prev->releases == 0;
+        if (!again && !*text)
+          snprintf(text, sizeof text, "step 2's buffer handed over again at step 3: %d, %s", st3, luisa_error(lz));
+      }
+      prefer = k == 3 && L == 0 && npubs >= 1 ? pubs[npubs - 1].buf : -1;
       handed *h = hand(k, 0);
+      prefer = -1;
       in_call = IN_PUBLISH;
-      if (h)
-        made &= luisa_publish_handover(lz, "H", 0, pool[h->buf].v, give_back, h) == LUISA_OK;
+      int st_h = h ? luisa_publish_handover(lz, "H", 0, pool[h->buf].v, give_back, h) : LUISA_ERR_ARG;
+      made &= st_h == LUISA_OK;
       in_call = IN_NONE;
+      if (k == 3 && L == 0)   /* given back by luisa_step(2): the same buffer goes again */
+        again = st_h == LUISA_OK && npubs >= 2 && h->buf == pubs[npubs - 2].buf && pubs[npubs - 2].releases == 1;
+      if (k == 3 && L == 0 && !again && !*text)
+        snprintf(text, sizeof text, "step 3: %d, buffer %d, step 2's %d released %d times: %s", st_h,
+                 h ? h->buf : -1, npubs >= 2 ? pubs[npubs - 2].buf : -1, npubs >= 2 ? pubs[npubs - 2].releases : -1,
+                 lz ? luisa_error(lz) : "");
       if (k == 2)
         replaced &= npubs >= 2 && pubs[npubs - 2].decoy && pubs[npubs - 2].releases == 1 &&
                     pubs[npubs - 2].released_in == IN_PUBLISH;
@@ -609,6 +631,9 @@ static void handover_mode(int mi)
   every_rank(made && refused && bogus.releases == 0, text, "%s: %s: refused hand-overs (chunk 2, NULL release, "
              "NULL data, unknown array, NULL name) give LUISA_ERR_ARG or LUISA_ERR_NAME and never call release",
              tag, m->name);
+  every_rank(again && bogus.releases == 0, text, "%s: %s: %s", tag, m->name,
+             L ? "step 2's buffer handed over again at step 3, still the engine's: LUISA_ERR_ARG naming step 2, "
+                 "nothing released" : "the buffer luisa_step(2) gave back is handed over again at step 3");
   every_rank(replaced, text, "%s: %s: a buffer replaced by a second hand-over of its chunk in step 2 is released "
              "at once, inside that call", tag, m->name);
   every_rank(timely && threads_ok, text, "%s: %s: after every luisa_step(k) exactly the buffers of calls up to k - "
