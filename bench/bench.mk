@@ -1,6 +1,6 @@
 # bench.mk: the benchmarks (make bench): built into $(B)/bench, run by
 # bench/run.sh, figures recorded in docs/benchmarks.md. Timings are printed, never asserted.
-BENCH_PROGS := kernel overhead chunks w1 window budget slowdown codec memory
+BENCH_PROGS := kernel overhead chunks w1 window budget slowdown codec memory patterns
 BENCH_BIN   := $(BENCH_PROGS:%=$(B)/bench/%)
 
 # -rdynamic: the scripts write their results into bench_out through ffi.C.

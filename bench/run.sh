@@ -131,6 +131,15 @@ run_bound 1 "$B/bench/memory" 512 40 "$spill" --header
 rmdir "$(dirname "$spill")" 2>/dev/null
 echo
 
+echo "== 10. Data patterns: one reduction of a 1024x1024 float64 row slab per rank every step, on six"
+echo "   patterns: random (maximum first), rising and falling along memory order, constant, a sawtooth"
+echo "   (period 1000 elements), random with every 64th value NaN. Engine (luisa_publish + luisa_step,"
+echo "   inline, one context per pattern) against hand-written C + MPI_Reduce (W1: as benchmark 4)."
+echo "   engine/random: the pattern's engine time over random data's: target <= 1.1 for every pattern."
+run_bound 1 "$B/bench/patterns" bench/patterns.lua --header
+run_bound 2 "$B/bench/patterns" bench/patterns.lua
+echo
+
 if [ $failed != 0 ]; then
   echo "!!!!! SOME BENCHMARK FAILED OR COMPUTED A WRONG ANSWER: see the warnings above"
   exit 1
