@@ -48,7 +48,7 @@ local MAX_LOCALS = 190
 local MAX_DEPTH = 24   -- deeper inline expressions are split with a local
 
 -- Accumulator locals each kernel kind keeps.
-local ACC_LOCALS = { sum = 1, sumsq = 1, min = 1, max = 1, argmin = 2, argmax = 2, moments = 7, histogram = 0,
+local ACC_LOCALS = { sum = 1, sumsq = 1, min = 3, max = 3, argmin = 2, argmax = 2, moments = 7, histogram = 0,
                      fsum = 1, fmin = 1, fmax = 1, fset = 1 }
 
 -- Every node of the reductions' trees.
@@ -97,14 +97,22 @@ function M.source(reductions, inputs, patterns)
   local keys = keys_of(reductions)
 
   -- Accumulators: loaded at the start, kept across items and patterns.
-  local decl, load_acc, store_acc, nacc = {}, {}, {}, 0
+  local decl, load_acc, store_acc, after_load, nacc = {}, {}, {}, {}, 0
   for i, r in ipairs(reductions) do
     local s, a = r.slot, "r" .. i
     nacc = nacc + ACC_LOCALS[r.kind]
-    if r.kind == "sum" or r.kind == "sumsq" or r.kind == "min" or r.kind == "max" then
+    if r.kind == "sum" or r.kind == "sumsq" then
       decl[#decl + 1] = a
       load_acc[#load_acc + 1] = string.format("acc[%d]", s)
       store_acc[#store_acc + 1] = string.format("acc[%d] = %s", s, a)
+    elseif r.kind == "min" or r.kind == "max" then
+      -- acc holds NaN until a number is seen; the loop runs from the
+      -- opposite infinity, a_0 keeps what acc held, a_k whether a number came.
+      decl[#decl + 1] = a
+      load_acc[#load_acc + 1] = string.format("acc[%d]", s)
+      after_load[#after_load + 1] = string.format("local %s_k, %s_0 = 0, %s; if %s ~= %s then %s = %s end",
+                                                  a, a, a, a, a, a, r.kind == "min" and "1/0" or "-1/0")
+      store_acc[#store_acc + 1] = string.format("acc[%d] = %s_k == 0 and %s_0 or %s", s, a, a, a)
     elseif r.kind == "argmin" or r.kind == "argmax" then
       decl[#decl + 1] = a .. ", " .. a .. "i"
       load_acc[#load_acc + 1] = string.format("acc[%d], acc[%d]", s, s + 1)
@@ -204,12 +212,12 @@ function M.source(reductions, inputs, patterns)
         named()
         update[#update + 1] = string.format("%s = %s + %s * %s", a, a, v, v)
       elseif r.kind == "min" or r.kind == "max" then
-        -- The accumulator starts at NaN (nothing seen) and a NaN value is
-        -- skipped: all NaN gives NaN. The common case (no new extreme)
-        -- costs one comparison, as a plain `v < a` would.
+        -- Branch-free but for NaN, which is skipped: a branch on the data
+        -- (a new extreme or not) would leave LuaJIT's trace at every element
+        -- of rising data. math.min/max are exact on numbers whichever
+        -- operand order the JIT picks (it may swap them: not with NaN).
         named()
-        update[#update + 1] = string.format("if not (%s %s %s) and %s == %s then %s = %s end", v,
-                                            r.kind == "min" and ">=" or "<=", a, v, v, a, v)
+        update[#update + 1] = string.format("if %s == %s then %s = %s(%s, %s); %s_k = 1 end", v, v, a, r.kind, a, v, a)
       elseif r.kind == "argmin" or r.kind == "argmax" then
         needs_index = true
         named()
@@ -343,6 +351,7 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
   -- F[k]: output fields
   add("return function(acc, geo, nitems, S, P, F)")
   if #decl > 0 then add("  local %s = %s", table.concat(decl, ", "), table.concat(load_acc, ", ")) end
+  for _, line in ipairs(after_load) do add("  %s", line) end
   add("  for c = 0, nitems - 1 do")
   add("    local g = geo + c * %d", M.geometry_width(#inputs))
   local cases = {}
@@ -380,10 +389,11 @@ function M.build(reductions, inputs, patterns)
   return chunk(), src
 end
 
--- Run a new kernel once over a few zeros with every min and max already at
--- its extreme: LuaJIT then records its loop with the comparisons not taken,
--- which is the common case on real data (a new extreme is rare), instead of
--- whatever the first real chunk happened to do. One item per pattern.
+-- Run a new kernel once over a few zeros with every argmin, argmax and
+-- field extreme already at its extreme: LuaJIT then records its loop with
+-- their comparisons not taken, the common case on random data, instead of
+-- whatever the first real chunk happened to do (min and max are
+-- branch-free). One item per pattern.
 function M.warm(run, reductions, inputs, patterns)
   local N, W, nitems = 256, M.geometry_width(#inputs), patterns and #patterns or 1
   local geo = ffi.new("double[?]", W * nitems)
