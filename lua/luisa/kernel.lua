@@ -48,7 +48,7 @@ local MAX_LOCALS = 190
 local MAX_DEPTH = 24   -- deeper inline expressions are split with a local
 
 -- Accumulator locals each kernel kind keeps.
-local ACC_LOCALS = { sum = 1, sumsq = 1, min = 3, max = 3, argmin = 2, argmax = 2, moments = 7, histogram = 0,
+local ACC_LOCALS = { sum = 1, sumsq = 1, min = 3, max = 3, argmin = 3, argmax = 3, moments = 7, histogram = 0,
                      fsum = 1, fmin = 1, fmax = 1, fset = 1 }
 
 -- Every node of the reductions' trees.
@@ -196,6 +196,7 @@ function M.source(reductions, inputs, patterns)
     -- Per reduction: the update per element, and for moments the per-item
     -- shift and fold.
     local update, shifts, chunk_start, chunk_end = {}, {}, {}, {}
+    local row_start, searches = {}, {}   -- argmin/argmax: per row, see below
     local needs_index = false
     for _, i in ipairs(active) do
       local r = reductions[i]
@@ -219,12 +220,24 @@ function M.source(reductions, inputs, patterns)
         named()
         update[#update + 1] = string.format("if %s == %s then %s = %s(%s, %s); %s_k = 1 end", v, v, a, r.kind, a, v, a)
       elseif r.kind == "argmin" or r.kind == "argmax" then
+        -- The row's extreme branch-free (as min and max), then, only when
+        -- it beats or ties the accumulator, a search of that row (in cache)
+        -- for its lowest global index: a branch per element on the data
+        -- (a new extreme, a tie) leaves LuaJIT's trace on rising or
+        -- constant data. The lowest global index wins ties: the answer is
+        -- the same on any decomposition.
         needs_index = true
         named()
-        local op, ai = r.kind == "argmin" and "<" or ">", a .. "i"
-        -- the lowest global index wins ties: the answer is the same on any decomposition
-        update[#update + 1] = string.format("if %s %s %s or (%s == %s and gi < %s) then %s, %s = %s, gi end",
-                                            v, op, a, v, a, ai, a, ai, v)
+        local fn, ai, m = r.kind == "argmin" and "min" or "max", a .. "i", a .. "_m"
+        local beats, ties = r.kind == "argmin" and "<" or ">", r.kind == "argmin" and "<=" or ">="
+        row_start[#row_start + 1] = string.format("local %s = %s", m, r.kind == "argmin" and "1/0" or "-1/0")
+        update[#update + 1] = string.format("if %s == %s then %s = %s(%s, %s) end", v, v, m, fn, m, v)
+        searches[#searches + 1] = {
+          test = string.format("%s %s %s", m, ties, a),
+          best = string.format("local best = %s %s %s and 1/0 or %s", m, beats, a, ai),
+          hit = string.format("if %s == %s and gi < best then best = gi end", v, m),
+          done = string.format("%s, %s = %s, best", a, ai, m),
+        }
       elseif r.kind == "moments" then
         -- Per own item: sums of the value minus its first value (which keeps
         -- the sum of squares free of cancellation), folded into (n, mean, M2).
@@ -323,13 +336,27 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
     add("%s", table.concat(offsets, "\n"))
     if needs_index then add("    local gb = gf + i0 * g0 + i1 * g1 + i2 * g2") end
     for variant = 1, 2 do
+      local row_loads = variant == 1 and unit_loads or loads
       add(variant == 1 and "    if unit then" or "    else")
+      if #row_start > 0 then add("%s", lines(row_start, "    ")) end
       add("    for i3 = 0, n3 - 1 do")
       if needs_index then add("      local gi = gb + i3 * g3") end
-      add("%s", lines(variant == 1 and unit_loads or loads, "      "))
+      add("%s", lines(row_loads, "      "))
       if #body > 0 then add("%s", lines(body, "      ")) end
       add("%s", lines(update, "      "))
       add("    end")
+      for _, search in ipairs(searches) do
+        add("    if %s then", search.test)
+        add("      %s", search.best)
+        add("      for i3 = 0, n3 - 1 do")
+        add("        local gi = gb + i3 * g3")
+        add("%s", lines(row_loads, "        "))
+        if #body > 0 then add("%s", lines(body, "        ")) end
+        add("        %s", search.hit)
+        add("      end")
+        add("      %s", search.done)
+        add("    end")
+      end
     end
     add("    end")
     add("  end")
@@ -389,10 +416,10 @@ function M.build(reductions, inputs, patterns)
   return chunk(), src
 end
 
--- Run a new kernel once over a few zeros with every argmin, argmax and
--- field extreme already at its extreme: LuaJIT then records its loop with
--- their comparisons not taken, the common case on random data, instead of
--- whatever the first real chunk happened to do (min and max are
+-- Run a new kernel once over a few zeros with every field extreme (and
+-- argmin, argmax's row searches) already at its extreme: LuaJIT then
+-- records its loop with their comparisons not taken, the common case,
+-- instead of whatever the first real chunk happened to do (min and max are
 -- branch-free). One item per pattern.
 function M.warm(run, reductions, inputs, patterns)
   local N, W, nitems = 256, M.geometry_width(#inputs), patterns and #patterns or 1
