@@ -57,4 +57,17 @@ void bench_step(luisa *lz, int64_t step);
  * warning naming `what` and 1 (also added to bench_wrong). */
 int bench_check(const char *what, double engine, double c);
 
+/* W1 by hand (w1part.c), benchmarks 4 and 10. A rank's part: sum and max of
+ * T; count, mean and M2 of its differences row - row above. */
+typedef struct { double sum, max, n, mean, m2; } bench_w1_part;
+extern MPI_Op bench_w1_op;            /* combines parts (bench_w1_begin makes it) */
+extern MPI_Datatype bench_w1_type;    /* one part: MPI counts parts, not doubles */
+void bench_w1_begin(void);
+void bench_w1_end(void);
+/* The part of rows x cols C-order doubles; halo: the row above row 0 (NULL
+ * on the first rank). One fused pass, as the engine makes, or two (sum and
+ * max, then the differences); sums in order, differences as d - k, k the
+ * first one, so the sum of squares does not cancel. */
+bench_w1_part bench_w1_local(const double *t, const double *halo, int64_t rows, int64_t cols, int fused);
+
 #endif

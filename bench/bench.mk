@@ -5,9 +5,9 @@ BENCH_BIN   := $(BENCH_PROGS:%=$(B)/bench/%)
 
 # -rdynamic: the scripts write their results into bench_out through ffi.C.
 # LINK_LUISA carries -lzstd too (LDLIBS), which codec calls directly.
-$(B)/bench/%: bench/%.c bench/common.c bench/bench.h engine/luisa.h $(B)/libluisa.so
+$(B)/bench/%: bench/%.c bench/common.c bench/w1part.c bench/bench.h engine/luisa.h $(B)/libluisa.so
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -rdynamic -Iengine -Ibench $< bench/common.c -o $@ $(LINK_LUISA)
+	$(CC) $(CFLAGS) -rdynamic -Iengine -Ibench $< bench/common.c bench/w1part.c -o $@ $(LINK_LUISA)
 
 .PHONY: bench
 bench: deps

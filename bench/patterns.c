@@ -25,32 +25,6 @@ static const char *const pat_name[NPAT] = { "random", "rising", "falling", "cons
  * index, W1's mean), W1's max and std, a histogram's counts. */
 typedef struct { double v, max, dstd, hist[BINS]; } result;
 
-/* W1's part of a rank, combined as benchmark 4 does (Chan et al.). */
-typedef struct { double sum, max, n, mean, m2; } partial;
-static MPI_Op w1_op;
-static MPI_Datatype w1_type;
-
-static void combine(void *in, void *inout, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const partial *a = in;
-  partial *b = inout;
-  for (int i = 0; i < *len; i++, a++, b++) {
-    b->sum += a->sum;
-    b->max = fmax(b->max, a->max);
-    if (a->n == 0)
-      continue;
-    if (b->n == 0) {
-      b->n = a->n, b->mean = a->mean, b->m2 = a->m2;
-      continue;
-    }
-    double n = a->n + b->n, delta = a->mean - b->mean;
-    b->mean += delta * a->n / n;
-    b->m2 += a->m2 + delta * delta * a->n * b->n / n;
-    b->n = n;
-  }
-}
-
 /* Pattern p over this rank's rows; g is the global linear (C-order) index. */
 static void fill(double *t, int p)
 {
@@ -134,45 +108,6 @@ __attribute__((noinline)) static void c_hist(const double *t, int64_t n, double 
   }
 }
 
-/* W1's fused pass, as benchmark 4's: sum and max of the block, the
- * differences row - row above (`halo` for row 0, NULL on rank 0) as sums
- * of d - k, k the first difference. */
-__attribute__((noinline)) static partial c_w1(const double *t, const double *halo)
-{
-  double s = 0, m0 = -HUGE_VAL, m1 = -HUGE_VAL, k = 0, sd = 0, sdd = 0;
-  int64_t nd = 0;
-  for (int64_t i = 0; i < ROWS; i++) {
-    const double *row = t + (int64_t)i * COLS, *up = i ? row - COLS : halo;
-    if (!up) {
-      bench_sum_max(row, COLS, &s, &m0);
-      continue;
-    }
-    if (nd == 0)
-      k = row[0] - up[0];
-    for (int64_t j = 0; j + 1 < COLS; j += 2) {   /* COLS is even */
-      double x0 = row[j], x1 = row[j + 1];
-      double d0 = (x0 - up[j]) - k, d1 = (x1 - up[j + 1]) - k;
-      s += x0;
-      s += x1;
-      if (x0 > m0)
-        m0 = x0;
-      if (x1 > m1)
-        m1 = x1;
-      sd += d0;
-      sd += d1;
-      sdd += d0 * d0;
-      sdd += d1 * d1;
-    }
-    nd += COLS;
-  }
-  partial p = { s, fmax(m0, m1), (double)nd, 0, 0 };
-  if (nd > 0) {
-    p.mean = k + sd / (double)nd;
-    double m2 = sdd - sd * sd / (double)nd;
-    p.m2 = m2 < 0 ? 0 : m2;   /* rounding can dip below 0; NaN stays NaN */
-  }
-  return p;
-}
 
 /* One hand-written step of reduction r, the result on rank 0. */
 static void hand(reduction r, const double *t, double *halo, result *out)
@@ -210,8 +145,8 @@ static void hand(reduction r, const double *t, double *halo, result *out)
     int down = bench_rank + 1 < bench_size ? bench_rank + 1 : MPI_PROC_NULL;
     MPI_Sendrecv(t + (int64_t)(ROWS - 1) * COLS, COLS, MPI_DOUBLE, down, 7, halo, COLS, MPI_DOUBLE, up, 7,
                  MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    partial p = c_w1(t, bench_rank > 0 ? halo : NULL), g;
-    MPI_Reduce(&p, &g, 1, w1_type, w1_op, 0, MPI_COMM_WORLD);
+    bench_w1_part p = bench_w1_local(t, bench_rank > 0 ? halo : NULL, ROWS, COLS, 1), g;
+    MPI_Reduce(&p, &g, 1, bench_w1_type, bench_w1_op, 0, MPI_COMM_WORLD);
     out->v = g.sum / ((double)n * bench_size);
     out->max = g.max;
     out->dstd = sqrt(g.m2 / g.n);
@@ -322,9 +257,7 @@ int main(int argc, char **argv)
     printf("%-15s  %-16s  %5s  %9s  %9s  %8s  %13s  %8s\n%-15s  %-16s  %5s  %9s  %9s  %8s  %13s  %8s\n",
            "reduction", "pattern", "ranks", "engine", "C", "engine/C", "engine/random", "C/random",
            "", "", "", "us/step", "us/step", "", "(target <=1.1)", "");
-  MPI_Op_create(combine, 1, &w1_op);
-  MPI_Type_contiguous(5, MPI_DOUBLE, &w1_type);
-  MPI_Type_commit(&w1_type);
+  bench_w1_begin();
   const int64_t n = (int64_t)ROWS * COLS;
   double *data[NPAT], *halo = malloc(COLS * sizeof *halo);
   for (int p = 0; p < NPAT; p++) {
@@ -340,7 +273,6 @@ int main(int argc, char **argv)
   for (int p = 0; p < NPAT; p++)
     free(data[p]);
   free(halo);
-  MPI_Op_free(&w1_op);
-  MPI_Type_free(&w1_type);
+  bench_w1_end();
   return bench_finish();
 }

@@ -10,99 +10,6 @@
 
 enum { BATCHES = 61, NBUF = 3 };
 
-/* A rank's part: sum and max of T; count, mean and M2 of the differences. */
-typedef struct { double sum, max, n, mean, m2; } partial;
-_Static_assert(sizeof(partial) == 5 * sizeof(double), "partial travels as 5 doubles");
-
-static MPI_Op w1_op;              /* combines partials, see combine() */
-static MPI_Datatype w1_type;      /* one partial: MPI counts them, not their doubles */
-
-/* (count, mean, M2) of two parts: Chan, Golub and LeVeque's pairwise
- * formula, sound whatever the magnitude of the mean. */
-static void combine(void *in, void *inout, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const partial *a = in;
-  partial *b = inout;
-  for (int i = 0; i < *len; i++, a++, b++) {
-    b->sum += a->sum;
-    b->max = fmax(b->max, a->max);
-    if (a->n == 0)
-      continue;
-    if (b->n == 0) {
-      b->n = a->n, b->mean = a->mean, b->m2 = a->m2;
-      continue;
-    }
-    double n = a->n + b->n, delta = a->mean - b->mean;
-    b->mean += delta * a->n / n;
-    b->m2 += a->m2 + delta * delta * a->n * b->n / n;
-    b->n = n;
-  }
-}
-
-/* One pass over the block (fused) or two, as the engine makes: sum and max
- * of each row, and the differences row - the row above (`up`: the halo row
- * for row 0, NULL on rank 0), as sums of d - k, k the first difference: the
- * sum of squares then does not cancel when the differences' mean is large.
- * Sums in order, as the engine does; two max accumulators (a maxsd chain
- * would bound the loop, see bench_sum_max). */
-static partial local_part(const double *t, const double *halo, int64_t N, int fused)
-{
-  double s = 0, m0 = -HUGE_VAL, m1 = -HUGE_VAL, k = 0, sd = 0, sdd = 0;
-  int64_t nd = 0;
-  if (!fused)
-    bench_sum_max(t, N * N, &s, &m0);
-  for (int64_t i = 0; i < N; i++) {
-    const double *row = t + i * N, *up = i ? row - N : halo;
-    if (!up) {
-      if (fused)
-        bench_sum_max(row, N, &s, &m0);
-      continue;
-    }
-    if (nd == 0)
-      k = row[0] - up[0];
-    if (!fused) {
-      for (int64_t j = 0; j < N; j++) {
-        double d = (row[j] - up[j]) - k;
-        sd += d;
-        sdd += d * d;
-      }
-      nd += N;
-      continue;
-    }
-    int64_t j = 0;
-    for (; j + 1 < N; j += 2) {
-      double x0 = row[j], x1 = row[j + 1];
-      double d0 = (x0 - up[j]) - k, d1 = (x1 - up[j + 1]) - k;
-      s += x0;
-      s += x1;
-      if (x0 > m0)
-        m0 = x0;
-      if (x1 > m1)
-        m1 = x1;
-      sd += d0;
-      sd += d1;
-      sdd += d0 * d0;
-      sdd += d1 * d1;
-    }
-    for (; j < N; j++) {
-      double x = row[j], d = (x - up[j]) - k;
-      s += x;
-      if (x > m0)
-        m0 = x;
-      sd += d;
-      sdd += d * d;
-    }
-    nd += N;
-  }
-  partial p = { s, fmax(m0, m1), (double)nd, 0, 0 };
-  if (nd > 0) {
-    p.mean = k + sd / (double)nd;
-    p.m2 = fmax(sdd - sd * sd / (double)nd, 0);   /* rounding can dip below 0 */
-  }
-  return p;
-}
-
 /* The halo: my last row goes to the next rank, the previous rank's last row
  * comes here (the engine's owner-computes puts diff row i with row i + 1). */
 static const double *exchange_halo(const double *t, double *halo, int64_t N)
@@ -115,13 +22,13 @@ static const double *exchange_halo(const double *t, double *halo, int64_t N)
 }
 
 /* Hand-written step, result on rank 0 (all = 0) or on every rank. */
-static partial hand(const double *t, double *halo, int64_t N, int all, int fused)
+static bench_w1_part hand(const double *t, double *halo, int64_t N, int all, int fused)
 {
-  partial p = local_part(t, exchange_halo(t, halo, N), N, fused), g;
+  bench_w1_part p = bench_w1_local(t, exchange_halo(t, halo, N), N, N, fused), g;
   if (all)
-    MPI_Allreduce(&p, &g, 1, w1_type, w1_op, MPI_COMM_WORLD);
+    MPI_Allreduce(&p, &g, 1, bench_w1_type, bench_w1_op, MPI_COMM_WORLD);
   else
-    MPI_Reduce(&p, &g, 1, w1_type, w1_op, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&p, &g, 1, bench_w1_type, bench_w1_op, 0, MPI_COMM_WORLD);
   return g;
 }
 
@@ -158,7 +65,7 @@ typedef struct bench_case {
   double *buf[NBUF], *halo;
   int64_t N, step;
   int64_t calls[4];         /* per variant: which buffer comes next */
-  partial reduce, all, two; /* the hand-written variants' last results */
+  bench_w1_part reduce, all, two; /* the hand-written variants' last results */
 } bench_case;
 
 /* Each step reads the next of NBUF buffers of different data: no step's
@@ -270,9 +177,7 @@ static void run(const char *script, int64_t N)
 int main(int argc, char **argv)
 {
   bench_init(&argc, &argv);
-  MPI_Op_create(combine, 1, &w1_op);
-  MPI_Type_contiguous(5, MPI_DOUBLE, &w1_type);
-  MPI_Type_commit(&w1_type);
+  bench_w1_begin();
   if (argc > 1 && !strcmp(argv[argc - 1], "--header")) {
     argc--;
     if (bench_rank == 0)
@@ -288,7 +193,6 @@ int main(int argc, char **argv)
   }
   for (int i = 2; i < argc; i++)
     run(argv[1], atoll(argv[i]));
-  MPI_Op_free(&w1_op);
-  MPI_Type_free(&w1_type);
+  bench_w1_end();
   return bench_finish();
 }
