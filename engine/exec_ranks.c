@@ -231,9 +231,9 @@ static int first_call(luisa *lz)
   return status;
 }
 
-/* A chunk handed over that travels as its whole buffer travels raw from
- * that buffer: no copy. It is given back once its
- * call is reported, its send completed by then. */
+/* A handed-over chunk that travels as its whole buffer, uncompressed, is
+ * sent from that very buffer: no copy. It is given back once its call is
+ * reported, its send completed by then. */
 static const void *sent_in_place(const lu_ranks *t, const lu_array *a, const lu_chunk *ch, const lu_slot_chunk *k)
 {
   return !t->codec && k->handed && array_whole_buffer(a, ch) ? k->handed : NULL;
@@ -307,12 +307,11 @@ static int send_call(luisa *lz, int64_t call, int64_t step)
         wire_put(&o->head, &e, sizeof e);
         continue;
       }
-      char *dst = o->data.buf + at;
+      char *dst = o->data.buf + at, *plain = t->codec ? t->scratch.buf : dst;   /* compressed from scratch */
       if (array_whole_buffer(&lz->arrays[a], ch))
-        memcpy(t->codec ? t->scratch.buf : dst, s->chunks[a][c].data, raw);
+        memcpy(plain, s->chunks[a][c].data, raw);
       else
-        array_pack(&lz->arrays[a], ch, s->chunks[a][c].data, ch->offset, ch->shape, ones,
-                   t->codec ? t->scratch.buf : dst);
+        array_pack(&lz->arrays[a], ch, s->chunks[a][c].data, ch->offset, ch->shape, ones, plain);
       if (t->codec) {
         size_t size;
         char why[256];
