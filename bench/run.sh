@@ -140,6 +140,15 @@ run_bound 1 "$B/bench/patterns" bench/patterns.lua --header
 run_bound 2 "$B/bench/patterns" bench/patterns.lua
 echo
 
+echo "== 11. Plan scaling in ranks: one rank's compile (luisa.describe, no MPI, no engine) on synthetic"
+echo "   decompositions of 16 to 100,000 ranks, one chunk each: row slabs, 2D and 3D blocks; a reduction"
+echo "   (nothing moves) and two stencils. plan ms: partition.plan within describe, building the chunk index"
+echo "   (the arrays are new tables at each compile, as push_arrays makes them): target < 50 ms at 100,000"
+echo "   ranks; again: describing again with the index kept, the per-rank part: flat within 2x from 1,000"
+echo "   to 100,000 ranks. arrays: those tables made in Lua, boxes KiB their size (O(P), the engine's part)."
+luajit bench/plan_scaling.lua || failed=1
+echo
+
 if [ $failed != 0 ]; then
   echo "!!!!! SOME BENCHMARK FAILED OR COMPUTED A WRONG ANSWER: see the warnings above"
   exit 1

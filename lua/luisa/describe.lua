@@ -50,21 +50,35 @@ M.SLOT_INIT = { min = { 0 / 0 }, sum = { 0 }, max = { 0 / 0 },
                 argmin = { math.huge, math.huge }, argmax = { -math.huge, math.huge },
                 moments = { 0, 0, 0 } }
 
+-- Arrays decomposed alike (the same boxes with the same owners, in the same
+-- order) get the same chunking, a number: compared box by box with one array
+-- of each decomposition already seen, not spelled out as the text of every
+-- box (megabytes at 100,000 ranks). New numbers are never reused, so two
+-- arrays of different compiles never share one by chance.
+local seen_chunkings = setmetatable({}, { __mode = "k" })   -- arrays -> {one array per chunking}
+local chunkings = 0
+local function chunking(a, arrays)
+  if not a.chunking then
+    local list = seen_chunkings[arrays] or {}
+    seen_chunkings[arrays] = list
+    for _, b in ipairs(list) do
+      if partition.same_boxes(a.boxes, b.boxes) then a.chunking = b.chunking; break end
+    end
+    if not a.chunking then
+      chunkings = chunkings + 1
+      a.chunking, list[#list + 1] = chunkings, a
+    end
+  end
+  return a.chunking
+end
+
 -- Reductions whose first view reads the same elements of arrays decomposed
 -- the same way are split into the same items: they share a group; those
 -- reading earlier steps are apart, as they wait until those steps exist.
 local function group_key(leaves, arrays, shape)
   local leaf, oldest = leaves[1], 0
   for _, l in ipairs(leaves) do oldest = math.max(oldest, l.version) end
-  local a = arrays[leaf.name]
-  if not a.chunking then
-    local t = {}
-    for i, box in ipairs(a.boxes) do
-      t[i] = box.owner .. ":" .. lower.text(box.offset) .. "+" .. lower.text(box.shape)
-    end
-    a.chunking = table.concat(t, ";")
-  end
-  return a.chunking .. "|" .. lower.text(leaf.origin) .. "/" .. lower.text(leaf.step)
+  return chunking(arrays[leaf.name], arrays) .. "|" .. lower.text(leaf.origin) .. "/" .. lower.text(leaf.step)
          .. "|" .. lower.text(shape) .. "|" .. oldest
 end
 

@@ -2,6 +2,7 @@
 -- comes from. Owner computes: the ranks owning the first view's elements.
 local expr = require "luisa.expr"
 local lower = require "luisa.lower"
+local boxtree = require "luisa.boxtree"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
@@ -29,17 +30,26 @@ end
 local function source(leaf, boxes, lo, hi, hint)
   local first, last = at(leaf, lo), at(leaf, hi)
   local bi = hint and boxes[hint] and contains(boxes[hint], first) and hint
-  if not bi then
-    for i, box in ipairs(boxes) do
-      if contains(box, first) then bi = i; break end
-    end
-  end
+          or boxtree.find(boxes, first)
+  if not bi then error("luisa.partition: no chunk of " .. leaf.name .. " holds index " .. lower.text(first), 0) end
   local box = boxes[bi]
   for d = 1, #first do
     local end_in = box.offset[d] + box.shape[d] - 1
     if last[d] > end_in then return nil, d, math.floor((end_in - leaf.origin[d]) / leaf.step[d]) + 1 end
   end
   return bi
+end
+
+-- The result box [lo, hi] whose elements the view reads in `box`, or nil.
+local function over(leaf, box, shape)
+  local lo, hi = {}, {}
+  for d = 1, #shape do
+    local o, s = leaf.origin[d], leaf.step[d]
+    lo[d] = math.max(0, math.ceil((box.offset[d] - o) / s)) + 0   -- + 0: never -0
+    hi[d] = math.min(shape[d] - 1, math.floor((box.offset[d] + box.shape[d] - 1 - o) / s))
+    if lo[d] > hi[d] then return nil end
+  end
+  return lo, hi
 end
 
 -- Work items of `rank`: result boxes each of whose views reads one chunk.
@@ -61,31 +71,34 @@ local function items_of(rank, leaves, arrays, shape)
     end
     items[#items + 1] = { lo = lo, hi = hi, sources = sources }
   end
-  for bi, box in ipairs(arrays[driver.name].boxes) do
-    if box.owner == rank then
-      local lo, hi, empty = {}, {}, false
-      for d = 1, #shape do
-        local o, s = driver.origin[d], driver.step[d]
-        lo[d] = math.max(0, math.ceil((box.offset[d] - o) / s)) + 0   -- + 0: never -0
-        hi[d] = math.min(shape[d] - 1, math.floor((box.offset[d] + box.shape[d] - 1 - o) / s))
-        empty = empty or lo[d] > hi[d]
-      end
-      if not empty then split(lo, hi, bi) end
-    end
+  local boxes = arrays[driver.name].boxes
+  for _, bi in ipairs(boxtree.owned(boxes, rank)) do
+    local lo, hi = over(driver, boxes[bi], shape)
+    if lo then split(lo, hi, bi) end
   end
   return items
 end
 
+local alike = setmetatable({}, { __mode = "k" })   -- boxes -> boxes -> whether the same
+
+-- Whether two box lists are the same boxes with the same owners, in the
+-- same order; compared once per pair of lists.
 local function same_boxes(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do
-    if a[i].owner ~= b[i].owner then return false end
-    for d = 1, #a[i].offset do
-      if a[i].offset[d] ~= b[i].offset[d] or a[i].shape[d] ~= b[i].shape[d] then return false end
+  local known = alike[a] and alike[a][b]
+  if known ~= nil then return known end
+  local same = #a == #b
+  for i = 1, same and #a or 0 do
+    same = a[i].owner == b[i].owner and #a[i].offset == #b[i].offset
+    for d = 1, same and #a[i].offset or 0 do
+      same = same and a[i].offset[d] == b[i].offset[d] and a[i].shape[d] == b[i].shape[d]
     end
+    if not same then break end
   end
-  return true
+  alike[a] = alike[a] or setmetatable({}, { __mode = "k" })
+  alike[a][b] = same
+  return same
 end
+M.same_boxes = same_boxes
 
 -- Every view reads whole arrays decomposed like the first: each rank
 -- computes on its own chunks, nothing moves.
@@ -101,11 +114,35 @@ local function local_only(leaves, arrays, shape)
   return true
 end
 
+-- The ranks other than `rank` whose items read a box `rank` owns, in
+-- ascending order: the owners of the first view's boxes that meet the
+-- elements it reads where the result reads one of those boxes. The others'
+-- items neither send to nor receive from `rank`.
+local function readers(rank, leaves, arrays, shape)
+  local driver, seen, list = leaves[1], { [rank] = true }, {}
+  local dboxes = arrays[driver.name].boxes
+  local function add(bi)
+    local r = dboxes[bi].owner
+    if not seen[r] then seen[r], list[#list + 1] = true, r end
+  end
+  for _, leaf in ipairs(leaves) do
+    local boxes = arrays[leaf.name].boxes
+    for _, bi in ipairs(boxtree.owned(boxes, rank)) do
+      local lo, hi = over(leaf, boxes[bi], shape)
+      if lo then boxtree.each(dboxes, at(driver, lo), at(driver, hi), add) end
+    end
+  end
+  table.sort(list)
+  return list
+end
+
 -- This rank's work items and the transfers they need:
 -- items[i] = { lo, hi, sources[k] = { chunk = local index } or { message, offset } },
 -- sends = {{peer, bytes, pieces = {{array, chunk, lo, count, step, version, offset}}}},
--- recvs = {{peer, bytes}}. Every rank computes every rank's items the same
--- way, so senders know what to send without asking.
+-- recvs = {{peer, bytes}}. A message's pieces follow its receiver's items,
+-- which sender and receiver both compute the same way, so senders know what
+-- to send without asking; a rank computes only its own items and those of
+-- the ranks reading its boxes.
 function M.plan(leaves, arrays, shape, rank, size)
   if local_only(leaves, arrays, shape) then
     local items = items_of(rank, leaves, arrays, shape)
@@ -127,7 +164,9 @@ function M.plan(leaves, arrays, shape, rank, size)
     end
     return messages[key]
   end
-  for r = 0, size - 1 do
+  local ranks = readers(rank, leaves, arrays, shape)
+  ranks[#ranks + 1] = rank
+  for _, r in ipairs(ranks) do
     local items = items_of(r, leaves, arrays, shape)
     if r == rank then mine = items end
     for _, item in ipairs(items) do
