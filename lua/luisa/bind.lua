@@ -4,6 +4,7 @@ local ffi = require "ffi"
 local expr = require "luisa.expr"
 local kernel = require "luisa.kernel"
 local describe = require "luisa.describe"
+local stage = require "luisa.stage"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
@@ -25,29 +26,52 @@ local function slot_init(d)
   return init
 end
 
--- The kernels of pass p: one when its locals fit, else the reductions
--- split in halves.
-local function kernels(d, p)
-  local function build(reductions)
-    local ok, run = pcall(kernel.build, reductions, p.inputs, p.patterns)
-    if ok then
-      kernel.warm(run, reductions, p.inputs, p.patterns)
-      return { run }
-    end
-    local too_big = tostring(run):find("intermediate values", 1, true)
-    if too_big and #reductions == 1 then
-      local spec = d.specs[reductions[1].spec]
-      fail(spec.where or d.where, "%s reads %d shifted views of arrays at once, more than one "
-           .. "kernel can hold (LuaJIT allows 200 locals; about 40 views fit): use a smaller coarsen "
-           .. "factor or stencil", spec.text or "this reduction", #p.inputs)
-    end
-    if not too_big then fail(d.where, "luisa.every: %s", tostring(run)) end
-    local half = math.floor(#reductions / 2)
-    local runs = build({ unpack(reductions, 1, half) })
-    for _, r in ipairs(build({ unpack(reductions, half + 1) })) do runs[#runs + 1] = r end
-    return runs
+-- A lone reduction that does not fit, even in stages: named where the script wrote it.
+local function too_big(d, lone)
+  local spec, views = d.specs[lone.spec] or {}, stage.views(lone.expr, math.huge)
+  fail(spec.where or d.where, "%s needs more intermediate values than one kernel holds (LuaJIT allows 200 "
+       .. "locals), even cut into stages of %d views (it reads %d): each subexpression used more than once "
+       .. "takes one; write it with fewer of them, or split it over several reductions",
+       spec.text or "this reduction", stage.VIEWS[#stage.VIEWS], views)
+end
+
+-- Kernels for `reductions` over `inputs`: one when its locals fit, else the
+-- reductions split in halves; nil and the lone one that does not fit.
+local function halves(d, p, reductions, inputs)
+  local ok, run = pcall(kernel.build, reductions, inputs, p.patterns)
+  if ok then
+    kernel.warm(run, reductions, inputs, p.patterns)
+    return { run }
   end
-  return build(p.reductions)
+  if not tostring(run):find("intermediate values", 1, true) then fail(d.where, "luisa.every: %s", tostring(run)) end
+  if #reductions == 1 then return nil, reductions[1] end
+  local half = math.floor(#reductions / 2)
+  local runs, lone = halves(d, p, { unpack(reductions, 1, half) }, inputs)
+  if not runs then return nil, lone end
+  local rest
+  rest, lone = halves(d, p, { unpack(reductions, half + 1) }, inputs)
+  if not rest then return nil, lone end
+  for _, r in ipairs(rest) do runs[#runs + 1] = r end
+  return runs
+end
+
+-- The kernels of pass p (its views' chunks and received pieces). A
+-- reduction reading more views than a kernel holds (a coarsen's block, a
+-- wide stencil) runs in stages (luisa.stage), fewer views each until they fit.
+local function kernels(d, p, chunks, pieces)
+  if not stage.wide(p.reductions) then
+    local runs = halves(d, p, p.reductions, p.inputs)
+    if runs then return runs end
+  end
+  local lone
+  for _, views in ipairs(stage.VIEWS) do
+    local run
+    run, lone = stage.runner(p, chunks, pieces, views, function(reductions, inputs)
+      return halves(d, p, reductions, inputs)
+    end)
+    if run then return { run } end
+  end
+  too_big(d, lone and lone.spec and lone or p.reductions[1])
 end
 
 -- Compiled callback i (description d, registration cb): what luisa.run runs.
@@ -88,7 +112,7 @@ local function bind_callback(d, cb, arrays, core)
       local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
       chunks[k], pieces[k] = kernel.slots(dtype, versions), pointers
     end
-    local g = { runs = kernels(d, p), chunks = chunks, pieces = pieces, nitems = #p.items, items = p.items,
+    local g = { runs = kernels(d, p, chunks, pieces), chunks = chunks, pieces = pieces, nitems = #p.items, items = p.items,
                 leaves = p.leaves, origin = p.origin, waits = p.waits, specs = {}, map = p.map and c.specs[p.map],
                 arrays = arrays }
     for k, s in ipairs(p.specs) do g.specs[k] = c.specs[s] end

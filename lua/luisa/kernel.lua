@@ -50,6 +50,32 @@ local MAX_DEPTH = 24   -- deeper inline expressions are split with a local
 -- Accumulator locals each kernel kind keeps.
 local ACC_LOCALS = { sum = 1, sumsq = 1, min = 3, max = 3, argmin = 3, argmax = 3, moments = 7, histogram = 0,
                      fsum = 1, fmin = 1, fmax = 1, fset = 1 }
+-- Independent partial accumulators per lane each kind keeps in an item.
+local LANE_LOCALS = { sum = 1, sumsq = 1, min = 1, max = 1, argmin = 1, argmax = 1, moments = 2 }
+
+-- Lanes: one accumulator is one long chain of dependent adds (or maxsd),
+-- which runs at the latency of one instruction per element, not at memory
+-- speed; so a row is taken several elements per iteration, element c into
+-- lane c % k of each reduction, the lanes combined at the item's end.
+-- Sums fix k by kind, which fixes their order of additions: a sum has the
+-- same bits whatever it is fused with. Min and max are exact in any order
+-- and take what the registers leave (x86-64 has 16; a spilled accumulator
+-- costs more than the lanes win).
+-- Moments keep one chain: with their two sums per lane beside the others
+-- the registers spill (benchmark 10's W1 measured 1 lane fastest).
+local SUM_LANES = { sum = 4, sumsq = 4, moments = 1 }
+local ORDER_FREE = { min = true, max = true, argmin = true, argmax = true }
+local REGISTERS, MOST_LANES = 12, 8
+local HIST_LANES = 4   -- counts in memory: no register cost
+
+-- names[1] op names[2] ... as a balanced tree, so the lanes combine in a
+-- fixed order whatever the row length.
+local function tree(names, fn)
+  if #names == 1 then return names[1] end
+  local half = math.floor(#names / 2)
+  local a, b = tree({ unpack(names, 1, half) }, fn), tree({ unpack(names, half + 1) }, fn)
+  return fn == "+" and "(" .. a .. " + " .. b .. ")" or string.format("%s(%s, %s)", fn, a, b)
+end
 
 -- Every node of the reductions' trees.
 local function keys_nodes(reductions)
@@ -91,16 +117,29 @@ end
 -- item (moments fold once per own item, which may span several of ours).
 -- Each pattern has its own loops, running only its parts' reductions and
 -- reading only their inputs. Default: one pattern, every part, whole items.
-function M.source(reductions, inputs, patterns)
+function M.source(reductions, inputs, patterns, most_lanes)
+  most_lanes = most_lanes or MOST_LANES
   local input_index = {}
   for i, input in ipairs(inputs) do input_index[input.key] = i end
   local keys = keys_of(reductions)
 
   -- Accumulators: loaded at the start, kept across items and patterns.
-  local decl, load_acc, store_acc, after_load, nacc = {}, {}, {}, {}, 0
+  local decl, load_acc, store_acc, after_load, scratch, nacc = {}, {}, {}, {}, {}, 0
+  -- A sum's lanes live across items: fusion may cut its own item into
+  -- several of ours, and its additions must keep their order.
+  local sum_lanes = {}
   for i, r in ipairs(reductions) do
     local s, a = r.slot, "r" .. i
     nacc = nacc + ACC_LOCALS[r.kind]
+    if SUM_LANES[r.kind] then
+      sum_lanes[i] = math.min(SUM_LANES[r.kind], most_lanes)
+      nacc = nacc + sum_lanes[i] * LANE_LOCALS[r.kind]
+      for _, name in ipairs(r.kind == "moments" and { a .. "s", a .. "t" } or { a }) do
+        local names, zeros = {}, {}
+        for L = 0, sum_lanes[i] - 1 do names[L + 1], zeros[L + 1] = name .. "L" .. L, "0" end
+        after_load[#after_load + 1] = string.format("local %s = %s", table.concat(names, ", "), table.concat(zeros, ", "))
+      end
+    end
     if r.kind == "sum" or r.kind == "sumsq" then
       decl[#decl + 1] = a
       load_acc[#load_acc + 1] = string.format("acc[%d]", s)
@@ -110,9 +149,9 @@ function M.source(reductions, inputs, patterns)
       -- opposite infinity, a_0 keeps what acc held, a_k whether a number came.
       decl[#decl + 1] = a
       load_acc[#load_acc + 1] = string.format("acc[%d]", s)
-      after_load[#after_load + 1] = string.format("local %s_k, %s_0 = 0, %s; if %s ~= %s then %s = %s end",
+      after_load[#after_load + 1] = string.format("local %s_seen, %s_held = 0, %s; if %s ~= %s then %s = %s end",
                                                   a, a, a, a, a, a, r.kind == "min" and "1/0" or "-1/0")
-      store_acc[#store_acc + 1] = string.format("acc[%d] = %s_k == 0 and %s_0 or %s", s, a, a, a)
+      store_acc[#store_acc + 1] = string.format("acc[%d] = %s_seen == 0 and %s_held or %s", s, a, a, a)
     elseif r.kind == "argmin" or r.kind == "argmax" then
       decl[#decl + 1] = a .. ", " .. a .. "i"
       load_acc[#load_acc + 1] = string.format("acc[%d], acc[%d]", s, s + 1)
@@ -124,6 +163,17 @@ function M.source(reductions, inputs, patterns)
     elseif r.kind:sub(1, 1) == "f" then
       decl[#decl + 1] = "f" .. i
       load_acc[#load_acc + 1] = string.format("F[%d]", s)
+    elseif r.kind == "histogram" then
+      -- counts per lane in a scratch table of the kernel's own: on rising
+      -- or constant data one bin's count would be one chain of dependent
+      -- stores and loads through memory
+      local h, n = "H" .. i, HIST_LANES * r.bins
+      scratch[#scratch + 1] = string.format("local %s = ffi.new(\"double[%d]\")", h, n)
+      after_load[#after_load + 1] = string.format("ffi.fill(%s, %d)", h, 8 * n)
+      local lanes = {}
+      for L = 0, HIST_LANES - 1 do lanes[L + 1] = string.format("%s[b + %d]", h, L * r.bins) end
+      store_acc[#store_acc + 1] = string.format("for b = 0, %d do acc[%d + b] = acc[%d + b] + %s end",
+                                                r.bins - 1, s, s, tree(lanes, "+"))
     end
   end
 
@@ -145,6 +195,24 @@ function M.source(reductions, inputs, patterns)
       end
     end
     for _, r in ipairs(list) do count(r.expr) end
+    -- Each reduction's lanes (k[i]), and the elements per iteration: the most of them.
+    local k, lane_locals, registers, free, lanes = {}, 0, 0, 0, 1
+    for _, i in ipairs(active) do
+      local r = reductions[i]
+      if SUM_LANES[r.kind] then
+        k[i] = sum_lanes[i]
+        registers = registers + k[i] * LANE_LOCALS[r.kind]
+      elseif ORDER_FREE[r.kind] then
+        free = free + 1
+      end
+    end
+    local k_free = math.min(MOST_LANES, most_lanes)
+    while k_free > 1 and registers + free * k_free > REGISTERS do k_free = k_free / 2 end
+    for _, i in ipairs(active) do
+      if ORDER_FREE[reductions[i].kind] then k[i] = k_free; lane_locals = lane_locals + k_free end
+      if reductions[i].kind == "histogram" then k[i] = HIST_LANES end
+      lanes = math.max(lanes, k[i] or 1)
+    end
 
     -- Only the inputs these reductions read get locals (4 each).
     local used, nused = {}, 0
@@ -154,13 +222,17 @@ function M.source(reductions, inputs, patterns)
         nused = nused + 1
       end
     end
-    local body, temps, nlocals = {}, {}, 4 * nused + 26 + nacc
-    local function bind(k, code)
-      nlocals = nlocals + 1
+    local body, temps, nlocals = {}, {}, 4 * nused + 27 + nacc + lane_locals
+    local function fits()
       if nlocals > MAX_LOCALS then
         error(string.format("the expressions of this callback need more than %d intermediate values "
                             .. "in one kernel: split them over several callbacks", MAX_LOCALS), 0)
       end
+    end
+    fits()
+    local function bind(k, code)
+      nlocals = nlocals + 1
+      fits()
       local name = "t" .. #body + 1
       body[#body + 1] = string.format("local %s = %s", name, code)
       temps[k] = name
@@ -193,13 +265,30 @@ function M.source(reductions, inputs, patterns)
       return code, depth
     end
 
-    -- Per reduction: the update per element, and for moments the per-item
-    -- shift and fold.
+    -- Per reduction: the update per element of lane L (a function of L),
+    -- the lanes' declarations at the item's start and their combination
+    -- at its end, and for moments the per-item shift and fold.
     local update, shifts, chunk_start, chunk_end = {}, {}, {}, {}
+    local item_start, item_end = {}, {}
     local row_start, searches = {}, {}   -- argmin/argmax: per row, see below
-    local needs_index = false
+    local needs_index = false   -- the element's global index: gi
+    local loop_index = false    -- in the main loop, not only in argmin/argmax's searches
+    local lane_names, declare
     for _, i in ipairs(active) do
       local r = reductions[i]
+      function lane_names(name)
+        local names = {}
+        for L = 0, (k[i] or 1) - 1 do names[L + 1] = name .. "L" .. L end
+        return names
+      end
+      function declare(list, name, init, assign)
+        local names = lane_names(name)
+        local inits = {}
+        for L = 1, #names do inits[L] = init end
+        list[#list + 1] = string.format("%s%s = %s", assign and "" or "local ", table.concat(names, ", "),
+                                        table.concat(inits, ", "))
+      end
+      local function lane(L) return L % (k[i] or 1) end
       local v = gen(r.expr)
       local s = r.slot
       local function named()   -- compared or used twice: needs a name
@@ -207,18 +296,24 @@ function M.source(reductions, inputs, patterns)
         return v
       end
       local a = "r" .. i
-      if r.kind == "sum" then
-        update[#update + 1] = string.format("%s = %s + %s", a, a, v)
-      elseif r.kind == "sumsq" then
-        named()
-        update[#update + 1] = string.format("%s = %s + %s * %s", a, a, v, v)
+      if r.kind == "sum" or r.kind == "sumsq" then
+        if r.kind == "sumsq" then named() end
+        local term = r.kind == "sum" and v or v .. " * " .. v
+        if flags[i].begin then declare(item_start, a, "0", true) end
+        update[#update + 1] = function(L) L = lane(L); return string.format("%sL%d = %sL%d + %s", a, L, a, L, term) end
+        if flags[i].finish then item_end[#item_end + 1] = string.format("%s = %s + %s", a, a, tree(lane_names(a), "+")) end
       elseif r.kind == "min" or r.kind == "max" then
         -- Branch-free but for NaN, which is skipped: a branch on the data
         -- (a new extreme or not) would leave LuaJIT's trace at every element
         -- of rising data. math.min/max are exact on numbers whichever
         -- operand order the JIT picks (it may swap them: not with NaN).
         named()
-        update[#update + 1] = string.format("if %s == %s then %s = %s(%s, %s); %s_k = 1 end", v, v, a, r.kind, a, v, a)
+        declare(item_start, a, r.kind == "min" and "1/0" or "-1/0")
+        update[#update + 1] = function(L)
+          L = lane(L)
+          return string.format("if %s == %s then %sL%d = %s(%sL%d, %s); %s_seen = 1 end", v, v, a, L, r.kind, a, L, v, a)
+        end
+        item_end[#item_end + 1] = string.format("%s = %s(%s, %s)", a, r.kind, a, tree(lane_names(a), r.kind))
       elseif r.kind == "argmin" or r.kind == "argmax" then
         -- The row's extreme branch-free (as min and max), then, only when
         -- it beats or ties the accumulator, a search of that row (in cache)
@@ -230,9 +325,13 @@ function M.source(reductions, inputs, patterns)
         named()
         local fn, ai, m = r.kind == "argmin" and "min" or "max", a .. "i", a .. "_m"
         local beats, ties = r.kind == "argmin" and "<" or ">", r.kind == "argmin" and "<=" or ">="
-        row_start[#row_start + 1] = string.format("local %s = %s", m, r.kind == "argmin" and "1/0" or "-1/0")
-        update[#update + 1] = string.format("if %s == %s then %s = %s(%s, %s) end", v, v, m, fn, m, v)
+        declare(row_start, m, r.kind == "argmin" and "1/0" or "-1/0")
+        update[#update + 1] = function(L)
+          L = lane(L)
+          return string.format("if %s == %s then %sL%d = %s(%sL%d, %s) end", v, v, m, L, fn, m, L, v)
+        end
         searches[#searches + 1] = {
+          extreme = string.format("local %s = %s", m, tree(lane_names(m), fn)),
           test = string.format("%s %s %s", m, ties, a),
           best = string.format("local best = %s %s %s and 1/0 or %s", m, beats, a, ai),
           hit = string.format("if %s == %s and gi < best then best = gi end", v, m),
@@ -246,11 +345,18 @@ function M.source(reductions, inputs, patterns)
         if flags[i].begin then
           shifts[#shifts + 1] = { k, v }
           chunk_start[#chunk_start + 1] = string.format("%s, %s, %s = 0, 0, 0", s1, s2, nk)
+          declare(chunk_start, s1, "0", true)
+          declare(chunk_start, s2, "0", true)
         end
-        update[#update + 1] = string.format("local e%d = %s - %s; %s = %s + e%d; %s = %s + e%d * e%d",
-                                            i, v, k, s1, s1, i, s2, s2, i, i)
+        update[#update + 1] = function(L)
+          L = lane(L)
+          return string.format("local e%d = %s - %s; %sL%d = %sL%d + e%d; %sL%d = %sL%d + e%d * e%d",
+                               i, v, k, s1, L, s1, L, i, s2, L, s2, L, i, i)
+        end
         chunk_end[#chunk_end + 1] = string.format("%s = %s + nc", nk, nk)
         if flags[i].finish then
+          chunk_end[#chunk_end + 1] = string.format("%s = %s + %s; %s = %s + %s", s1, s1, tree(lane_names(s1), "+"),
+                                                    s2, s2, tree(lane_names(s2), "+"))
           chunk_end[#chunk_end + 1] = string.format([[
 do
   local cm, cq = %s + %s / %s, %s - %s * %s / %s
@@ -263,30 +369,34 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
         end
       elseif r.kind:sub(1, 1) == "f" then
         -- a field: element gi of F[slot] (gi is the output position here)
-        needs_index = true
-        local f = "f" .. i
+        needs_index, loop_index = true, true
+        local f, code = "f" .. i
         if r.kind == "fset" then
-          update[#update + 1] = string.format("%s[gi] = %s", f, v)
+          code = string.format("%s[gi] = %s", f, v)
         elseif r.kind == "fsum" then
-          update[#update + 1] = string.format("%s[gi] = %s[gi] + %s", f, f, v)
+          code = string.format("%s[gi] = %s[gi] + %s", f, f, v)
         else
           named()   -- as min and max: NaN until a number is seen
-          update[#update + 1] = string.format("if not (%s %s %s[gi]) and %s == %s then %s[gi] = %s end", v,
-                                              r.kind == "fmin" and ">=" or "<=", f, v, v, f, v)
+          code = string.format("if not (%s %s %s[gi]) and %s == %s then %s[gi] = %s end", v,
+                               r.kind == "fmin" and ">=" or "<=", f, v, v, f, v)
         end
-      else   -- histogram: counts land in acc directly, one slot per bin
+        update[#update + 1] = function() return code end
+      else   -- histogram: counts land in lane L's bins of H, added to acc at the end
         named()
         local scale = r.bins / (r.hi - r.lo)
-        update[#update + 1] = string.format(
-          "local b%d = floor((%s - %s) * %s); if %s == %s then b%d = %d end; "
-          .. "if b%d >= 0 and b%d < %d then acc[%d + b%d] = acc[%d + b%d] + 1 end",
-          i, v, literal(r.lo), literal(scale), v, literal(r.hi), i, r.bins - 1,
-          i, i, r.bins, s, i, s, i)
+        update[#update + 1] = function(L)
+          local at = string.format("H%d[%d + b%d]", i, (L % HIST_LANES) * r.bins, i)
+          return string.format(
+            "local b%d = floor((%s - %s) * %s); if %s == %s then b%d = %d end; "
+            .. "if b%d >= 0 and b%d < %d then %s = %s + 1 end",
+            i, v, literal(r.lo), literal(scale), v, literal(r.hi), i, r.bins - 1, i, i, r.bins, at, at)
+        end
       end
     end
 
-    local nilchecks, loads, first_loads, offsets, fields = {}, {}, {}, {}, {}
-    local unit_loads, unit_test = {}, {}
+    -- Element loads, as functions of the index expression in the row.
+    local nilchecks, first_loads, offsets, fields = {}, {}, {}, {}
+    local unit_loads, strided_loads, unit_test = {}, {}, {}
     for i, input in ipairs(inputs) do
       if used[i] then
         local base = ITEM_WORDS + INPUT_WORDS * (i - 1)
@@ -298,25 +408,37 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
         -- a row pointer, so the innermost loop indexes with its own counter
         offsets[#offsets + 1] = string.format("    local o%d = q%d + (g[%d] + i0 * g[%d] + i1 * g[%d] + i2 * g[%d])",
                                               i, i, base + 1, base + 2, base + 3, base + 4)
-        local load, unit, first = string.format("o%d[i3 * d%d]", i, i), string.format("o%d[i3]", i),
-                                  string.format("q%d[g[%d]]", i, base + 1)
-        if input.dtype == "i64" then
-          load, unit, first = "tonumber(" .. load .. ")", "tonumber(" .. unit .. ")", "tonumber(" .. first .. ")"
+        local wrap = input.dtype == "i64" and "tonumber(%s)" or "%s"
+        unit_loads[#unit_loads + 1] = function(at)
+          return string.format("local x%d = " .. wrap, i, string.format("o%d[%s]", i, at))
         end
-        loads[#loads + 1] = string.format("local x%d = %s", i, load)
-        unit_loads[#unit_loads + 1] = string.format("local x%d = %s", i, unit)
+        strided_loads[#strided_loads + 1] = function(at)
+          return string.format("local x%d = " .. wrap, i, string.format("o%d[(%s) * d%d]", i, at, i))
+        end
         unit_test[#unit_test + 1] = string.format("d%d == 1", i)
-        first_loads[#first_loads + 1] = string.format("local x%d = %s", i, first)
+        first_loads[#first_loads + 1] = string.format("local x%d = " .. wrap, i, string.format("q%d[g[%d]]", i, base + 1))
       end
     end
 
     local src = {}
     local function add(fmt, ...) src[#src + 1] = string.format(fmt, ...) end
     local function lines(list, indent) return indent .. table.concat(list, "\n" .. indent) end
+    -- The code of one element at row index `at` into lane L. gi only
+    -- where used: a local the loop keeps is computed at every element.
+    local function element(row_loads, at, L, indent)
+      local code = {}
+      if loop_index then code[#code + 1] = string.format("local gi = gb + (%s) * g3", at) end
+      for _, load in ipairs(row_loads) do code[#code + 1] = load(at) end
+      for _, line in ipairs(body) do code[#code + 1] = line end
+      for _, u in ipairs(update) do code[#code + 1] = u(L) end
+      add("%s", lines(code, indent))
+    end
     add("%s", table.concat(nilchecks, "\n"))
     add("local n0, n1, n2, n3 = g[0], g[1], g[2], g[3]")
+    add("local n3k = n3 - n3 %% %d", lanes)
     if needs_index then add("local gf, g0, g1, g2, g3 = g[4], g[5], g[6], g[7], g[8]") end
     add("%s", table.concat(fields, "\n"))
+    if #item_start > 0 then add("%s", table.concat(item_start, "\n")) end
     if #shifts > 0 then   -- each moment's shift: its value at its own item's first element
       local names, values = {}, {}
       for k, sh in ipairs(shifts) do names[k], values[k] = sh[1], sh[2] end
@@ -336,23 +458,37 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
     add("%s", table.concat(offsets, "\n"))
     if needs_index then add("    local gb = gf + i0 * g0 + i1 * g1 + i2 * g2") end
     for variant = 1, 2 do
-      local row_loads = variant == 1 and unit_loads or loads
+      local row_loads = variant == 1 and unit_loads or strided_loads
       add(variant == 1 and "    if unit then" or "    else")
       if #row_start > 0 then add("%s", lines(row_start, "    ")) end
-      add("    for i3 = 0, n3 - 1 do")
-      if needs_index then add("      local gi = gb + i3 * g3") end
-      add("%s", lines(row_loads, "      "))
-      if #body > 0 then add("%s", lines(body, "      ")) end
-      add("%s", lines(update, "      "))
+      -- lanes elements per iteration, lane L taking element i3 + L, then
+      -- the row's last n3 % lanes elements, each to its lane
+      add("    for i3 = 0, n3k - 1, %d do", lanes)
+      for L = 0, lanes - 1 do
+        add("      do")
+        element(row_loads, L == 0 and "i3" or "i3 + " .. L, L, "        ")
+        add("      end")
+      end
       add("    end")
+      for L = 0, lanes - 2 do
+        local pad = string.rep("  ", L)
+        add("    %sif n3k + %d < n3 then", pad, L)
+        add("      %sdo", pad)
+        element(row_loads, "n3k + " .. L, L, "        " .. pad)
+        add("      %send", pad)
+      end
+      for L = lanes - 2, 0, -1 do add("    %send", string.rep("  ", L)) end
       for _, search in ipairs(searches) do
+        add("    %s", search.extreme)
         add("    if %s then", search.test)
         add("      %s", search.best)
         add("      for i3 = 0, n3 - 1 do")
-        add("        local gi = gb + i3 * g3")
-        add("%s", lines(row_loads, "        "))
-        if #body > 0 then add("%s", lines(body, "        ")) end
-        add("        %s", search.hit)
+        local code = {}
+        if needs_index then code[1] = "local gi = gb + i3 * g3" end
+        for _, load in ipairs(row_loads) do code[#code + 1] = load("i3") end
+        for _, line in ipairs(body) do code[#code + 1] = line end
+        code[#code + 1] = search.hit
+        add("%s", lines(code, "        "))
         add("      end")
         add("      %s", search.done)
         add("    end")
@@ -362,6 +498,7 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
     add("  end")
     add("  end")
     add("end")
+    if #item_end > 0 then add("%s", table.concat(item_end, "\n")) end
     if #chunk_end > 0 then
       add("local nc = n0 * n1 * n2 * n3")
       add("%s", table.concat(chunk_end, "\n"))
@@ -374,6 +511,7 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
   local function add(fmt, ...) src[#src + 1] = string.format(fmt, ...) end
   add("-- generated by luisa.kernel")
   add("%s", PRELUDE)
+  for _, line in ipairs(scratch) do add("%s", line) end
   -- S[k]: input k's published (or kept) chunks, P[k]: its received pieces,
   -- F[k]: output fields
   add("return function(acc, geo, nitems, S, P, F)")
@@ -408,8 +546,15 @@ end]], k, s1, nk, s2, s1, s1, nk, n, nk, mean, mean, mean, nk, m2, m2, n, nk, n)
 end
 
 -- Compile the kernel; returns the function and its source.
+-- Too many locals for lanes: several reductions are split by the caller
+-- (each keeps its lanes); a single one runs in one lane (its sum then
+-- differs in the last bits from the same sum elsewhere).
 function M.build(reductions, inputs, patterns)
-  local src = M.source(reductions, inputs, patterns)
+  local ok, src = pcall(M.source, reductions, inputs, patterns)
+  if not ok and #reductions == 1 and tostring(src):find("intermediate values", 1, true) then
+    ok, src = pcall(M.source, reductions, inputs, patterns, 1)
+  end
+  if not ok then error(src, 0) end
   local chunk, err = loadstring(src, "=luisa kernel")
   if not chunk then error("luisa internal error: generated kernel does not compile: " .. err .. "\n" .. src, 0) end
   M.compiled = M.compiled + 1
@@ -431,10 +576,13 @@ function M.warm(run, reductions, inputs, patterns)
     for i = 1, #inputs do g[ITEM_WORDS + INPUT_WORDS * (i - 1) + 5] = 1 end   -- innermost stride
   end
   local S, P, F, keep = {}, {}, {}, {}
-  for i, input in ipairs(inputs) do
-    local buf = ffi.new(M.ctype[input.dtype] .. "[?]", N)
-    local table_ = ffi.new(M.ctype[input.dtype] .. "*[1]", buf)
-    S[i], P[i], keep[i] = table_, table_, buf
+  for i, input in ipairs(inputs) do   -- read only: inputs of a type share their zeros (a stage has thousands)
+    local t = input.dtype
+    if not keep[t] then
+      local buf = ffi.new(M.ctype[t] .. "[?]", N)
+      keep[t] = { buf, ffi.new(M.ctype[t] .. "*[1]", buf) }
+    end
+    S[i], P[i] = keep[t][2], keep[t][2]
   end
   local size = 8
   for _, r in ipairs(reductions) do size = math.max(size, r.slot + 4 + (r.bins or 0)) end

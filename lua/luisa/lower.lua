@@ -4,7 +4,11 @@ local expr = require "luisa.expr"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
-local MAX_BLOCK = 1024   -- coarsen's block volume: a kernel holds about 40 views, so lowering stops early
+-- A coarsen's block or a stencil's weights read one view per element, times
+-- the views of what they apply to. Past this many, compile time and memory
+-- grow out of reason (a second and 20 MB at 4096, docs/decisions.md) and the
+-- plan's recursive walks near the end of LuaJIT's stack (about 5600).
+local MAX_VIEWS = 4096
 
 local function fail(where, fmt, ...)
   error(where .. ": " .. string.format(fmt, ...), 0)
@@ -262,6 +266,38 @@ local function combine(shape, build, a, b, c)
   return out
 end
 
+-- The most distinct views one piece of v reads.
+local function views_of(v)
+  local most = 0
+  for _, p in ipairs(v.pieces) do
+    local seen, n = {}, 0
+    local function go(t)
+      if seen[t] or t.kind == "const" then return end
+      seen[t] = true
+      if t.kind == "leaf" then
+        if not seen[t.key] then seen[t.key], n = true, n + 1 end
+      else
+        go(t.a)
+        if t.b then go(t.b) end
+        if t.c then go(t.c) end
+      end
+    end
+    go(p.t)
+    most = math.max(most, n)
+  end
+  return most
+end
+
+-- `count` views of each view operand `a` reads: refused past MAX_VIEWS.
+local function check_views(where, kind, what, count, a, smaller)
+  local inner = views_of(a)
+  if count * inner > MAX_VIEWS then
+    fail(where, "%s: %s%s read %s views of arrays at once, at most %d (compile time and memory grow with "
+         .. "them): use a smaller %s", kind, what, inner > 1 and " of an expression reading " .. inner .. " views" or "",
+         num(count * inner), MAX_VIEWS, smaller)
+  end
+end
+
 local function along(ndim, axis, v, rest)   -- v on axis, rest elsewhere (tables or numbers)
   local t = {}
   for d = 1, ndim do t[d] = d == axis and v or (type(rest) == "table" and rest[d] or rest) end
@@ -336,11 +372,7 @@ function M.lower(e, arrays)
           end
           start[d], volume = 0, volume * f[d]
         end
-        -- each element of a block is a view of its own: far fewer fit in a kernel
-        if volume > MAX_BLOCK then
-          fail(n.where, "coarsen: blocks of %s elements: at most %d, and about 40 fit in one kernel (one view "
-               .. "per element of a block)", num(volume), MAX_BLOCK)
-        end
+        check_views(n.where, "coarsen", "blocks of " .. num(volume) .. " elements", volume, a, "factor")
         repeat   -- every offset inside a block, odometer style
           local term = cut(a, { unpack(start) }, f, shape)
           v = v and combine(shape, sum, v, term) or term
@@ -396,6 +428,7 @@ function M.lower(e, arrays)
           if #half ~= ndim then fail(n.where, "stencil: weights must nest %d levels, one per axis", ndim) end
           if #terms == 0 then fail(n.where, "stencil: every weight is zero") end
         end
+        check_views(n.where, n.kind, num(#terms) .. " weights", #terms, a, "stencil")
         local shape = {}
         for d = 1, ndim do
           shape[d] = s[d] - 2 * half[d]

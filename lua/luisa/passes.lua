@@ -4,6 +4,7 @@ local ffi = require "ffi"
 local expr = require "luisa.expr"
 local kernel = require "luisa.kernel"
 local lower = require "luisa.lower"
+local boxtree = require "luisa.boxtree"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = { MAX_PER_KERNEL = 32 }  -- reductions fused in one kernel: keeps its locals few
@@ -157,8 +158,9 @@ local function cells_of(pass, arrays, rank)
       end
     end
   end
-  for _, box in ipairs(alone and {} or arrays[pass.leaves[1].name].boxes) do
-    local entries = box.owner == rank and by_chunk[box.chunk] or {}
+  local boxes = arrays[pass.leaves[1].name].boxes
+  for _, bi in ipairs(alone and {} or boxtree.owned(boxes, rank)) do   -- this rank's chunks only: O(own)
+    local entries = by_chunk[boxes[bi].chunk] or {}
     local key_of = {}   -- part -> the key all its items here share, or false
     for _, e in ipairs(entries) do key_of[e.part] = (key_of[e.part] == nil or key_of[e.part] == e.key) and e.key end
     local clusters, cluster_of = {}, {}
@@ -201,7 +203,7 @@ local function cells_of(pass, arrays, rank)
 end
 
 -- The patterns of a pass's cells (see luisa.kernel): which groups run,
--- and where their moments begin and finish. Sets each cell's pattern.
+-- and where their sums and moments begin and finish. Sets each cell's pattern.
 local function patterns_of(pass)
   if #pass.groups == 1 then   -- its items, whole: one pattern
     for _, cell in ipairs(pass.items) do cell.pattern = 1 end
@@ -211,7 +213,7 @@ local function patterns_of(pass)
   for _, cell in ipairs(pass.items) do
     local key, set = {}, {}
     for _, e in ipairs(cell.entries) do
-      local m = pass.moments[e.part]
+      local m = pass.ordered[e.part]
       key[#key + 1] = e.part .. (m and e.begin and "b" or "") .. (m and e.finish and "f" or "")
       set[e.part] = { begin = e.begin or not m, finish = e.finish or not m }
     end
@@ -258,7 +260,7 @@ local function passes_of(group_list, arrays)
       if fits then pass = p; break end
     end
     if not pass then
-      pass = { groups = {}, leaves = {}, index = {}, reductions = {}, specs = {}, has = {}, moments = {},
+      pass = { groups = {}, leaves = {}, index = {}, reductions = {}, specs = {}, has = {}, ordered = {},
                shape = fusable and arrays[first.name].shape or g.shape, origin = origin, full = g.full,
                out_stride = g.out_stride, map = g.map, output = g.output }
       list[#list + 1] = pass
@@ -281,7 +283,8 @@ local function passes_of(group_list, arrays)
     for _, r in ipairs(g.reductions) do
       pass.reductions[#pass.reductions + 1] = { kind = r.kind, expr = lower.shift(r.expr, shift), spec = r.spec,
                                                 bins = r.bins, lo = r.lo, hi = r.hi, part = part }
-      pass.moments[part] = pass.moments[part] or r.kind == "moments"
+      -- sums (in lanes, see luisa.kernel) and moments fold once per own item
+      pass.ordered[part] = pass.ordered[part] or r.kind == "moments" or r.kind == "sum" or r.kind == "sumsq"
     end
     for _, spec in ipairs(g.specs) do pass.specs[#pass.specs + 1], pass.has[spec] = spec, true end
   end
