@@ -63,6 +63,7 @@ static int reload_at_step_end(luisa *lz, int64_t step, int64_t call, int lag)
     lz->reload_at = call + lag;
   if (lz->reload_at && call >= lz->reload_at) {
     lz->reload_at = 0;
+    FORWARD_IF_ERROR(round_settle(lz, call + lag, NULL));
     status = version_reload(lz, step);
   }
   FORWARD_IF_ERROR(status);
@@ -76,6 +77,8 @@ static int reload_at_step_end(luisa *lz, int64_t step, int64_t call, int lag)
  * timed out; what MPI may still write into is kept, lz->comm left alone. */
 static void halt(luisa *lz, int how)
 {
+  if (how == LU_HALT_AGREED)
+    round_settle(lz, INT64_MAX, NULL);   /* no step comes to apply its changes */
   if (how == LU_HALT_AGREED && lz->reload) {
     char why[LU_ERR_MAX];
     int due;
@@ -128,6 +131,8 @@ int analysis_step(luisa *lz, int64_t step, int64_t call, int lag)
 
 void analysis_close(luisa *lz)
 {
+  if (lz->halted != LU_HALT_CUT)
+    round_settle(lz, INT64_MAX, NULL);
   version_summary(lz);
   memory_summary(lz);
   reload_close(lz);   /* may time out: then lz->comm is left alone */

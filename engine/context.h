@@ -87,6 +87,7 @@ struct luisa {
   lu_script *script;              /* NULL when analytics are off */
   lu_reload *reload;              /* NULL without a script path */
   MPI_Op reduce_op;               /* combines lu_reduction buffers */
+  struct lu_packed *packed;       /* a round's reductions in one buffer (transport.c) */
   lu_store *store;                /* earlier versions kept for windows; NULL if none */
   lu_memory memory;               /* what this rank holds for data, against opts.store_bytes */
   int64_t steps, analysed_steps, script_failures;

@@ -183,6 +183,14 @@ static int core_field(lua_State *L)
   return 2;
 }
 
+/* A callback that steers or fetches though the script's sources never
+ * name it (round.c: names_steering): the other ranks did not wait. */
+static int went_on(lua_State *L, const char *name)
+{
+  return luaL_error(L, "luisa.%s: the other ranks went on without waiting for this callback, as the script's "
+                    "sources never name set, stop, period, move or fetch: call it by its name (luisa.%s)", name, name);
+}
+
 /* core.fetch(name, version, owner, chunk, lo, count, out): the box of that
  * chunk into the FFI double array out; false if the owner has no such data.
  * Only while callbacks run on the root, when the owners serve. */
@@ -201,6 +209,8 @@ static int core_fetch(lua_State *L)
     return luaL_error(L, "luisa.fetch can only be called inside a callback");
   if (owner < 0 || owner >= lz->size || !out)
     return luaL_error(L, "core.fetch: bad owner %d or buffer", owner);
+  if (owner != lz->rank && lz->script->delivering == 2)
+    return went_on(L, "fetch");
   lua_pushboolean(L, fetch_box(lz, a, version, owner, chunk, lo, count, out));
   return 1;
 }
@@ -277,6 +287,8 @@ static int core_set(lua_State *L)
   lu_param *p = checked_param(L, lz, 1);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.set can only be called inside a callback");
+  if (lz->script->delivering == 2)
+    return went_on(L, "set");
   char why[LU_ERR_MAX];
   int type = lua_type(L, 2);
   const char *refused = steer_request(lz, p, type == LUA_TNUMBER, lua_tonumber(L, 2), type == LUA_TBOOLEAN,
@@ -296,6 +308,8 @@ static int core_period(lua_State *L)
   int every = (int)host_whole(L, 2, "luisa.period's period", 1, INT_MAX);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.period can only be called inside a callback");
+  if (lz->script->delivering == 2)
+    return went_on(L, "period");
   if (i < 0 || i >= lz->script->c.ncallbacks || every < 1)
     return luaL_error(L, "luisa.period: no such callback, or a period below 1");
   if (steer_period(lz, i, every) != LUISA_OK)
@@ -311,6 +325,8 @@ static int core_move(lua_State *L)
   const char *ranges = luaL_checkstring(L, 2);
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.move can only be called inside a callback");
+  if (lz->script->delivering == 2)
+    return went_on(L, "move");
   if (steer_region(lz, id, ranges) != LUISA_OK)
     return luaL_error(L, "%s", error_buffer(lz));
   return 0;
@@ -330,6 +346,8 @@ static int core_stop(lua_State *L)
   luisa *lz = lua_touserdata(L, lua_upvalueindex(1));
   if (!lz->script->delivering)
     return luaL_error(L, "luisa.stop can only be called inside a callback");
+  if (lz->script->delivering == 2)
+    return went_on(L, "stop");
   if (steer_stop(lz, luaL_optstring(L, 1, "")) != LUISA_OK)
     return luaL_error(L, "out of memory");
   return 0;

@@ -270,7 +270,7 @@ static int compile_in_state(lua_State *L)
   s->c.due = calloc((size_t)(n ? n : 1), sizeof *s->c.due);
   s->c.due_ids = calloc((size_t)(n ? n : 1), sizeof *s->c.due_ids);
   s->c.round_ids = calloc((size_t)(2 * n + 1), sizeof *s->c.round_ids);   /* made once: steps allocate nothing */
-  s->c.control = calloc((size_t)(4 + 4 * n), sizeof *s->c.control);
+  s->c.control = calloc((size_t)(4 + 5 * n), sizeof *s->c.control);
   s->c.fingerprints = calloc((size_t)(n ? n : 1), sizeof *s->c.fingerprints);
   s->c.wheres = calloc((size_t)(n ? n : 1), sizeof *s->c.wheres);
   s->c.diverged = calloc((size_t)(n ? n : 1), sizeof *s->c.diverged);
@@ -303,6 +303,9 @@ static int compile_in_state(lua_State *L)
       cb->exchange = s->c.exchanges[r];
       cb->enabled = 1;
       lua_pop(L, 2);
+      lua_getfield(L, -2, "fires");
+      cb->fires = lua_toboolean(L, -1);
+      lua_pop(L, 1);
       lua_getfield(L, -2, "assigns");
       cb->assigns = lua_toboolean(L, -1);
       lu_array *target = lua_isstring(L, -1) ? array_find(lz, lua_tostring(L, -1)) : NULL;
@@ -378,6 +381,8 @@ static int compile_counted(luisa *lz, char *msg, size_t cap)
   int failed = compile_here(lz, msg, cap);
   if (!failed && !memory_plan_fits(&lz->memory, msg, cap))   /* its windows and transfers are known now */
     failed = 1;
+  if (!failed)
+    failed = transport_reserve(lz, s->c.reductions, s->c.nreductions, msg, cap);
   int mine[2] = { failed ? -1 : s->c.ncallbacks, !failed && s->c.off }, root[2] = { mine[0], mine[1] };
   if (transport_bcast_ints(lz, root, 2) != LUISA_OK)
     return -1;

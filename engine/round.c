@@ -1,6 +1,7 @@
-/* round.c: one step of analysis: planned transfers, local kernels,
- * reductions to the root, callbacks on the root, and the root's verdict to
- * every rank, so all return the same status; then what triggers fired. */
+/* round.c: one step of analysis: planned transfers started, the local
+ * work that needs none, the rest once they are in, one all-reduce from
+ * which every rank reads the same results and failures, callbacks on the
+ * root, and the root's word on what they did; then what triggers fired. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <lauxlib.h>
 #include "script.h"
 #include "agree.h"
+#include "deadline.h"
 #include "error.h"
 #include "exchange.h"
 #include "fetch.h"
@@ -150,93 +152,56 @@ static void note_writes(luisa *lz, const lu_callback *cb)
   lz->nwritten = need;
 }
 
-/* One round of analytics over the callbacks ids[0..n): planned transfers,
- * local kernels, reductions to the root, callbacks on the root, then the
- * root's verdict to all, so every rank returns the same status and disables
- * the same callbacks. Callbacks fired by triggers land in fired[0..*nfired).
- * Collective. */
-static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, int *fired, int *nfired, int *nfail)
+/* The root's word after its callbacks: [nraised, nfired, nchanges, the
+ * callbacks that raised, those triggers fired]. The failures the
+ * reduction shows are read off it on every rank and are not in it. */
+enum { WORD_RAISED, WORD_FIRED, WORD_CHANGES, WORD_HEAD };
+
+static int word_length(const lu_script *s)
+{
+  return WORD_HEAD + 2 * s->c.ncallbacks;
+}
+
+/* Whether the root's callbacks may steer (luisa.set, stop, period, move)
+ * or fetch: the script's sources, the same bundle on every rank, name one
+ * of those as a word. Then every rank waits for the root's word at once,
+ * so that changes land at the step the mode fixes, and serves fetches
+ * meanwhile. Called otherwise, they are refused (engine/core.c). */
+static int is_word_char(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int names_steering(lu_script *s)
+{
+  static const char *const names[] = { "set", "stop", "period", "move", "fetch" };
+  if (s->steers)
+    return s->steers == 2;
+  s->steers = 1;
+  for (int k = 0; k < s->bundle.n; k++) {
+    const char *text = s->bundle.src[k].text;
+    size_t len = s->bundle.src[k].len;
+    for (size_t i = 0; i < len; i++) {
+      if (!is_word_char(text[i]) || (i > 0 && is_word_char(text[i - 1])))
+        continue;
+      size_t end = i;
+      while (end < len && is_word_char(text[end]))
+        end++;
+      for (size_t n = 0; n < sizeof names / sizeof *names; n++)
+        if (strlen(names[n]) == end - i && !memcmp(text + i, names[n], end - i))
+          return s->steers = 2, 1;
+      i = end;
+    }
+  }
+  return 0;
+}
+
+/* Tell the first failure of a round on every rank, log each on its owner,
+ * and disable those the root disables (all but a failure here). */
+static int report(luisa *lz, int64_t step, const int *v, int nfailed)
 {
   lu_script *s = lz->script;
-  for (int k = 0; k < n; k++) {
-    lu_callback *cb = &s->c.callbacks[ids[k]];
-    char msg[LU_ERR_MAX];
-    int complete;
-    s->c.due[k] = cb->reduction;
-    if (cb->exchange) {
-      FORWARD_IF_ERROR(exchange_run(lz, cb->exchange, &complete, msg, sizeof msg));
-      if (!complete)
-        plan_fail(cb, msg);
-    }
-  }
-  run_phase(lz, "run_local", step, ids, n);
-  /* The failure slot: the lowest failing rank, a stopped one (which
-   * disables the callback) before any other; then what this rank reduces. */
-  for (int k = 0; k < n; k++) {
-    lu_callback *cb = &s->c.callbacks[ids[k]];
-    double *slots = transport_reduction_input(s->c.due[k]), digest = agree_digest(s->c.digest, ids[k], step);
-    slots[LU_SLOT_FAILED] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
-    slots[LU_SLOT_DIGEST] = digest;
-    slots[LU_SLOT_DIGEST + 1] = -digest;
-  }
-  FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
-
-  /* control = [nfail, nfired, nchanges, mismatch, (callback, how, rank) x nfail, fired ids] */
-  int *c = s->c.control, *v = c + 4, *ok = c + 4 + 3 * n;
-  c[3] = 0;
-  for (int k = 0; k < n && lz->rank == 0; k++) {   /* ranks out of step: combine nothing */
-    const double *slots = transport_reduction_result(s->c.due[k]);
-    c[3] |= slots[LU_SLOT_DIGEST] != -slots[LU_SLOT_DIGEST + 1];
-  }
-  if (lz->rank == 0 && c[3])
-    c[0] = c[1] = c[2] = 0;
-  else if (lz->rank == 0) {
-    int nok = 0;
-    c[0] = 0;
-    for (int k = 0; k < n; k++) {
-      double failed_on = transport_reduction_result(s->c.due[k])[0];
-      if (failed_on < HUGE_VAL) {
-        int stopped = failed_on < lz->size;
-        v[3 * c[0]] = ids[k], v[3 * c[0] + 1] = stopped ? FAILED_STOPPED : FAILED_HERE;
-        v[3 * c[0] + 2] = (int)failed_on - (stopped ? 0 : lz->size);
-        c[0]++;
-      } else {
-        ok[nok++] = ids[k];
-      }
-    }
-    s->delivering = 1;
-    run_phase(lz, "deliver", step, ok, nok);
-    s->delivering = 0;
-    for (int k = 0; k < nok; k++)
-      if (s->c.callbacks[ok[k]].failure) {
-        v[3 * c[0]] = ok[k], v[3 * c[0] + 1] = FAILED_CALLBACK, v[3 * c[0] + 2] = 0;
-        c[0]++;
-      }
-    c[1] = take_fired(lz, ok);
-    c[2] = steer_pending(lz);
-  }
-  FORWARD_IF_ERROR(fetch_serve_bcast(lz, c, 4 + 3 * n + s->c.ncallbacks));
-  if (c[3])
-    return out_of_step(lz, step);
-  *nfail = c[0];
-  *nfired = c[1];
-  memcpy(fired, ok, (size_t)c[1] * sizeof *fired);
-  int nwrite = 0;   /* assignments write now, where no rank failed */
-  for (int k = 0; k < n; k++) {
-    int failed = 0;
-    for (int f = 0; f < c[0]; f++)
-      failed |= v[3 * f] == ids[k];
-    if (!failed && s->c.callbacks[ids[k]].assigns)
-      s->c.due_ids[nwrite++] = ids[k];
-  }
-  if (nwrite)
-    run_phase(lz, "commit", step, s->c.due_ids, nwrite);
-  for (int k = 0; k < nwrite; k++)
-    note_writes(lz, &s->c.callbacks[s->c.due_ids[k]]);
-  if (c[2] > 0)   /* the callbacks' changes, kept on every rank for their step */
-    FORWARD_IF_ERROR(steer_receive(lz, step, c[2], after));
-
-  for (int f = 0; f < c[0]; f++) {
+  for (int f = 0; f < nfailed; f++) {
     lu_callback *cb = &s->c.callbacks[v[3 * f]];
     int how = v[3 * f + 1], owner = v[3 * f + 2];
     char msg[LU_ERR_MAX] = "", why[96] = "";
@@ -257,12 +222,146 @@ static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, in
     }
     if (lz->rank == owner)
       log_write(lz, LUISA_LOG_WARN, "step %lld: %s%s", (long long)step, why, cb->failure ? cb->failure : "");
+    free(cb->failure);
+    cb->failure = NULL;
   }
-  for (int k = 0; k < s->c.ncallbacks; k++) {
-    free(s->c.callbacks[k].failure);
-    s->c.callbacks[k].failure = NULL;
-    s->c.callbacks[k].stopped = 0;
+  return LUISA_OK;
+}
+
+/* Act on the root's word about the callbacks of s->word_step, on every
+ * rank: disable those that raised, keep what triggers fired, queue the
+ * changes to apply after the after-th step. */
+static int take_word(luisa *lz, int64_t after, int *fired, int *nfired, int *nfail)
+{
+  lu_script *s = lz->script;
+  int *w = s->c.control, *raised = w + WORD_HEAD, *v = w + word_length(s);
+  int n = w[WORD_RAISED];
+  for (int k = 0; k < n; k++)
+    v[3 * k] = raised[k], v[3 * k + 1] = FAILED_CALLBACK, v[3 * k + 2] = 0;
+  if (fired) {
+    memcpy(fired, raised + n, (size_t)w[WORD_FIRED] * sizeof *fired);
+    *nfired = w[WORD_FIRED];
   }
+  *nfail += n;
+  if (w[WORD_CHANGES] > 0)   /* the callbacks' changes, kept on every rank for their step */
+    FORWARD_IF_ERROR(steer_receive(lz, s->word_step, w[WORD_CHANGES], after));
+  return report(lz, s->word_step, v, n);
+}
+
+/* Wait for a root's word still on its way and act on it (changes after
+ * the after-th step). Collective; nothing to do if none is. */
+int round_settle(luisa *lz, int64_t after, int *nfail)
+{
+  lu_script *s = lz->script;
+  int ignored = 0;
+  if (!s || !s->word_pending)
+    return LUISA_OK;
+  s->word_pending = 0;
+  FORWARD_IF_ERROR(deadline_wait(lz, 1, &s->word, LU_PHASE_VERDICT, "the root's word after its callbacks"));
+  return take_word(lz, after, NULL, NULL, nfail ? nfail : &ignored);
+}
+
+/* One round of analytics over the callbacks ids[0..n): planned transfers,
+ * local kernels, one all-reduce, from which every rank reads the same
+ * failures and whether the ranks are in step; callbacks on the root. The
+ * root's word on what they did (raised, fired, changes) goes to all by a
+ * broadcast: waited for now when the round has a trigger's check (what it
+ * fires runs in this step) or the script may fetch (the others serve); else
+ * left on its way and taken at the next step (round_settle), so a step
+ * costs one collective. Callbacks fired by triggers land in
+ * fired[0..*nfired). Collective. */
+static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, int *fired, int *nfired, int *nfail)
+{
+  lu_script *s = lz->script;
+  int wait = names_steering(s);
+  for (int k = 0; k < n; k++) {
+    lu_callback *cb = &s->c.callbacks[ids[k]];
+    char msg[LU_ERR_MAX];
+    int complete;
+    s->c.due[k] = cb->reduction;
+    wait |= cb->fires;
+    if (cb->exchange) {
+      FORWARD_IF_ERROR(exchange_run(lz, cb->exchange, &complete, msg, sizeof msg));
+      if (!complete)
+        plan_fail(cb, msg);
+    }
+  }
+  run_phase(lz, "run_local", step, ids, n);
+  /* The failure slot: the lowest failing rank, a stopped one (which
+   * disables the callback) before any other; then what this rank reduces. */
+  for (int k = 0; k < n; k++) {
+    lu_callback *cb = &s->c.callbacks[ids[k]];
+    double *slots = transport_reduction_input(s->c.due[k]), digest = agree_digest(s->c.digest, ids[k], step);
+    slots[LU_SLOT_FAILED] = !cb->failure ? HUGE_VAL : cb->stopped ? lz->rank : lz->size + lz->rank;
+    slots[LU_SLOT_DIGEST] = digest;
+    slots[LU_SLOT_DIGEST + 1] = -digest;
+  }
+  FORWARD_IF_ERROR(transport_reduce(lz, s->c.due, n));
+
+  int mismatch = 0;   /* ranks out of step: combine nothing */
+  for (int k = 0; k < n; k++) {
+    const double *slots = transport_reduction_result(s->c.due[k]);
+    mismatch |= slots[LU_SLOT_DIGEST] != -slots[LU_SLOT_DIGEST + 1];
+  }
+  if (mismatch)
+    return out_of_step(lz, step);
+  int *w = s->c.control, *raised = w + WORD_HEAD, *v = w + word_length(s), *ok = s->c.due_ids;
+  int nfailed = 0, nok = 0;
+  for (int k = 0; k < n; k++) {
+    double failed_on = transport_reduction_result(s->c.due[k])[LU_SLOT_FAILED];
+    if (failed_on < HUGE_VAL) {
+      int stopped = failed_on < lz->size;
+      v[3 * nfailed] = ids[k], v[3 * nfailed + 1] = stopped ? FAILED_STOPPED : FAILED_HERE;
+      v[3 * nfailed + 2] = (int)failed_on - (stopped ? 0 : lz->size);
+      nfailed++;
+    } else {
+      ok[nok++] = ids[k];
+    }
+  }
+  w[WORD_RAISED] = w[WORD_FIRED] = w[WORD_CHANGES] = 0;
+  if (lz->rank == 0) {
+    s->delivering = wait ? 1 : 2;
+    run_phase(lz, "deliver", step, ok, nok);
+    s->delivering = 0;
+    for (int k = 0; k < nok; k++)
+      if (s->c.callbacks[ok[k]].failure)
+        raised[w[WORD_RAISED]++] = ok[k];
+    w[WORD_FIRED] = take_fired(lz, raised + w[WORD_RAISED]);
+    w[WORD_CHANGES] = steer_pending(lz);
+  }
+  s->word_step = step;
+  if (wait) {
+    FORWARD_IF_ERROR(fetch_serve_bcast(lz, w, word_length(s)));
+  } else {
+    RETURN_IF(MPI_Ibcast(w, word_length(s), MPI_INT, 0, lz->comm, &s->word) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
+              "luisa_step: MPI_Ibcast of the root's word failed");
+    s->word_pending = 1;
+  }
+
+  int nwrite = 0;   /* assignments write now, where no rank failed */
+  for (int k = 0; k < nok; k++)
+    if (s->c.callbacks[ok[k]].assigns)
+      ok[nwrite++] = ok[k];
+  if (nwrite)
+    run_phase(lz, "commit", step, ok, nwrite);
+  for (int k = 0; k < nwrite; k++)
+    note_writes(lz, &s->c.callbacks[ok[k]]);
+  *nfail = nfailed;
+  FORWARD_IF_ERROR(report(lz, step, v, nfailed));
+  for (int k = 0; k < s->c.ncallbacks; k++) {   /* what raised on the root is told with its word */
+    lu_callback *cb = &s->c.callbacks[k];
+    int kept = 0;
+    for (int r = 0; r < w[WORD_RAISED] && lz->rank == 0; r++)
+      kept |= raised[r] == k;
+    if (!kept) {
+      free(cb->failure);
+      cb->failure = NULL;
+    }
+    cb->stopped = 0;
+  }
+  *nfired = 0;
+  if (wait)
+    return take_word(lz, after, fired, nfired, nfail);
   return LUISA_OK;
 }
 
@@ -272,6 +371,7 @@ int round_step(luisa *lz, int64_t step, int64_t call, int lag)
   int *ids = s->c.round_ids, *fired = ids + s->c.ncallbacks;
   int ndue = 0, nfired = 0, nfail = 0, failures = 0, status = LUISA_OK;
   lz->nwritten = 0;
+  FORWARD_IF_ERROR(round_settle(lz, call + lag, &failures));   /* the previous step's word */
   for (int i = 0; i < s->c.ncallbacks; i++)
     if (lu_due_by_period(&s->c.callbacks[i], step))
       ids[ndue++] = i;
@@ -295,6 +395,7 @@ int round_step(luisa *lz, int64_t step, int64_t call, int lag)
       plan_move_region(lz, change.decided, change.target, change.s);
   if (s->recompile) {
     s->recompile = 0;
+    FORWARD_IF_ERROR(round_settle(lz, call + lag, &failures));   /* its callbacks' ids are this plan's */
     status = plan_recompile(lz, step);
     FORWARD_IF_ERROR(status);
     failures += status != LUISA_OK;

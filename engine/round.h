@@ -12,4 +12,10 @@
  * simulation's wait in steer's queue (steer_apply_due). Collective. */
 int round_step(luisa *lz, int64_t step, int64_t call, int lag);
 
+/* Take the root's word on the last round's callbacks if it is still on
+ * its way (see run_round): before a plan is replaced or closed. Their
+ * changes apply after the after-th step; *nfail (if given) counts the
+ * callbacks it disabled. Collective when a word is pending. */
+int round_settle(luisa *lz, int64_t after, int *nfail);
+
 #endif

@@ -18,6 +18,7 @@ typedef struct lu_callback {
   lu_exchange *exchange;       /* planned transfers before its kernels, or NULL */
   unsigned char **reads;       /* per array, per local chunk: read by this callback */
   int assigns;                 /* writes into a simulation array (luisa.assign) */
+  int fires;                   /* a trigger's check: its round waits for the root's word */
   int target;                  /* that array, or -1 */
   int nwrites;
   lu_write *writes;            /* what it writes on this rank */
@@ -42,7 +43,7 @@ typedef struct lu_compiled {
   lu_reduction **due;
   int *due_ids;                /* scratch list of callbacks */
   int *round_ids;              /* a step's due and fired callbacks, 2 x ncallbacks */
-  int *control;                /* root's verdict per step, see round_step */
+  int *control;                /* the root's word after its callbacks, and scratch (round.c) */
   uint64_t *fingerprints;      /* per callback, of what it computes; 0 if it did not compile */
   char **wheres;               /* per callback, file:line of its registration */
   char **diverged;             /* per callback, why it differs between ranks, or NULL */
@@ -53,7 +54,11 @@ typedef struct lu_compiled {
 struct lu_script {
   lu_host *host;
   lu_compiled c;
-  int delivering;              /* callbacks are running: luisa.fetch may serve */
+  int delivering;              /* callbacks are running: 1 the others wait for them, 2 they went on */
+  int steers;                  /* 0 not looked yet, 1 + whether its sources name steering or fetch (round.c) */
+  int word_pending;            /* the root's word is on its way to every rank (round.c) */
+  MPI_Request word;
+  int64_t word_step;           /* the step whose callbacks it is about */
   lu_bundle bundle;            /* the sources this script was loaded from */
   int *depths;                 /* per array, the window this script asked for */
   int recompile;               /* a region moved: compile again at the end of the step */

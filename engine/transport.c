@@ -1,5 +1,6 @@
 /* transport.c: every MPI exchange the engine makes on its own communicator:
  * agreement on failures, message sharing, and the reductions of partials. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,16 +11,19 @@
 #include "log.h"
 #include "transport.h"
 
-/* A reduction buffer is one MPI element: a header counting the slots of
- * each kind, then the slots, kind after kind. Being one element, MPI never
- * splits it, so the combining function always sees the header. */
+/* A reduction buffer is a segment: a header counting the slots of each
+ * kind, then the slots, kind after kind. A round packs every due
+ * reduction and field as segments into one buffer, one MPI element, so a
+ * step makes one all-reduce and MPI never splits what the combining
+ * function parses. */
 enum { HEADER = LU_SLOT_KINDS };
 static const int slot_width[LU_SLOT_KINDS] = { 1, 1, 1, 2, 2, 3 };
 
-/* An array reduced elementwise alongside: axis reductions and gathers. */
+/* An array reduced elementwise alongside (axis reductions and gathers):
+ * a segment of n slots of one kind, which combine as fmin, + or fmax. */
 typedef struct lu_field {
   int n;
-  MPI_Op op;
+  int kind;
   double *in, *out;
 } lu_field;
 
@@ -27,10 +31,16 @@ struct lu_reduction {
   lu_memory *mem;              /* counts the fields (gathered and coarsened arrays) */
   int n;
   double *in, *out;
-  MPI_Datatype type;
   int nfields;
   lu_field *fields;
 };
+
+/* The buffers a round packs into, and the MPI type of its length. */
+typedef struct lu_packed {
+  double *in, *out;
+  int cap, n;
+  MPI_Datatype type;
+} lu_packed;
 
 /* (value, global index) pairs: the extreme value wins, the lowest index
  * breaks ties, so the answer does not depend on the decomposition. A NaN
@@ -71,51 +81,37 @@ static int same_layout(const double *a, const double *b)
 
 static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
 {
-  (void)type;
+  int bytes;
+  MPI_Type_size(*type, &bytes);
   const double *in = invec;
   double *io = inoutvec;
   for (int e = 0; e < *len; e++) {
-    if (!same_layout(in, io)) {
-      io[HEADER + LU_SLOT_DIGEST] = -1;
-      return;
+    double *first = io;
+    const double *end = in + bytes / (int)sizeof *in;
+    while (in < end) {
+      if (!same_layout(in, io)) {   /* marked in the round's first segment, always a reduction */
+        first[HEADER + LU_SLOT_DIGEST] = -1;
+        return;
+      }
+      int i = HEADER;
+      for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+        for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
+          switch (kind) {
+          /* A min or max partial that saw no number is NaN (lua/luisa/plan.lua):
+           * fmin and fmax return the other operand, and NaN only if both are.
+           * Not MPI_MIN: Open MPI's returns NaN or the number depending on
+           * which operand it is. */
+          case LU_MIN: io[i] = fmin(io[i], in[i]); break;
+          case LU_SUM: io[i] += in[i]; break;
+          case LU_MAX: io[i] = fmax(io[i], in[i]); break;
+          case LU_ARGMIN: combine_arg(in + i, io + i, 1); break;
+          case LU_ARGMAX: combine_arg(in + i, io + i, 0); break;
+          case LU_MOMENTS: combine_moments(in + i, io + i); break;
+          }
+      in += i;
+      io += i;
     }
-    int i = HEADER;
-    for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
-      for (int k = 0, count = (int)in[kind]; k < count; k++, i += slot_width[kind])
-        switch (kind) {
-        /* A min or max partial that saw no number is NaN (lua/luisa/plan.lua):
-         * fmin and fmax return the other operand, and NaN only if both are. */
-        case LU_MIN: io[i] = fmin(io[i], in[i]); break;
-        case LU_SUM: io[i] += in[i]; break;
-        case LU_MAX: io[i] = fmax(io[i], in[i]); break;
-        case LU_ARGMIN: combine_arg(in + i, io + i, 1); break;
-        case LU_ARGMAX: combine_arg(in + i, io + i, 0); break;
-        case LU_MOMENTS: combine_moments(in + i, io + i); break;
-        }
-    in += i;
-    io += i;
   }
-}
-
-/* Fields' elementwise min and max. Not MPI_MIN and MPI_MAX: an element
- * that saw no number on a rank is NaN there, and Open MPI's MPI_MIN
- * returns NaN or the number depending on which operand it is. */
-static void combine_field_min(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const double *in = invec;
-  double *io = inoutvec;
-  for (int e = 0; e < *len; e++)
-    io[e] = fmin(io[e], in[e]);
-}
-
-static void combine_field_max(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
-{
-  (void)type;
-  const double *in = invec;
-  double *io = inoutvec;
-  for (int e = 0; e < *len; e++)
-    io[e] = fmax(io[e], in[e]);
 }
 
 int transport_open(luisa *lz)
@@ -129,6 +125,15 @@ void transport_close(luisa *lz)
 {
   if (lz->reduce_op != MPI_OP_NULL)
     MPI_Op_free(&lz->reduce_op);
+  lu_packed *p = lz->packed;
+  if (p) {
+    if (p->type != MPI_DATATYPE_NULL)
+      MPI_Type_free(&p->type);
+    memory_free(&lz->memory, LU_USE_TRANSFER, p->in, (size_t)p->cap * sizeof *p->in);
+    memory_free(&lz->memory, LU_USE_TRANSFER, p->out, (size_t)p->cap * sizeof *p->out);
+    free(p);
+    lz->packed = NULL;
+  }
 }
 
 /* Lowest rank that failed, or -1 if none; -2 if MPI failed. On failure,
@@ -245,9 +250,7 @@ lu_reduction *transport_reduction_new(luisa *lz, const int *counts)
     r->n += counts[kind] * slot_width[kind];
   r->in = calloc((size_t)r->n, sizeof *r->in);
   r->out = calloc((size_t)r->n, sizeof *r->out);
-  r->type = MPI_DATATYPE_NULL;
-  if (!r->in || !r->out || MPI_Type_contiguous(r->n, MPI_DOUBLE, &r->type) != MPI_SUCCESS ||
-      MPI_Type_commit(&r->type) != MPI_SUCCESS) {
+  if (!r->in || !r->out) {
     transport_reduction_free(r);
     return NULL;
   }
@@ -272,20 +275,16 @@ const double *transport_reduction_result(lu_reduction *r)
  * op is unknown; *out receives its result buffer (meaningful on rank 0). */
 double *transport_field_new(lu_reduction *r, int n, const char *op, double **out)
 {
-  MPI_User_function *fn = !strcmp(op, "min") ? combine_field_min : !strcmp(op, "max") ? combine_field_max : NULL;
-  MPI_Op mpi_op = !strcmp(op, "sum") ? MPI_SUM : MPI_OP_NULL;
-  if (fn && MPI_Op_create(fn, 1, &mpi_op) != MPI_SUCCESS)
-    mpi_op = MPI_OP_NULL;
-  lu_field *grown = mpi_op != MPI_OP_NULL ? realloc(r->fields, (size_t)(r->nfields + 1) * sizeof *grown) : NULL;
-  if (!grown) {
-    if (fn && mpi_op != MPI_OP_NULL)
-      MPI_Op_free(&mpi_op);
+  int kind = !strcmp(op, "min") ? LU_MIN : !strcmp(op, "max") ? LU_MAX : !strcmp(op, "sum") ? LU_SUM : -1;
+  if (kind < 0 || n < 0 || n > SLOTS_MAX)
     return NULL;
-  }
+  lu_field *grown = realloc(r->fields, (size_t)(r->nfields + 1) * sizeof *grown);
+  if (!grown)
+    return NULL;
   r->fields = grown;
   lu_field *f = &r->fields[r->nfields];
   f->n = n;
-  f->op = mpi_op;
+  f->kind = kind;
   size_t bytes = (size_t)(n ? n : 1) * sizeof *f->in;
   f->in = memory_alloc(r->mem, LU_USE_TRANSFER, bytes);
   f->out = memory_alloc(r->mem, LU_USE_TRANSFER, bytes);
@@ -296,8 +295,6 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
   if (!f->in || !f->out) {
     memory_free(r->mem, LU_USE_TRANSFER, f->in, bytes);
     memory_free(r->mem, LU_USE_TRANSFER, f->out, bytes);
-    if (fn)
-      MPI_Op_free(&f->op);
     return NULL;
   }
   r->nfields++;
@@ -305,24 +302,94 @@ double *transport_field_new(lu_reduction *r, int n, const char *op, double **out
   return f->in;
 }
 
-/* Combine every due reduction, and its fields, onto rank 0, all in flight
- * at once. */
+static int64_t packed_length(lu_reduction *const *r, int n)
+{
+  int64_t total = 0;
+  for (int i = 0; i < n; i++) {
+    total += r[i]->n;
+    for (int f = 0; f < r[i]->nfields; f++)
+      total += HEADER + r[i]->fields[f].n;
+  }
+  return total;
+}
+
+/* Room to pack all of a plan's reductions at once, made when it compiles
+ * (a step allocates nothing: a rank out of memory there would leave the
+ * others in the all-reduce). 0, or 1 with msg saying why. Local. */
+int transport_reserve(luisa *lz, lu_reduction *const *reductions, int n, char *msg, size_t cap)
+{
+  int64_t need = packed_length(reductions, n);
+  lu_packed *p = lz->packed;
+  if (need > INT_MAX)
+    return snprintf(msg, cap, "the plan's reductions hold %lld values, more than one MPI message carries (%d): "
+                    "gather or coarsen less", (long long)need, INT_MAX) > 0;
+  if (!p && !(p = lz->packed = calloc(1, sizeof *p)))
+    return snprintf(msg, cap, "out of memory packing the reductions") > 0;
+  if (!p->in)
+    p->type = MPI_DATATYPE_NULL;
+  if (need <= p->cap)
+    return 0;
+  size_t old = (size_t)p->cap * sizeof *p->in, bytes = (size_t)need * sizeof *p->in;
+  double *in = memory_alloc(&lz->memory, LU_USE_TRANSFER, bytes), *out = memory_alloc(&lz->memory, LU_USE_TRANSFER, bytes);
+  if (!in || !out) {
+    memory_free(&lz->memory, LU_USE_TRANSFER, in, bytes);
+    memory_free(&lz->memory, LU_USE_TRANSFER, out, bytes);
+    return snprintf(msg, cap, "out of memory packing the reductions (%lld bytes)", (long long)bytes) > 0;
+  }
+  memory_free(&lz->memory, LU_USE_TRANSFER, p->in, old);
+  memory_free(&lz->memory, LU_USE_TRANSFER, p->out, old);
+  p->in = in, p->out = out, p->cap = (int)need;
+  return 0;
+}
+
+/* The MPI type of n doubles, kept from round to round (a plan's rounds
+ * mostly have one size). */
+static int packed_type(luisa *lz, int n)
+{
+  lu_packed *p = lz->packed;
+  RETURN_IF(!p || n > p->cap, lz, LUISA_ERR_ARG, "luisa_step: %d values to reduce, room for %d", n, p ? p->cap : 0);
+  if (n != p->n || p->type == MPI_DATATYPE_NULL) {
+    if (p->type != MPI_DATATYPE_NULL)
+      MPI_Type_free(&p->type);
+    p->n = 0;
+    RETURN_IF(MPI_Type_contiguous(n, MPI_DOUBLE, &p->type) != MPI_SUCCESS || MPI_Type_commit(&p->type) != MPI_SUCCESS,
+              lz, LUISA_ERR_MPI, "luisa_step: MPI_Type_contiguous of %d doubles failed", n);
+    p->n = n;
+  }
+  return LUISA_OK;
+}
+
+/* Combine every due reduction, and its fields, on every rank: packed as
+ * segments into one buffer, one all-reduce. Every rank learns every
+ * result, failures and digests included, so all take the same verdict. */
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
 {
-  enum { BATCH = 64 };
-  MPI_Request req[BATCH];
-  int n = 0;
+  FORWARD_IF_ERROR(packed_type(lz, (int)packed_length(due, ndue)));
+  lu_packed *p = lz->packed;
+  double *at = p->in;
   for (int i = 0; i < ndue; i++) {
     lu_reduction *r = due[i];
-    for (int f = -1; f < r->nfields; f++) {
-      int rc = f < 0 ? MPI_Ireduce(r->in, r->out, 1, r->type, lz->reduce_op, 0, lz->comm, &req[n])
-                     : MPI_Ireduce(r->fields[f].in, r->fields[f].out, r->fields[f].n, MPI_DOUBLE,
-                                   r->fields[f].op, 0, lz->comm, &req[n]);
-      RETURN_IF(rc != MPI_SUCCESS, lz, LUISA_ERR_MPI, "luisa_step: MPI_Ireduce of partial results failed");
-      if (++n == BATCH || (i == ndue - 1 && f == r->nfields - 1)) {
-        FORWARD_IF_ERROR(deadline_wait(lz, n, req, LU_PHASE_REDUCE, "reductions"));
-        n = 0;
-      }
+    memcpy(at, r->in, (size_t)r->n * sizeof *at);
+    at += r->n;
+    for (int f = 0; f < r->nfields; f++) {
+      memset(at, 0, HEADER * sizeof *at);
+      at[r->fields[f].kind] = r->fields[f].n;
+      memcpy(at + HEADER, r->fields[f].in, (size_t)r->fields[f].n * sizeof *at);
+      at += HEADER + r->fields[f].n;
+    }
+  }
+  MPI_Request req;
+  RETURN_IF(MPI_Iallreduce(p->in, p->out, 1, p->type, lz->reduce_op, lz->comm, &req) != MPI_SUCCESS, lz,
+            LUISA_ERR_MPI, "luisa_step: MPI_Iallreduce of partial results failed");
+  FORWARD_IF_ERROR(deadline_wait(lz, 1, &req, LU_PHASE_REDUCE, "reductions"));
+  at = p->out;
+  for (int i = 0; i < ndue; i++) {
+    lu_reduction *r = due[i];
+    memcpy(r->out, at, (size_t)r->n * sizeof *at);
+    at += r->n;
+    for (int f = 0; f < r->nfields; f++) {
+      memcpy(r->fields[f].out, at + HEADER, (size_t)r->fields[f].n * sizeof *at);
+      at += HEADER + r->fields[f].n;
     }
   }
   return LUISA_OK;
@@ -332,14 +399,10 @@ void transport_reduction_free(lu_reduction *r)
 {
   if (!r)
     return;
-  if (r->type != MPI_DATATYPE_NULL)
-    MPI_Type_free(&r->type);
   for (int f = 0; f < r->nfields; f++) {
     size_t bytes = (size_t)(r->fields[f].n ? r->fields[f].n : 1) * sizeof *r->fields[f].in;
     memory_free(r->mem, LU_USE_TRANSFER, r->fields[f].in, bytes);
     memory_free(r->mem, LU_USE_TRANSFER, r->fields[f].out, bytes);
-    if (r->fields[f].op != MPI_SUM)   /* min and max are ours */
-      MPI_Op_free(&r->fields[f].op);
   }
   free(r->fields);
   free(r->in);

@@ -20,6 +20,7 @@ enum { LU_SLOT_FAILED = 0, LU_SLOT_DIGEST = 1, LU_ENGINE_SLOTS = 3 };
 lu_reduction *transport_reduction_new(luisa *lz, const int *counts);
 double *transport_reduction_input(lu_reduction *r);
 const double *transport_reduction_result(lu_reduction *r);
+int transport_reserve(luisa *lz, lu_reduction *const *reductions, int n, char *msg, size_t cap);
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue);
 double *transport_field_new(lu_reduction *r, int n, const char *op, double **out);
 void transport_reduction_free(lu_reduction *r);

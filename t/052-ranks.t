@@ -60,9 +60,10 @@ check "[ \"\$(tail -1 '$out/stop.txt' | cut -d' ' -f1-3)\" = '5 status 2' ] && !
   "stop at step 4, max_lag 1: LUISA_STOP from luisa_step(5) on every simulation rank, the run ends there" \
   "$(cat "$out/stop.txt")"
 LUISA_MODE=ranks LUISA_MAX_LAG=1 run errors 4 $D/error.lua 3 8
-check "line errors 4 | grep -q '^4 status 1 .*error.lua:6: raised at step 3' && ! grep -q differs '$out/errors.txt' &&
+# The script never steers: the root's word on step 3 comes with step 4's analysis.
+check "line errors 5 | grep -q '^5 status 1 .*error.lua:6: raised at step 3' && ! grep -q differs '$out/errors.txt' &&
        [ \"\$(grep -c 'status 1' '$out/errors.txt')\" = 1 ]" \
-  "a script error at step 3, max_lag 1: LUISA_WARN_SCRIPT with file:line from luisa_step(4) on every rank, once" \
+  "a script error at step 3, max_lag 1: LUISA_WARN_SCRIPT with file:line from luisa_step(5) on every rank, once" \
   "$(cat "$out/errors.txt")"
 
 # A slow analysis holds the simulation at max_lag, never more.

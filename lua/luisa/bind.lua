@@ -168,7 +168,7 @@ function M.bind(description, callbacks, arrays, core)
     if not d.error then ok, c = pcall(bind_callback, d, callbacks[i], arrays, core) end
     if ok and not d.error then
       plan.callbacks[i] = c
-      plan.results[i] = { every = d.every, reduction = c.reduction, reads = d.reads, assigns = d.assign,
+      plan.results[i] = { every = d.every, reduction = c.reduction, reads = d.reads, assigns = d.assign, fires = d.fires,
                           writes = d.assign and writes_of(c, arrays), passes = #d.passes,
                           fingerprint = d.fingerprint, where = d.where }
     else
