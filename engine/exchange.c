@@ -140,10 +140,12 @@ static int pack(luisa *lz, const lu_piece *p, char *dst)
   return 1;
 }
 
-/* Start every receive, pack and start every send, wait for all. Collective
+/* Start every receive, pack and start every send; exchange_finish waits
+ * for them, so that the work that needs none runs meanwhile. Collective
  * among the ranks the plan pairs. A piece whose chunk was not published is
- * still sent (so no peer waits forever) and named in msg; returns 0 then. */
-int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap)
+ * still sent (so no peer waits forever) and named in msg; *complete is 0
+ * then. */
+int exchange_start(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap)
 {
   *complete = 1;
   if (x->nrecv)
@@ -163,6 +165,11 @@ int exchange_run(luisa *lz, lu_exchange *x, int *complete, char *msg, size_t cap
   if (x->nsend)
     RETURN_IF(MPI_Startall(x->nsend, x->requests + x->nrecv) != MPI_SUCCESS, lz, LUISA_ERR_MPI,
               "MPI_Startall failed");
+  return LUISA_OK;
+}
+
+int exchange_finish(luisa *lz, lu_exchange *x)
+{
   FORWARD_IF_ERROR(deadline_wait(lz, x->nrecv + x->nsend, x->requests, LU_PHASE_TRANSFERS, "planned transfers"));
   lz->bytes_moved += exchange_bytes_sent(x);
   lz->transfers += x->nsend;

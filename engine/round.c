@@ -281,12 +281,22 @@ static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, in
     s->c.due[k] = cb->reduction;
     wait |= cb->fires;
     if (cb->exchange) {
-      FORWARD_IF_ERROR(exchange_run(lz, cb->exchange, &complete, msg, sizeof msg));
+      FORWARD_IF_ERROR(exchange_start(lz, cb->exchange, &complete, msg, sizeof msg));
       if (!complete)
         plan_fail(cb, msg);
     }
   }
-  run_phase(lz, "run_local", step, ids, n);
+  /* What reads no received piece runs while the transfers are under way. */
+  run_phase(lz, "run_inner", step, ids, n);
+  int nrim = 0;
+  for (int k = 0; k < n; k++) {
+    lu_callback *cb = &s->c.callbacks[ids[k]];
+    if (cb->exchange)
+      FORWARD_IF_ERROR(exchange_finish(lz, cb->exchange));
+    if (!cb->failure)
+      s->c.due_ids[nrim++] = ids[k];
+  }
+  run_phase(lz, "run_rim", step, s->c.due_ids, nrim);
   /* The failure slot: the lowest failing rank, a stopped one (which
    * disables the callback) before any other; then what this rank reduces. */
   for (int k = 0; k < n; k++) {

@@ -231,6 +231,9 @@ function luisa.stats()
   local s = ok and core.stats() or { objects = 0, bytes_held = 0, bytes_moved = 0, transfers = 0 }
   s.plans = require("luisa.plan").builds
   s.runs = require("luisa.plan").runs
+  -- elements of callbacks with planned transfers computed while they were
+  -- under way, and after they were in (what reads the pieces received)
+  s.overlapped, s.waited = require("luisa.plan").overlapped, require("luisa.plan").waited
   s.kernels = require("luisa.kernel").compiled
   return s
 end

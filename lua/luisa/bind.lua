@@ -69,9 +69,61 @@ local function kernels(d, p, chunks, pieces)
     run, lone = stage.runner(p, chunks, pieces, views, function(reductions, inputs)
       return halves(d, p, reductions, inputs)
     end)
-    if run then return { run } end
+    if run then return { run }, true end
   end
   too_big(d, lone and lone.spec and lone or p.reductions[1])
+end
+
+-- Pass p's items that read received pieces (the rim) moved after the
+-- others, each part in plan order, so that the others can run while the
+-- transfers are under way (engine/round.c) and the additions come in the
+-- same order whether the pass runs in two parts or whole (a map, a staged
+-- pass). Returns how many items read no piece.
+local function rim_last(p)
+  local W, IT, IW, n = kernel.geometry_width(#p.inputs), kernel.ITEM_WORDS, kernel.INPUT_WORDS, #p.items
+  local inner, rim, unit, reads_piece, open = {}, {}, {}, false, {}
+  for c = 0, n - 1 do
+    for k = 0, #p.inputs - 1 do reads_piece = reads_piece or p.geo[c * W + IT + IW * k + 1] < 0 end
+    unit[#unit + 1] = c
+    -- A fused part's own item may span several of ours (its sums fold at
+    -- its begin and finish, luisa.kernel): they move together.
+    local pattern = p.patterns and p.patterns[p.geo[c * W + 10]]
+    for part, f in pairs(pattern or {}) do
+      if f.begin then open[part] = true end
+      if f.finish then open[part] = nil end
+    end
+    if next(open) == nil then
+      for _, u in ipairs(unit) do table.insert(reads_piece and rim or inner, u) end
+      unit, reads_piece = {}, false
+    end
+  end
+  for _, u in ipairs(unit) do table.insert(rim, u) end   -- an own item left open: never split
+  local items, geo = {}, {}
+  for _, list in ipairs { inner, rim } do
+    for _, c in ipairs(list) do
+      items[#items + 1] = p.items[c + 1]
+      for w = 1, W do geo[#geo + 1] = p.geo[c * W + w] end
+    end
+  end
+  p.items, p.geo = items, geo
+  return #inner
+end
+
+-- Pass g's two parts once rim_last put its first `inner` items first:
+-- late = whether it waits for the transfers, inner and rim = { geo,
+-- nitems, first = the part's first item, cells } when it runs in two. A
+-- map or staged pass reads its whole expression at once: late whole.
+local function split_items(g, ninputs, inner, whole)
+  local W = kernel.geometry_width(ninputs)
+  local function cells(from, to)   -- extents are geometry words 0 to 3
+    local n = 0
+    for c = from, to - 1 do n = n + g.geo[c * W] * g.geo[c * W + 1] * g.geo[c * W + 2] * g.geo[c * W + 3] end
+    return n
+  end
+  g.cells = cells(0, g.nitems)
+  if inner == g.nitems or whole or inner == 0 then return inner < g.nitems end
+  return true, { geo = g.geo, nitems = inner, first = 0, cells = cells(0, inner) },
+         { geo = g.geo + inner * W, nitems = g.nitems - inner, first = inner, cells = cells(inner, g.nitems) }
 end
 
 -- Compiled callback i (description d, registration cb): what luisa.run runs.
@@ -96,7 +148,8 @@ local function bind_callback(d, cb, arrays, core)
       c.outputs[j] = false   -- the pass's scratch buffer, below
     end
   end
-  local buffers = (#d.sends > 0 or #d.recvs > 0) and core.exchange(id, d.index, d.sends, d.recvs) or {}
+  c.transfers = #d.sends > 0 or #d.recvs > 0
+  local buffers = c.transfers and core.exchange(id, d.index, d.sends, d.recvs) or {}
   local windows = {}
   for _, w in ipairs(d.windows) do windows[w.name] = core.window(w.name, w.depth) end
 
@@ -112,7 +165,9 @@ local function bind_callback(d, cb, arrays, core)
       local versions = leaf.version > 0 and windows[leaf.name][leaf.version] or a.published
       chunks[k], pieces[k] = kernel.slots(dtype, versions), pointers
     end
-    local g = { runs = kernels(d, p, chunks, pieces), chunks = chunks, pieces = pieces, nitems = #p.items, items = p.items,
+    local inner = c.transfers and rim_last(p) or #p.items
+    local runs, staged = kernels(d, p, chunks, pieces)
+    local g = { runs = runs, chunks = chunks, pieces = pieces, nitems = #p.items, items = p.items,
                 leaves = p.leaves, origin = p.origin, waits = p.waits, specs = {}, map = p.map and c.specs[p.map],
                 arrays = arrays }
     for k, s in ipairs(p.specs) do g.specs[k] = c.specs[s] end
@@ -125,6 +180,7 @@ local function bind_callback(d, cb, arrays, core)
     end
     g.geo = ffi.new("double[?]", #p.geo)
     for k = 1, #p.geo do g.geo[k - 1] = p.geo[k] end
+    g.late, g.inner, g.rim = split_items(g, #p.inputs, inner, staged or g.map)
     if p.scratch then   -- the kernel writes the expression here, the map's function reads it
       g.scratch = ffi.new("double[?]", math.max(1, p.scratch))
       c.outputs[p.output] = g.scratch

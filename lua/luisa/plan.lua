@@ -8,7 +8,7 @@ local bind = require "luisa.bind"
 local run = require "luisa.run"
 expr.internal[debug.getinfo(1, "S").source] = true
 
-local M = { builds = 0, runs = 0 }   -- plans built, callbacks evaluated on this rank
+local M = { builds = 0, runs = 0, overlapped = 0, waited = 0 }   -- plans built, callbacks evaluated on this rank; see luisa.stats
 local current = { callbacks = {}, registered = {} }   -- the live plan (luisa.bind), none compiled yet
 local fired = {}   -- indices of callbacks triggers fired this round
 
@@ -31,9 +31,21 @@ function M.compile(arrays, core)
   return current.results
 end
 
--- Local phase of the due callbacks (indices). Returns nil, or a table
--- index -> message for those that failed on this rank.
-function M.run_local(step, due, rank) return run.run_local(current, step, due, rank, M) end
+-- Local work of the due callbacks (indices), in two phases around the
+-- planned transfers (engine/round.c), or both at once. Returns nil, or a
+-- table index -> message for those that failed on this rank.
+function M.run_inner(step, due, rank) return run.run_local(current, step, due, rank, M, "inner") end
+function M.run_rim(step, due, rank) return run.run_local(current, step, due, rank, M, "rim") end
+function M.run_local(step, due, rank)
+  local failures = run.run_local(current, step, due, rank, M, "inner")
+  local rest, still = {}, {}
+  for _, i in ipairs(due) do if not (failures and failures[i]) then rest[#rest + 1] = i end end
+  for i, why in pairs(run.run_local(current, step, rest, rank, M, "rim") or still) do
+    failures = failures or {}
+    failures[i] = why
+  end
+  return failures
+end
 
 -- On the root, after the reductions: call each due callback with its
 -- results. Returns nil, or a table index -> message for those that failed.

@@ -44,35 +44,57 @@ local function run_map(c, g)
   end
 end
 
-local function run_callback(c, step, rank)
-  local acc = c.acc
-  ffi.copy(acc, c.init, 8 * c.size)
-  for _, spec in ipairs(c.fields) do
-    ffi.fill(spec.field_in, 8 * spec.out_count)
-    local init = spec.field_init
-    if init ~= 0 then for k = 0, spec.out_count - 1 do spec.field_in[k] = init end end
+-- Pass g over nitems of its items from the first-th (geo: theirs): nil,
+-- or the item and input whose chunk was not published.
+local function run_items(c, g, geo, nitems, first)
+  local ready = true
+  for _, w in ipairs(g.waits) do ready = ready and c.core.versions(w[1]) >= w[2] end
+  local item, input
+  if ready and g.past then c.core.restore(g.past) end
+  if ready then
+    for _, run in ipairs(g.runs) do
+      item, input = run(c.acc, geo, nitems, g.chunks, g.pieces, c.outputs)
+      if item then item = item + first; break end
+    end
+  else
+    c.pending = c.pending or {}
+    for _, spec in ipairs(g.specs) do c.pending[spec] = true end
   end
-  c.pending = nil   -- specs whose earlier steps are not there yet, if any
+  if not item and ready and g.map and not g.map.assign then run_map(c, g) end
+  if not item and ready and g.map and g.map.assign then   -- the target must be there to write
+    for _, it in ipairs(g.items) do
+      if g.chunks[1][it.sources[1].chunk] == nil then item, input = 0, 1; break end
+    end
+  end
+  return item, input
+end
+
+-- Callback c's local work. phase "inner": what reads no received piece,
+-- while the transfers are under way; "rim": the rest, once they are in
+-- (see luisa.bind's split_items). The accumulators start at "inner".
+local function run_callback(c, step, rank, phase, counts)
+  local acc = c.acc
+  if phase == "inner" then
+    ffi.copy(acc, c.init, 8 * c.size)
+    for _, spec in ipairs(c.fields) do
+      ffi.fill(spec.field_in, 8 * spec.out_count)
+      local init = spec.field_init
+      if init ~= 0 then for k = 0, spec.out_count - 1 do spec.field_in[k] = init end end
+    end
+    c.pending = nil   -- specs whose earlier steps are not there yet, if any
+  end
   for _, g in ipairs(c.groups) do
-    local ready = true
-    for _, w in ipairs(g.waits) do ready = ready and c.core.versions(w[1]) >= w[2] end
-    local item, input
-    if ready and g.past then c.core.restore(g.past) end
-    if ready then
-      for _, run in ipairs(g.runs) do
-        item, input = run(acc, g.geo, g.nitems, g.chunks, g.pieces, c.outputs)
-        if item then break end
-      end
-    else
-      c.pending = c.pending or {}
-      for _, spec in ipairs(g.specs) do c.pending[spec] = true end
+    local item, input, cells = nil, nil, 0
+    if g.inner then
+      local part = phase == "inner" and g.inner or g.rim
+      item, input = run_items(c, g, part.geo, part.nitems, part.first)
+      cells = part.cells
+    elseif g.late == (phase == "rim") then
+      item, input = run_items(c, g, g.geo, g.nitems, 0)
+      cells = g.cells
     end
-    if not item and ready and g.map and not g.map.assign then run_map(c, g) end
-    if not item and ready and g.map and g.map.assign then   -- the target must be there to write
-      for _, it in ipairs(g.items) do
-        if g.chunks[1][it.sources[1].chunk] == nil then item, input = 0, 1; break end
-      end
-    end
+    if c.transfers and phase == "inner" then counts.overlapped = counts.overlapped + cells
+    elseif c.transfers then counts.waited = counts.waited + cells end
     if item then
       local name = g.leaves[input].name
       local chunk = g.items[item + 1].sources[input].chunk
@@ -113,12 +135,12 @@ end
 
 -- Local phase of the due callbacks (indices); counts.runs counts them.
 -- Returns nil, or a table index -> message for those that failed on this rank.
-function M.run_local(plan, step, due, rank, counts)
+function M.run_local(plan, step, due, rank, counts, phase)
   local failures
   for _, i in ipairs(due) do
-    counts.runs = counts.runs + 1
+    if phase == "inner" then counts.runs = counts.runs + 1 end
     budget(plan, i)
-    local ok, err = pcall(run_callback, plan.callbacks[i], step, rank)
+    local ok, err = pcall(run_callback, plan.callbacks[i], step, rank, phase, counts)
     if not ok then
       failures = failures or {}
       failures[i] = message_of(err, plan.core)
