@@ -62,9 +62,14 @@ static int reload_at_step_end(luisa *lz, int64_t step, int64_t call, int lag)
   if (due && !lz->reload_at)   /* like a steering change: after the (call + lag)-th step */
     lz->reload_at = call + lag;
   if (lz->reload_at && call >= lz->reload_at) {
+    int raised = 0;   /* the word on this step's callbacks, about the old script */
     lz->reload_at = 0;
-    FORWARD_IF_ERROR(round_settle(lz, call + lag, NULL));
+    FORWARD_IF_ERROR(round_settle(lz, call + lag, &raised));
     status = version_reload(lz, step);
+    if (raised && status == LUISA_OK) {
+      lz->script_failures++;
+      status = LUISA_WARN_SCRIPT;
+    }
   }
   FORWARD_IF_ERROR(status);
   FORWARD_IF_ERROR(reload_post(lz));

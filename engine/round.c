@@ -361,7 +361,7 @@ static int run_round(luisa *lz, int64_t step, int64_t after, int *ids, int n, in
   for (int k = 0; k < s->c.ncallbacks; k++) {   /* what raised on the root is told with its word */
     lu_callback *cb = &s->c.callbacks[k];
     int kept = 0;
-    for (int r = 0; r < w[WORD_RAISED] && lz->rank == 0; r++)
+    for (int r = 0; lz->rank == 0 && r < w[WORD_RAISED]; r++)   /* elsewhere an Ibcast may be writing w */
       kept |= raised[r] == k;
     if (!kept) {
       free(cb->failure);

@@ -35,11 +35,15 @@ struct lu_reduction {
   lu_field *fields;
 };
 
-/* The buffers a round packs into, and the MPI type of its length. */
+/* The buffers a round packs into, and MPI types of the lengths rounds
+ * have had: made at compile for all of a plan's callbacks due and each
+ * alone, so that a step seldom makes one. */
+enum { TYPES = 8 };
 typedef struct lu_packed {
   double *in, *out;
-  int cap, n;
-  MPI_Datatype type;
+  int cap;
+  int n[TYPES], ntypes, next;
+  MPI_Datatype type[TYPES];
 } lu_packed;
 
 /* (value, global index) pairs: the extreme value wins, the lowest index
@@ -89,7 +93,13 @@ static void combine(void *invec, void *inoutvec, int *len, MPI_Datatype *type)
     double *first = io;
     const double *end = in + bytes / (int)sizeof *in;
     while (in < end) {
-      if (!same_layout(in, io)) {   /* marked in the round's first segment, always a reduction */
+      /* Ranks out of step pack different segments: a header that does not
+       * match, or a segment past the buffer, marks the round's first
+       * segment (always a reduction) and combines nothing more. */
+      int64_t length = HEADER;
+      for (int kind = 0; kind < LU_SLOT_KINDS; kind++)
+        length += in[kind] >= 0 && in[kind] <= end - in ? (int64_t)in[kind] * slot_width[kind] : end - in + 1;
+      if (length > end - in || !same_layout(in, io)) {
         first[HEADER + LU_SLOT_DIGEST] = -1;
         return;
       }
@@ -127,8 +137,9 @@ void transport_close(luisa *lz)
     MPI_Op_free(&lz->reduce_op);
   lu_packed *p = lz->packed;
   if (p) {
-    if (p->type != MPI_DATATYPE_NULL)
-      MPI_Type_free(&p->type);
+    for (int k = 0; k < p->ntypes; k++)
+      if (p->n[k] > 0)
+        MPI_Type_free(&p->type[k]);
     memory_free(&lz->memory, LU_USE_TRANSFER, p->in, (size_t)p->cap * sizeof *p->in);
     memory_free(&lz->memory, LU_USE_TRANSFER, p->out, (size_t)p->cap * sizeof *p->out);
     free(p);
@@ -313,22 +324,9 @@ static int64_t packed_length(lu_reduction *const *r, int n)
   return total;
 }
 
-/* Room to pack all of a plan's reductions at once, made when it compiles
- * (a step allocates nothing: a rank out of memory there would leave the
- * others in the all-reduce). 0, or 1 with msg saying why. Local. */
-int transport_reserve(luisa *lz, lu_reduction *const *reductions, int n, char *msg, size_t cap)
+/* The buffers grown to need doubles each way. 0, or 1 with msg saying why. */
+static int grow(luisa *lz, lu_packed *p, int need, char *msg, size_t cap)
 {
-  int64_t need = packed_length(reductions, n);
-  lu_packed *p = lz->packed;
-  if (need > INT_MAX)
-    return snprintf(msg, cap, "the plan's reductions hold %lld values, more than one MPI message carries (%d): "
-                    "gather or coarsen less", (long long)need, INT_MAX) > 0;
-  if (!p && !(p = lz->packed = calloc(1, sizeof *p)))
-    return snprintf(msg, cap, "out of memory packing the reductions") > 0;
-  if (!p->in)
-    p->type = MPI_DATATYPE_NULL;
-  if (need <= p->cap)
-    return 0;
   size_t old = (size_t)p->cap * sizeof *p->in, bytes = (size_t)need * sizeof *p->in;
   double *in = memory_alloc(&lz->memory, LU_USE_TRANSFER, bytes), *out = memory_alloc(&lz->memory, LU_USE_TRANSFER, bytes);
   if (!in || !out) {
@@ -338,25 +336,52 @@ int transport_reserve(luisa *lz, lu_reduction *const *reductions, int n, char *m
   }
   memory_free(&lz->memory, LU_USE_TRANSFER, p->in, old);
   memory_free(&lz->memory, LU_USE_TRANSFER, p->out, old);
-  p->in = in, p->out = out, p->cap = (int)need;
+  p->in = in, p->out = out, p->cap = need;
   return 0;
 }
 
-/* The MPI type of n doubles, kept from round to round (a plan's rounds
- * mostly have one size). */
-static int packed_type(luisa *lz, int n)
+/* The MPI type of n doubles, from those kept or made now (the oldest
+ * made goes when all are taken). */
+static int packed_type(luisa *lz, int n, MPI_Datatype *type)
 {
   lu_packed *p = lz->packed;
   RETURN_IF(!p || n > p->cap, lz, LUISA_ERR_ARG, "luisa_step: %d values to reduce, room for %d", n, p ? p->cap : 0);
-  if (n != p->n || p->type == MPI_DATATYPE_NULL) {
-    if (p->type != MPI_DATATYPE_NULL)
-      MPI_Type_free(&p->type);
-    p->n = 0;
-    RETURN_IF(MPI_Type_contiguous(n, MPI_DOUBLE, &p->type) != MPI_SUCCESS || MPI_Type_commit(&p->type) != MPI_SUCCESS,
-              lz, LUISA_ERR_MPI, "luisa_step: MPI_Type_contiguous of %d doubles failed", n);
-    p->n = n;
-  }
+  for (int k = 0; k < p->ntypes; k++)
+    if (p->n[k] == n) {
+      *type = p->type[k];
+      return LUISA_OK;
+    }
+  int k = p->ntypes < TYPES ? p->ntypes++ : p->next;   /* n[k] > 0: a type to free */
+  if (p->n[k] > 0)
+    MPI_Type_free(&p->type[k]);
+  p->next = (k + 1) % TYPES;
+  p->n[k] = 0;
+  if (MPI_Type_contiguous(n, MPI_DOUBLE, &p->type[k]) != MPI_SUCCESS || MPI_Type_commit(&p->type[k]) != MPI_SUCCESS)
+    return error_set(lz, LUISA_ERR_MPI, "luisa_step: MPI_Type_contiguous of %d doubles failed", n);
+  p->n[k] = n;
+  *type = p->type[k];
   return LUISA_OK;
+}
+
+/* Room to pack all of a plan's reductions at once, made when it compiles
+ * (a step allocates nothing: a rank out of memory there would leave the
+ * others in the all-reduce). 0, or 1 with msg saying why. Local. */
+int transport_reserve(luisa *lz, lu_reduction *const *reductions, int n, char *msg, size_t cap)
+{
+  int64_t need = packed_length(reductions, n);
+  lu_packed *p = lz->packed;
+  if (need > INT_MAX / (int)sizeof(double))   /* MPI_Type_size counts bytes in an int */
+    return snprintf(msg, cap, "the plan's reductions hold %lld values, more than one MPI message carries (%d): "
+                    "gather or coarsen less", (long long)need, INT_MAX / (int)sizeof(double)) > 0;
+  if (!p && !(p = lz->packed = calloc(1, sizeof *p)))
+    return snprintf(msg, cap, "out of memory packing the reductions") > 0;
+  if (need > p->cap && grow(lz, p, (int)need, msg, cap))
+    return 1;
+  MPI_Datatype type;
+  for (int k = -1; k < n && k < TYPES - 1; k++)   /* every callback due, then each alone */
+    if (need > 0 && packed_type(lz, k < 0 ? (int)need : (int)packed_length(reductions + k, 1), &type) != LUISA_OK)
+      return snprintf(msg, cap, "%s", error_buffer(lz)) > 0;
+  return 0;
 }
 
 /* Combine every due reduction, and its fields, on every rank: packed as
@@ -364,7 +389,8 @@ static int packed_type(luisa *lz, int n)
  * result, failures and digests included, so all take the same verdict. */
 int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
 {
-  FORWARD_IF_ERROR(packed_type(lz, (int)packed_length(due, ndue)));
+  MPI_Datatype type;
+  FORWARD_IF_ERROR(packed_type(lz, (int)packed_length(due, ndue), &type));
   lu_packed *p = lz->packed;
   double *at = p->in;
   for (int i = 0; i < ndue; i++) {
@@ -379,7 +405,7 @@ int transport_reduce(luisa *lz, lu_reduction **due, int ndue)
     }
   }
   MPI_Request req;
-  RETURN_IF(MPI_Iallreduce(p->in, p->out, 1, p->type, lz->reduce_op, lz->comm, &req) != MPI_SUCCESS, lz,
+  RETURN_IF(MPI_Iallreduce(p->in, p->out, 1, type, lz->reduce_op, lz->comm, &req) != MPI_SUCCESS, lz,
             LUISA_ERR_MPI, "luisa_step: MPI_Iallreduce of partial results failed");
   FORWARD_IF_ERROR(deadline_wait(lz, 1, &req, LU_PHASE_REDUCE, "reductions"));
   at = p->out;
