@@ -266,7 +266,8 @@ int round_settle(luisa *lz, int64_t after, int *nfail)
  * failures and whether the ranks are in step; callbacks on the root. The
  * root's word on what they did (raised, fired, changes) goes to all by a
  * broadcast: waited for now when the round has a trigger's check (what it
- * fires runs in this step) or the script may fetch (the others serve); else
+ * fires runs in this step) or the script may steer or fetch (see
+ * names_steering); else
  * left on its way and taken at the next step (round_settle), so a step
  * costs one collective. Callbacks fired by triggers land in
  * fired[0..*nfired). Collective. */

@@ -28,7 +28,7 @@ end
 
 -- A lone reduction that does not fit, even in stages: named where the script wrote it.
 local function too_big(d, lone)
-  local spec, views = d.specs[lone.spec] or {}, stage.views(lone.expr, math.huge)
+  local spec, views = d.specs[lone.spec] or {}, stage.views(lone.expr)
   fail(spec.where or d.where, "%s needs more intermediate values than one kernel holds (LuaJIT allows 200 "
        .. "locals), even cut into stages of %d views (it reads %d): each subexpression used more than once "
        .. "takes one; write it with fewer of them, or split it over several reductions",

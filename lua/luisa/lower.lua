@@ -269,22 +269,7 @@ end
 -- The most distinct views one piece of v reads.
 local function views_of(v)
   local most = 0
-  for _, p in ipairs(v.pieces) do
-    local seen, n = {}, 0
-    local function go(t)
-      if seen[t] or t.kind == "const" then return end
-      seen[t] = true
-      if t.kind == "leaf" then
-        if not seen[t.key] then seen[t.key], n = true, n + 1 end
-      else
-        go(t.a)
-        if t.b then go(t.b) end
-        if t.c then go(t.c) end
-      end
-    end
-    go(p.t)
-    most = math.max(most, n)
-  end
+  for _, p in ipairs(v.pieces) do most = math.max(most, #M.leaves(p.t)) end
   return most
 end
 
@@ -469,8 +454,10 @@ end
 
 -- The leaves of a lowered tree, each once, in order of first appearance.
 function M.leaves(t)
-  local list, seen = {}, {}
+  local list, seen = {}, {}   -- seen: keys, and nodes walked (trees share subtrees)
   local function go(n)
+    if seen[n] then return end
+    seen[n] = true
     if n.kind == "leaf" then
       if not seen[n.key] then seen[n.key] = true; list[#list + 1] = n end
     elseif n.kind ~= "const" then

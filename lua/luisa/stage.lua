@@ -3,6 +3,7 @@
 local ffi = require "ffi"
 local expr = require "luisa.expr"
 local kernel = require "luisa.kernel"
+local lower = require "luisa.lower"
 expr.internal[debug.getinfo(1, "S").source] = true
 
 local M = {}
@@ -187,28 +188,13 @@ function M.plan(reductions, views)
   return stages, final, content, nbuf
 end
 
--- The distinct views tree t reads (counting stops past `most`).
-function M.views(t, most)
-  local seen, keys, n = {}, {}, 0
-  local function go(e)
-    if seen[e] or n > most then return end
-    seen[e] = true
-    if e.kind == "leaf" then
-      if not keys[e.key] then keys[e.key], n = true, n + 1 end
-    elseif e.kind ~= "const" then
-      go(e.a)
-      if e.b then go(e.b) end
-      if e.c then go(e.c) end
-    end
-  end
-  go(t)
-  return n
-end
+-- The distinct views tree t reads.
+function M.views(t) return #lower.leaves(t) end
 
 -- Whether some reduction reads more views than any kernel holds.
 function M.wide(reductions)
   for _, r in ipairs(reductions) do
-    if M.views(r.expr, M.WIDE) > M.WIDE then return true end
+    if M.views(r.expr) > M.WIDE then return true end
   end
   return false
 end
@@ -219,20 +205,13 @@ end
 -- block reads 32 of its thousands of views: so many locals, loops and
 -- geometry words fewer.
 local function selection(reductions, inputs, index, keys, nbuf)
-  local used, seen, from = {}, {}, {}
-  local function go(e)
-    if seen[e] then return end
-    seen[e] = true
-    if e.kind == "leaf" then
-      if index[e.key] and not used[e.key] then from[#from + 1] = index[e.key] end
-      used[e.key] = true
-    elseif e.kind ~= "const" then
-      go(e.a)
-      if e.b then go(e.b) end
-      if e.c then go(e.c) end
+  local used, from = {}, {}
+  for _, r in ipairs(reductions) do
+    for _, leaf in ipairs(lower.leaves(r.expr)) do
+      if index[leaf.key] and not used[leaf.key] then from[#from + 1] = index[leaf.key] end
+      used[leaf.key] = true
     end
   end
-  for _, r in ipairs(reductions) do go(r.expr) end
   table.sort(from)
   local sel = {}
   for j, k in ipairs(from) do sel[j] = { key = inputs[k].key, dtype = inputs[k].dtype, from = k } end
